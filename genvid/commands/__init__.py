@@ -1,0 +1,1 @@
+"""Subcommands of the ``genvid`` CLI (see genvid.cli)."""

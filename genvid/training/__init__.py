@@ -1,0 +1,1 @@
+"""The one Accelerate training loop and the task objects the models give it."""
