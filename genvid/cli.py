@@ -27,13 +27,31 @@ class UserError(Exception):
     """An error the user can fix; printed as one line, without a traceback."""
 
 
-def _load(module_name: str):
+def optional_module(module_name: str):
+    """Import ``module_name``; None when it (or a parent package) does not exist yet."""
     try:
         return importlib.import_module(module_name)
     except ModuleNotFoundError as error:
-        if error.name == module_name:
+        if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
             return None
         raise
+
+
+def add_nested_commands(parser, table: dict[str, tuple[str, str]], dest: str) -> None:
+    """Sub-subcommands (``genvid eval tokenizer``): ``table`` maps name -> (module, help)."""
+    subparsers = parser.add_subparsers(dest=dest, metavar="WHAT", required=True)
+    for name, (module_name, help_text) in table.items():
+        sub = subparsers.add_parser(name, help=help_text, description=help_text)
+        module = optional_module(module_name)
+        if module is not None:
+            module.add_arguments(sub)
+        sub.set_defaults(_nested=module, _nested_name=f"{dest} {name}")
+
+
+def run_nested(args) -> int:
+    if args._nested is None:
+        raise UserError(f"'{args._nested_name}' is not built yet in this version")
+    return args._nested.run(args)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -42,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
-        module = _load(module_name)
+        module = optional_module(module_name)
         if module is None:
             sub = subparsers.add_parser(name, help="(not built yet)")
             sub.set_defaults(_module=None, _name=name)

@@ -1,0 +1,172 @@
+"""Training checkpoints: safetensors + JSON, written atomically, the last N kept.
+
+Layout of ``OUTPUT_DIR/checkpoints/step_00000100/``::
+
+    model.safetensors       the unwrapped model's weights
+    ema.safetensors         the EMA shadow weights (when EMA is on)
+    optimizer.safetensors   optimizer tensors (flattened)  + optimizer.json (the rest)
+    trainer.json            step, scheduler, counters, the run's config; written last
+
+A checkpoint is written into ``.step_00000100.tmp`` and renamed when complete, so a run killed
+while saving leaves only a temporary folder that ``--resume auto`` ignores. Runs under FSDP or
+DeepSpeed save through ``accelerator.save_state`` instead (the engine shards the state); the
+``trainer.json`` marker is the same.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, load_model, save_file, save_model
+
+STEP_PATTERN = re.compile(r"^step_(\d+)$")
+MARKER = "trainer.json"
+
+
+def checkpoint_root(output_dir: str | Path) -> Path:
+    return Path(output_dir) / "checkpoints"
+
+
+def complete_checkpoints(output_dir: str | Path) -> list[Path]:
+    """Complete checkpoints, oldest first (a folder without its trainer.json is not complete)."""
+    root = checkpoint_root(output_dir)
+    if not root.is_dir():
+        return []
+    found = []
+    for path in root.iterdir():
+        match = STEP_PATTERN.match(path.name)
+        if match and path.is_dir() and (path / MARKER).is_file():
+            found.append((int(match.group(1)), path))
+    return [path for _, path in sorted(found)]
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    found = complete_checkpoints(output_dir)
+    return found[-1] if found else None
+
+
+def resolve_resume(resume: str | None, output_dir: str | Path) -> Path | None:
+    """``None`` -> start fresh; "auto" -> newest complete checkpoint or fresh; else a path."""
+    if not resume:
+        return None
+    if resume == "auto":
+        return latest_checkpoint(output_dir)
+    path = Path(resume)
+    if not (path / MARKER).is_file():
+        raise FileNotFoundError(f"not a complete checkpoint (no {MARKER}): {path}")
+    return path
+
+
+def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    tensors: dict[str, torch.Tensor] = {}
+    rest: dict[str, Any] = {"param_groups": state["param_groups"], "state": {}}
+    for index, values in state["state"].items():
+        plain = {}
+        for name, value in values.items():
+            if torch.is_tensor(value):
+                tensors[f"{index}.{name}"] = value.detach().cpu().contiguous()
+            else:
+                plain[name] = value
+        rest["state"][str(index)] = plain
+    return tensors, rest
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], rest: dict[str, Any]) -> dict[str, Any]:
+    state: dict[int, dict[str, Any]] = {int(index): dict(values) for index, values in rest["state"].items()}
+    for key, tensor in tensors.items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = tensor
+    return {"state": state, "param_groups": rest["param_groups"]}
+
+
+def save_checkpoint(
+    accelerator,
+    output_dir: str | Path,
+    step: int,
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    trainer_state: dict[str, Any],
+    ema=None,
+    keep_last: int = 3,
+) -> Path:
+    root = checkpoint_root(output_dir)
+    final = root / f"step_{step:08d}"
+    temporary = root / f".step_{step:08d}.tmp"
+    sharded = accelerator.distributed_type.value in ("FSDP", "DEEPSPEED", "MEGATRON_LM")
+    if accelerator.is_main_process:
+        root.mkdir(parents=True, exist_ok=True)
+        if temporary.exists():
+            shutil.rmtree(temporary)
+        temporary.mkdir()
+    accelerator.wait_for_everyone()
+    if sharded:
+        accelerator.save_state(str(temporary), safe_serialization=True)
+    if accelerator.is_main_process:
+        if not sharded:
+            save_model(accelerator.unwrap_model(model), str(temporary / "model.safetensors"))
+            tensors, rest = _flatten_optimizer(optimizer.state_dict())
+            save_file(tensors, str(temporary / "optimizer.safetensors"))
+            (temporary / "optimizer.json").write_text(json.dumps(rest))
+        if ema is not None:
+            save_file(ema.state_dict(), str(temporary / "ema.safetensors"))
+        (temporary / MARKER).write_text(json.dumps({**trainer_state, "step": step, "sharded": sharded}, indent=1))
+        _fsync_tree(temporary)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(temporary, final)
+        for old in complete_checkpoints(output_dir)[:-keep_last] if keep_last > 0 else []:
+            shutil.rmtree(old, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    return final
+
+
+def _fsync_tree(path: Path) -> None:
+    for file in path.rglob("*"):
+        if file.is_file():
+            with open(file, "rb") as handle:
+                os.fsync(handle.fileno())
+
+
+def load_checkpoint(accelerator, path: Path, model, optimizer, ema=None) -> dict[str, Any]:
+    """Restore model, optimizer and EMA in place; return the trainer state of ``trainer.json``."""
+    trainer_state = json.loads((path / MARKER).read_text())
+    if trainer_state.get("sharded"):
+        accelerator.load_state(str(path))
+    else:
+        missing, unexpected = load_model(accelerator.unwrap_model(model), str(path / "model.safetensors"), strict=False)
+        if missing or unexpected:
+            raise ValueError(
+                f"checkpoint {path} does not match the model: missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}"
+            )
+        rest = json.loads((path / "optimizer.json").read_text())
+        tensors = load_file(str(path / "optimizer.safetensors"))
+        optimizer.load_state_dict(_unflatten_optimizer(tensors, rest))
+    if ema is not None:
+        ema_file = path / "ema.safetensors"
+        if ema_file.is_file():
+            ema.load_state_dict(load_file(str(ema_file)))
+    return trainer_state
+
+
+def load_model_weights(path: Path, model: torch.nn.Module, ema_decay: float = 0.0, use_ema: bool = True) -> bool:
+    """Load a checkpoint's weights into a bare model (for export); EMA weights when present and asked.
+    Returns whether EMA weights were used."""
+    if (path / "model.safetensors").is_file():
+        load_model(model, str(path / "model.safetensors"), strict=True)
+    else:
+        raise FileNotFoundError(f"{path} has no model.safetensors (sharded checkpoints: export from the run's final folder)")
+    ema_file = path / "ema.safetensors"
+    if use_ema and ema_file.is_file():
+        from genvid.training.ema import ExponentialMovingAverage
+
+        ema = ExponentialMovingAverage(model, ema_decay or 0.999)
+        ema.load_state_dict(load_file(str(ema_file)))
+        ema.copy_to(model)
+        return True
+    return False
