@@ -1,0 +1,139 @@
+"""Causal video encoder and decoder (MAGVIT-v2 spirit, leaner).
+
+Encoder, top to bottom::
+
+    frames (B*T, 3, H, W) --conv2d--> [2D stages: per-frame res blocks, strided conv]
+      --view--> video (B, C, T, H', W') --> [causal 3D stages; 2x time+space downsampling]
+      --> causal 3D mid blocks --> norm, SiLU, causal conv --> (B, out_channels, t, h, w)
+
+The decoder mirrors it. High-resolution stages use plain 2D convolutions (most of the pixels,
+least of the temporal modelling); time is mixed only at low resolution where a 3D conv is cheap.
+Temporal down/up-sampling sits in the last/first transitions for the same reason.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .layers import (
+    CausalConv3d,
+    ResBlock2d,
+    ResBlock3d,
+    SpatialDownsample,
+    SpatialUpsample,
+    SpatioTemporalDownsample,
+    SpatioTemporalUpsample,
+    group_norm,
+    to_frames,
+    to_video,
+)
+
+
+class _Stage(nn.Module):
+    def __init__(self, blocks: list[nn.Module], resample: nn.Module | None, is_3d: bool):
+        super().__init__()
+        self.blocks = nn.ModuleList(blocks)
+        self.resample = resample
+        self.is_3d = is_3d
+
+
+def _layout(x: torch.Tensor, want_video: bool, batch_size: int) -> torch.Tensor:
+    if want_video and x.ndim == 4:
+        return to_video(x, batch_size)
+    if not want_video and x.ndim == 5:
+        return to_frames(x)
+    return x
+
+
+def _run_resample(resample: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
+    needs_video = isinstance(resample, (SpatioTemporalDownsample, SpatioTemporalUpsample))
+    return resample(_layout(x, needs_video, batch_size))
+
+
+class Encoder(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, base_channels: int, channel_multipliers: tuple[int, ...],
+                 num_res_blocks: int, num_mid_blocks: int, temporal_downsamples: int, causal_3d_stages: int):
+        super().__init__()
+        channels = [base_channels * multiplier for multiplier in channel_multipliers]
+        num_stages = len(channels)
+        self.conv_in = nn.Conv2d(in_channels, channels[0], 3, padding=1)
+        self.stages = nn.ModuleList()
+        previous = channels[0]
+        for index, width in enumerate(channels):
+            is_3d = index >= num_stages - causal_3d_stages
+            block = ResBlock3d if is_3d else ResBlock2d
+            blocks = [block(previous if i == 0 else width, width) for i in range(num_res_blocks)]
+            previous = width if num_res_blocks else previous
+            resample = None
+            if index < num_stages - 1:
+                # time is halved in the last ``temporal_downsamples`` transitions (lowest resolutions)
+                temporal = index >= num_stages - 1 - temporal_downsamples
+                resample = (SpatioTemporalDownsample if temporal else SpatialDownsample)(previous, previous)
+            self.stages.append(_Stage(blocks, resample, is_3d))
+        self.mid = nn.ModuleList([ResBlock3d(previous, channels[-1]) if i == 0 else ResBlock3d(channels[-1], channels[-1])
+                                  for i in range(num_mid_blocks)])
+        last = channels[-1] if num_mid_blocks else previous
+        self.norm_out = group_norm(last)
+        self.conv_out = CausalConv3d(last, out_channels)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        batch_size = video.shape[0]
+        x = self.conv_in(to_frames(video))
+        for stage in self.stages:
+            x = _layout(x, stage.is_3d, batch_size)
+            for block in stage.blocks:
+                x = block(x)
+            if stage.resample is not None:
+                x = _run_resample(stage.resample, x, batch_size)
+        x = _layout(x, True, batch_size)
+        for block in self.mid:
+            x = block(x)
+        return self.conv_out(F.silu(self.norm_out(x)))
+
+
+class Decoder(nn.Module):
+    def __init__(self, in_channels: int, out_channels: int, base_channels: int, channel_multipliers: tuple[int, ...],
+                 num_res_blocks: int, num_mid_blocks: int, temporal_upsamples: int, causal_3d_stages: int):
+        super().__init__()
+        channels = [base_channels * multiplier for multiplier in reversed(channel_multipliers)]
+        num_stages = len(channels)
+        self.conv_in = CausalConv3d(in_channels, channels[0])
+        self.mid = nn.ModuleList([ResBlock3d(channels[0], channels[0]) for _ in range(num_mid_blocks)])
+        self.stages = nn.ModuleList()
+        previous = channels[0]
+        for index, width in enumerate(channels):
+            is_3d = index < causal_3d_stages
+            block = ResBlock3d if is_3d else ResBlock2d
+            blocks = [block(previous if i == 0 else width, width) for i in range(num_res_blocks)]
+            previous = width if num_res_blocks else previous
+            resample = None
+            if index < num_stages - 1:
+                temporal = index < temporal_upsamples
+                next_width = channels[index + 1]
+                resample = (SpatioTemporalUpsample if temporal else SpatialUpsample)(previous, next_width)
+                previous = next_width
+            self.stages.append(_Stage(blocks, resample, is_3d))
+        self.norm_out = group_norm(previous)
+        self.conv_out = nn.Conv2d(previous, out_channels, 3, padding=1)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        batch_size = latents.shape[0]
+        x = self.conv_in(latents)
+        for block in self.mid:
+            x = block(x)
+        for stage in self.stages:
+            x = _layout(x, stage.is_3d, batch_size)
+            for block in stage.blocks:
+                x = block(x)
+            if stage.resample is not None:
+                x = _run_resample(stage.resample, x, batch_size)
+        x = _layout(x, False, batch_size)
+        x = self.conv_out(F.silu(self.norm_out(x)))
+        return to_video(x, batch_size)
+
+    @property
+    def last_layer(self) -> torch.Tensor:
+        """The weight the adaptive GAN weight balances gradients at."""
+        return self.conv_out.weight

@@ -1,0 +1,314 @@
+"""``VideoTokenizer``: the causal video autoencoder with a Gaussian, FSQ or LFQ bottleneck.
+
+Example::
+
+    import torch
+    from tokenizer import VideoTokenizer
+
+    tokenizer = VideoTokenizer(bottleneck="fsq", base_channels=16, channel_multipliers=(1, 2, 2, 4))
+    video = torch.rand(1, 3, 17, 64, 64) * 2 - 1          # B, C, T, H, W in [-1, 1]
+    ids = tokenizer.tokenize(video)                       # (1, 5, 8, 8)
+    reconstruction = tokenizer.detokenize(ids)            # (1, 3, 17, 64, 64)
+
+Long clips are encoded chunk by chunk (first frame alone, then groups of ``4 * chunk_size``
+frames) and decoded one latent frame at a time, carrying each causal convolution's last frames
+between chunks: the result equals whole-clip processing and peak memory does not grow with the
+clip length.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
+from tqdm.auto import tqdm
+
+from .autoencoder import Decoder, Encoder
+from .bottlenecks import BottleneckOutput, FiniteScalarQuantizer, GaussianBottleneck, LookupFreeQuantizer
+from .layers import set_streaming
+from .tiling import tiled_apply
+
+BOTTLENECKS = ("gaussian", "fsq", "lfq")
+DEFAULT_LATENT_CHANNELS = {"gaussian": 16, "lfq": 18}
+
+
+@dataclass
+class AutoencoderOutput:
+    reconstruction: torch.Tensor
+    latents: torch.Tensor
+    losses: dict[str, torch.Tensor]
+    ids: torch.Tensor | None = None
+
+
+class VideoTokenizer(ModelMixin, ConfigMixin):
+    """Causal video tokenizer: ``T = 1 + 4k`` frames of ``H x W`` -> ``1 + k`` latent frames of
+    ``H/8 x W/8`` (spatial 16 with five channel multipliers).
+
+    Args:
+        bottleneck: "gaussian" (continuous, KL), "fsq" or "lfq" (discrete).
+        latent_channels: Gaussian channels (default 16); LFQ bits (codebook ``2**bits``, default 18);
+            FSQ: must equal ``len(fsq_levels)`` if given.
+        base_channels, channel_multipliers: widths of the stages; ``len(channel_multipliers) - 1``
+            spatial halvings, so the spatial compression is ``2 ** (len - 1)``.
+        num_res_blocks: residual blocks per stage; num_mid_blocks: causal 3D blocks at the bottom.
+        causal_3d_stages: how many of the lowest-resolution stages mix time (3D convs); the others
+            are per-frame 2D convolutions (fast at high resolution).
+        temporal_compression: 1, 2 or 4 (time halvings in the lowest-resolution transitions).
+        fsq_levels: levels per FSQ channel; lfq_entropy_temperature: softness of LFQ's entropy terms.
+        latent_mean, latent_std: statistics for :meth:`normalize_latents` (scalars or per channel).
+    """
+
+    _supports_gradient_checkpointing = False
+
+    @register_to_config
+    def __init__(
+        self,
+        bottleneck: str = "gaussian",
+        latent_channels: int | None = None,
+        in_channels: int = 3,
+        base_channels: int = 64,
+        channel_multipliers: Sequence[int] = (1, 2, 4, 4),
+        num_res_blocks: int = 2,
+        num_mid_blocks: int = 2,
+        causal_3d_stages: int = 2,
+        spatial_compression: int | None = None,
+        temporal_compression: int = 4,
+        fsq_levels: Sequence[int] = (8, 8, 8, 5, 5, 5),
+        lfq_entropy_temperature: float = 1.0,
+        latent_mean: float | Sequence[float] = 0.0,
+        latent_std: float | Sequence[float] = 1.0,
+    ):
+        super().__init__()
+        if bottleneck not in BOTTLENECKS:
+            raise ValueError(f"bottleneck must be one of {', '.join(BOTTLENECKS)}, got {bottleneck!r}")
+        channel_multipliers = tuple(channel_multipliers)
+        implied_spatial = 2 ** (len(channel_multipliers) - 1)
+        if spatial_compression is not None and spatial_compression != implied_spatial:
+            needed = int(math.log2(spatial_compression)) + 1 if spatial_compression > 0 else "?"
+            raise ValueError(
+                f"spatial_compression={spatial_compression} needs {needed} channel_multipliers, got {len(channel_multipliers)}"
+            )
+        if temporal_compression not in (1, 2, 4):
+            raise ValueError(f"temporal_compression must be 1, 2 or 4, got {temporal_compression}")
+        temporal_halvings = int(math.log2(temporal_compression))
+        if temporal_halvings > len(channel_multipliers) - 1:
+            raise ValueError("temporal_compression needs at least as many stage transitions as time halvings")
+        if not 0 <= causal_3d_stages <= len(channel_multipliers):
+            raise ValueError(f"causal_3d_stages must be in 0..{len(channel_multipliers)}, got {causal_3d_stages}")
+
+        if bottleneck == "gaussian":
+            self.latent_bottleneck = GaussianBottleneck(latent_channels or DEFAULT_LATENT_CHANNELS["gaussian"])
+        elif bottleneck == "lfq":
+            self.latent_bottleneck = LookupFreeQuantizer(latent_channels or DEFAULT_LATENT_CHANNELS["lfq"], lfq_entropy_temperature)
+        else:
+            if latent_channels is not None and latent_channels != len(fsq_levels):
+                raise ValueError(f"fsq latent_channels must equal len(fsq_levels)={len(fsq_levels)}, got {latent_channels}")
+            self.latent_bottleneck = FiniteScalarQuantizer(tuple(fsq_levels))
+
+        self.spatial_factor = implied_spatial
+        self.temporal_factor = temporal_compression
+        self.encoder = Encoder(in_channels, self.latent_bottleneck.input_channels, base_channels, channel_multipliers,
+                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages)
+        self.decoder = Decoder(self.latent_bottleneck.latent_channels, in_channels, base_channels, channel_multipliers,
+                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages)
+
+    # ------------------------------------------------------------------ properties and shapes
+    @property
+    def is_discrete(self) -> bool:
+        return self.latent_bottleneck.is_discrete
+
+    @property
+    def latent_channels(self) -> int:
+        return self.latent_bottleneck.latent_channels
+
+    @property
+    def codebook_size(self) -> int:
+        if not self.is_discrete:
+            raise ValueError("codebook_size: this tokenizer has a continuous (gaussian) bottleneck, not a codebook")
+        return self.latent_bottleneck.codebook_size
+
+    @property
+    def last_layer(self) -> torch.Tensor:
+        return self.decoder.last_layer
+
+    def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """``(t, h, w)`` of the latents for a clip; a clear ValueError when the clip does not fit."""
+        step = self.temporal_factor
+        if num_frames < 1 or (num_frames - 1) % step:
+            hint = f"e.g. {1 + step * max((num_frames - 1) // step, 0)} or {1 + step * (max(num_frames - 1, 0) // step + 1)}"
+            raise ValueError(f"video has {num_frames} frames; the tokenizer needs 1 + {step}k frames ({hint})")
+        factor = self.spatial_factor
+        if height % factor or width % factor or height < factor or width < factor:
+            raise ValueError(f"video frames are {height}x{width}; height and width must be multiples of {factor}")
+        return 1 + (num_frames - 1) // step, height // factor, width // factor
+
+    def num_frames_for(self, latent_frames: int) -> int:
+        return 1 + self.temporal_factor * (latent_frames - 1)
+
+    def _check_video(self, video: torch.Tensor) -> tuple[int, int, int]:
+        if not isinstance(video, torch.Tensor) or video.ndim != 5:
+            shape = tuple(video.shape) if isinstance(video, torch.Tensor) else type(video).__name__
+            raise ValueError(f"video must be a tensor (B, C, T, H, W), got {shape}")
+        if video.shape[1] != self.config.in_channels:
+            raise ValueError(f"video has {video.shape[1]} channels, the tokenizer expects {self.config.in_channels}")
+        return self.latent_shape(*video.shape[2:])
+
+    def _check_latents(self, latents: torch.Tensor) -> None:
+        if not isinstance(latents, torch.Tensor) or latents.ndim != 5 or latents.shape[1] != self.latent_channels:
+            shape = tuple(latents.shape) if isinstance(latents, torch.Tensor) else type(latents).__name__
+            raise ValueError(f"latents must be (B, {self.latent_channels}, t, h, w), got {shape}")
+
+    # ------------------------------------------------------------------ training forward
+    def forward(self, video: torch.Tensor, sample_posterior: bool = True,
+                generator: torch.Generator | None = None) -> AutoencoderOutput:
+        """Whole-clip encode -> bottleneck -> decode with the bottleneck's loss terms (for training)."""
+        self._check_video(video)
+        out = self._bottleneck(self.encoder(video), sample_posterior, generator)
+        reconstruction = self.decoder(out.latents)
+        return AutoencoderOutput(reconstruction=reconstruction, latents=out.latents, losses=out.losses, ids=out.ids)
+
+    def _bottleneck(self, hidden: torch.Tensor, sample: bool, generator) -> BottleneckOutput:
+        if isinstance(self.latent_bottleneck, GaussianBottleneck):
+            return self.latent_bottleneck(hidden, sample=sample, generator=generator)
+        return self.latent_bottleneck(hidden)
+
+    # ------------------------------------------------------------------ inference API
+    def _chunks(self, length: int, first: int, size: int):
+        """Index ranges: ``[0, first)`` then steps of ``size``."""
+        yield 0, min(first, length)
+        for start in range(first, length, size):
+            yield start, min(start + size, length)
+
+    def _stream(self, module: nn.Module, x: torch.Tensor, first: int, size: int, progress: bool, what: str):
+        chunks = list(self._chunks(x.shape[2], first, size))
+        if len(chunks) == 1:
+            return module(x)
+        outputs = []
+        set_streaming(module, True)
+        try:
+            for start, end in tqdm(chunks, desc=what, disable=not progress, leave=False):
+                outputs.append(module(x[:, :, start:end]))
+        finally:
+            set_streaming(module, False)
+        return torch.cat(outputs, dim=2)
+
+    def _auto_chunk(self, chunk_size: int | None, latent_frames: int) -> int:
+        if chunk_size is None:
+            # short clips in one pass (fastest); longer ones stream so memory stays flat
+            return latent_frames if latent_frames <= 5 else 1
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be a positive number of latent frames, got {chunk_size}")
+        return chunk_size
+
+    def encode_moments(self, video: torch.Tensor, chunk_size: int | None = None, tile_size: int | None = None,
+                       tile_overlap: int = 64, progress: bool | None = None) -> torch.Tensor:
+        """Raw encoder output (Gaussian: mean and log-variance; discrete: pre-quantization values)."""
+        latent_frames = self._check_video(video)[0]
+        chunk = self._auto_chunk(chunk_size, latent_frames)
+        show = latent_frames > 8 if progress is None else progress
+
+        def run(frames: torch.Tensor) -> torch.Tensor:
+            return self._stream(self.encoder, frames, 1, chunk * self.temporal_factor, show, "encode")
+
+        if tile_size:
+            return tiled_apply(run, video, tile_size, tile_overlap, self.spatial_factor, upscale=False)
+        return run(video)
+
+    def encode(self, video: torch.Tensor, chunk_size: int | None = None, sample: bool = False,
+               generator: torch.Generator | None = None, tile_size: int | None = None, tile_overlap: int = 64,
+               progress: bool | None = None) -> torch.Tensor:
+        """Video ``(B, C, T, H, W)`` in [-1, 1] -> latents ``(B, c, t, h, w)``.
+
+        Gaussian: the posterior mean (or a sample with ``sample=True``); discrete: quantized values.
+        ``chunk_size``: latent frames per chunk (None: whole clip up to 5 latent frames, else 1).
+        ``tile_size``: pixel tile for very large frames (approximate, see tokenizer.tiling).
+        """
+        moments = self.encode_moments(video, chunk_size, tile_size, tile_overlap, progress)
+        return self._bottleneck(moments, sample, generator).latents
+
+    def decode(self, latents: torch.Tensor, chunk_size: int | None = None, tile_size: int | None = None,
+               tile_overlap: int = 8, progress: bool | None = None) -> torch.Tensor:
+        """Latents ``(B, c, t, h, w)`` -> video ``(B, C, 1 + 4(t-1), 8h, 8w)``; decoded one latent
+        frame at a time by default for clips longer than 5 latent frames."""
+        self._check_latents(latents)
+        chunk = self._auto_chunk(chunk_size, latents.shape[2])
+        show = latents.shape[2] > 8 if progress is None else progress
+
+        def run(part: torch.Tensor) -> torch.Tensor:
+            return self._stream(self.decoder, part, 1, chunk, show, "decode")
+
+        if tile_size:
+            return tiled_apply(run, latents, tile_size, tile_overlap, self.spatial_factor, upscale=True)
+        return run(latents)
+
+    def tokenize(self, video: torch.Tensor, chunk_size: int | None = None, **kwargs) -> torch.Tensor:
+        """Video -> ids ``(B, t, h, w)`` (discrete bottlenecks only)."""
+        self._require_discrete("tokenize")
+        return self.latent_bottleneck.latents_to_ids(self.encode(video, chunk_size=chunk_size, **kwargs))
+
+    def detokenize(self, ids: torch.Tensor, chunk_size: int | None = None, **kwargs) -> torch.Tensor:
+        """Ids ``(B, t, h, w)`` -> video."""
+        self._require_discrete("detokenize")
+        return self.decode(self.ids_to_latents(ids), chunk_size=chunk_size, **kwargs)
+
+    def ids_to_latents(self, ids: torch.Tensor) -> torch.Tensor:
+        self._require_discrete("ids_to_latents")
+        if not isinstance(ids, torch.Tensor) or ids.ndim != 4 or ids.is_floating_point():
+            raise ValueError(f"ids must be an integer tensor (B, t, h, w), got {getattr(ids, 'shape', type(ids))}")
+        if ids.numel() and (int(ids.min()) < 0 or int(ids.max()) >= self.codebook_size):
+            raise ValueError(f"ids must lie in [0, {self.codebook_size}), got [{int(ids.min())}, {int(ids.max())}]")
+        return self.latent_bottleneck.ids_to_latents(ids).to(self.dtype)
+
+    def latents_to_ids(self, latents: torch.Tensor) -> torch.Tensor:
+        self._require_discrete("latents_to_ids")
+        return self.latent_bottleneck.latents_to_ids(latents)
+
+    def _require_discrete(self, what: str) -> None:
+        if not self.is_discrete:
+            raise ValueError(f"{what} needs a discrete tokenizer (bottleneck fsq or lfq); this one is gaussian")
+
+    # ------------------------------------------------------------------ latent scaling
+    def _statistic(self, value, reference: torch.Tensor) -> torch.Tensor:
+        tensor = torch.as_tensor(value, dtype=reference.dtype, device=reference.device)
+        if tensor.ndim == 1:
+            if tensor.numel() != reference.shape[1]:
+                raise ValueError(f"latent statistics have {tensor.numel()} channels, latents have {reference.shape[1]}")
+            tensor = tensor.view(1, -1, *([1] * (reference.ndim - 2)))
+        return tensor
+
+    def normalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        """Scale latents to about zero mean, unit variance with the stored statistics."""
+        return (latents - self._statistic(self.config.latent_mean, latents)) / self._statistic(self.config.latent_std, latents)
+
+    def denormalize_latents(self, latents: torch.Tensor) -> torch.Tensor:
+        return latents * self._statistic(self.config.latent_std, latents) + self._statistic(self.config.latent_mean, latents)
+
+    def set_latent_statistics(self, mean, std) -> None:
+        """Store statistics in the config (saved by ``save_pretrained``)."""
+        as_list = lambda value: value.tolist() if isinstance(value, torch.Tensor) else value  # noqa: E731
+        self.register_to_config(latent_mean=as_list(mean), latent_std=as_list(std))
+
+    @torch.no_grad()
+    def compute_latent_statistics(self, videos, max_batches: int | None = None) -> tuple[list[float], list[float]]:
+        """Per-channel mean and std of ``encode`` over an iterable of video batches."""
+        total = total_square = None
+        count = 0
+        for index, video in enumerate(videos):
+            if max_batches is not None and index >= max_batches:
+                break
+            latents = self.encode(video.to(self.device, self.dtype)).float()
+            dims = [0, 2, 3, 4]
+            batch_sum, batch_square = latents.sum(dim=dims), latents.pow(2).sum(dim=dims)
+            total = batch_sum if total is None else total + batch_sum
+            total_square = batch_square if total_square is None else total_square + batch_square
+            count += latents.numel() // latents.shape[1]
+        if count == 0:
+            raise ValueError("compute_latent_statistics: no batches given")
+        mean = total / count
+        std = (total_square / count - mean.pow(2)).clamp_min(1e-8).sqrt()
+        return mean.tolist(), std.tolist()
