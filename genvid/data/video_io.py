@@ -1,0 +1,323 @@
+"""Reading and writing videos and still images.
+
+Tensors are ``(channels, frames, height, width)`` float in [-1, 1]; arrays handed to codecs are
+``(frames, height, width, 3)`` uint8. mp4/webm/avi/mov/mkv go through the ffmpeg binary that
+imageio-ffmpeg bundles (no system ffmpeg, no PyAV); gif and still images go through Pillow.
+Every failure to read a file is a :class:`genvid.errors.GenvidError` whose one line names the file.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from einops import rearrange
+
+from genvid.errors import GenvidError
+
+FFMPEG_SUFFIXES = {".mp4", ".webm", ".avi", ".mov", ".mkv", ".m4v"}
+GIF_SUFFIXES = {".gif"}
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
+VIDEO_SUFFIXES = FFMPEG_SUFFIXES | GIF_SUFFIXES
+
+
+def is_image_path(path: str | Path) -> bool:
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+# ----------------------------------------------------------------------------------------------
+# conversions
+
+
+def uint8_to_video(frames: np.ndarray) -> torch.Tensor:
+    """``(T, H, W, 3)`` uint8 -> ``(3, T, H, W)`` float in [-1, 1]."""
+    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float()
+    return rearrange(tensor, "t h w c -> c t h w") / 127.5 - 1.0
+
+
+def video_to_uint8(video) -> np.ndarray:
+    """A video as ``(T, H, W, 3)`` uint8.
+
+    Accepts ``(C, T, H, W)`` float in [-1, 1] (torch or numpy; 1 channel is repeated to 3) or an
+    array that is already ``(T, H, W, 3)`` uint8.
+    """
+    if isinstance(video, np.ndarray) and video.dtype == np.uint8:
+        if video.ndim != 4 or video.shape[-1] != 3:
+            raise GenvidError(f"a uint8 video must be (frames, height, width, 3), got shape {tuple(video.shape)}")
+        return video
+    if isinstance(video, torch.Tensor) and video.dtype == torch.uint8:
+        return video_to_uint8(video.cpu().numpy())
+    tensor = torch.as_tensor(video).detach().float().cpu()
+    if tensor.ndim == 5 and tensor.shape[0] == 1:
+        tensor = tensor[0]
+    if tensor.ndim != 4 or tensor.shape[0] not in (1, 3):
+        raise GenvidError(
+            f"a float video must be (channels=3, frames, height, width) in [-1, 1], got shape {tuple(tensor.shape)}"
+        )
+    if tensor.shape[0] == 1:
+        tensor = tensor.expand(3, -1, -1, -1)
+    array = ((tensor.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
+    return rearrange(array, "c t h w -> t h w c").contiguous().numpy()
+
+
+def resize_and_center_crop(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """Resize so the short side covers ``height x width``, then crop the centre.
+
+    ``video`` is ``(C, T, H, W)`` (or ``(B, C, T, H, W)``) float; aspect ratio is kept, so nothing
+    is stretched.
+    """
+    batched = video.ndim == 5
+    if not batched:
+        video = video.unsqueeze(0)
+    batch, _, frames, in_height, in_width = video.shape
+    if (in_height, in_width) != (height, width):
+        scale = max(height / in_height, width / in_width)
+        new_height = max(height, round(in_height * scale))
+        new_width = max(width, round(in_width * scale))
+        if (new_height, new_width) != (in_height, in_width):
+            flat = rearrange(video, "b c t h w -> (b t) c h w")
+            antialias = new_height < in_height or new_width < in_width
+            flat = F.interpolate(flat, size=(new_height, new_width), mode="bilinear", align_corners=False, antialias=antialias)
+            video = rearrange(flat, "(b t) c h w -> b c t h w", b=batch, t=frames)
+        top = (video.shape[-2] - height) // 2
+        left = (video.shape[-1] - width) // 2
+        video = video[..., top : top + height, left : left + width]
+    video = video.clamp(-1, 1)
+    return video if batched else video[0]
+
+
+# ----------------------------------------------------------------------------------------------
+# reading
+
+
+def _select(frames: list[np.ndarray], num_frames: int | None, frame_stride: int, start: int) -> list[np.ndarray]:
+    selected = frames[start::frame_stride]
+    return selected if num_frames is None else selected[:num_frames]
+
+
+def _frames_needed(num_frames: int | None, frame_stride: int, start: int) -> int | None:
+    return None if num_frames is None else start + (num_frames - 1) * frame_stride + 1
+
+
+def _read_with_ffmpeg(path: Path, stop: int | None) -> tuple[list[np.ndarray], dict]:
+    import imageio_ffmpeg
+
+    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    frames = []
+    try:
+        meta = next(reader)
+        width, height = meta["size"]
+        frame_bytes = width * height * 3
+        for raw in reader:
+            if len(raw) != frame_bytes:
+                break
+            frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3))
+            if stop is not None and len(frames) >= stop:
+                break
+    finally:
+        reader.close()
+    return frames, meta
+
+
+def _read_with_pillow(path: Path, stop: int | None) -> list[np.ndarray]:
+    from PIL import Image, ImageSequence
+
+    frames = []
+    with Image.open(path) as image:
+        for frame in ImageSequence.Iterator(image):
+            frames.append(np.asarray(frame.convert("RGB")))
+            if stop is not None and len(frames) >= stop:
+                break
+    return frames
+
+
+def read_frames(path: str | Path, num_frames: int | None = None, frame_stride: int = 1, start: int = 0) -> np.ndarray:
+    """Decode frames ``start, start + stride, ...`` as ``(T, H, W, 3)`` uint8 (an image gives T=1)."""
+    path = Path(path)
+    if frame_stride < 1 or start < 0 or (num_frames is not None and num_frames < 1):
+        raise GenvidError(
+            f"cannot read {path}: need num_frames >= 1, frame_stride >= 1, start >= 0 "
+            f"(got {num_frames}, {frame_stride}, {start})"
+        )
+    if not path.is_file():
+        raise GenvidError(f"video file not found: {path}")
+    if path.stat().st_size == 0:
+        raise GenvidError(f"cannot read {path}: the file is empty")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in IMAGE_SUFFIXES:
+            frames = _read_with_pillow(path, stop=1)
+        elif suffix in GIF_SUFFIXES:
+            frames = _select(_read_with_pillow(path, _frames_needed(num_frames, frame_stride, start)), num_frames, frame_stride, start)
+        else:
+            all_frames, _ = _read_with_ffmpeg(path, _frames_needed(num_frames, frame_stride, start))
+            frames = _select(all_frames, num_frames, frame_stride, start)
+    except GenvidError:
+        raise
+    except Exception as error:  # codec errors are long multi-line dumps; one line is enough
+        raise GenvidError(f"cannot read {path}: {_first_line(error)}") from None
+    if not frames:
+        raise GenvidError(f"cannot read {path}: no frames decoded (start={start}, frame_stride={frame_stride})")
+    return np.stack(frames)
+
+
+def read_video(path: str | Path, num_frames: int | None = None, frame_stride: int = 1, start: int = 0) -> torch.Tensor:
+    """Read a video or still image as ``(3, T, H, W)`` float in [-1, 1].
+
+    ``num_frames`` caps the count (None = to the end); a short file gives fewer frames, never an
+    error. A still image is one frame whatever ``num_frames`` says.
+    """
+    return uint8_to_video(read_frames(path, num_frames=num_frames, frame_stride=frame_stride, start=start))
+
+
+def probe_video(path: str | Path) -> dict:
+    """Cheap facts about a file without decoding it all: ``num_frames`` (an estimate for ffmpeg
+    formats), ``fps``, ``height``, ``width``."""
+    path = Path(path)
+    if not path.is_file():
+        raise GenvidError(f"video file not found: {path}")
+    if path.stat().st_size == 0:
+        raise GenvidError(f"cannot read {path}: the file is empty")
+    suffix = path.suffix.lower()
+    try:
+        if suffix in IMAGE_SUFFIXES or suffix in GIF_SUFFIXES:
+            from PIL import Image
+
+            with Image.open(path) as image:
+                count = getattr(image, "n_frames", 1) if suffix in GIF_SUFFIXES else 1
+                duration_ms = image.info.get("duration") or 125
+                return {"num_frames": count, "fps": 1000.0 / duration_ms, "height": image.height, "width": image.width}
+        import imageio_ffmpeg
+
+        reader = imageio_ffmpeg.read_frames(str(path))
+        try:
+            meta = next(reader)
+        finally:
+            reader.close()
+        fps = float(meta.get("fps") or 0.0)
+        duration = float(meta.get("duration") or 0.0)
+        width, height = meta["size"]
+        return {"num_frames": max(1, int(math.floor(fps * duration + 0.5))), "fps": fps, "height": height, "width": width}
+    except GenvidError:
+        raise
+    except Exception as error:
+        raise GenvidError(f"cannot read {path}: {_first_line(error)}") from None
+
+
+# ----------------------------------------------------------------------------------------------
+# writing
+
+
+def _even_pad(frames: np.ndarray) -> np.ndarray:
+    """yuv420p needs even sizes: repeat the last row / column (visible only as a 1-pixel edge)."""
+    _, height, width, _ = frames.shape
+    pad_height, pad_width = height % 2, width % 2
+    if pad_height or pad_width:
+        frames = np.pad(frames, ((0, 0), (0, pad_height), (0, pad_width), (0, 0)), mode="edge")
+    return frames
+
+
+def write_video(path: str | Path, video, fps: float = 8, quality: int = 18) -> Path:
+    """Write ``video`` ((C,T,H,W) float [-1,1] or (T,H,W,3) uint8) as mp4 (libx264, yuv420p) or gif.
+
+    Odd heights/widths are padded by one repeated edge pixel for mp4 (yuv420p needs even sizes);
+    ``quality`` is the x264 CRF (lower = better; 18 is visually lossless).
+    """
+    path = Path(path)
+    frames = video_to_uint8(video)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix in GIF_SUFFIXES:
+        from PIL import Image
+
+        images = [Image.fromarray(frame) for frame in frames]
+        duration_ms = max(20, int(round(1000 / fps)))
+        images[0].save(path, save_all=True, append_images=images[1:], duration=duration_ms, loop=0, optimize=False)
+        return path
+    if suffix in IMAGE_SUFFIXES:
+        if len(frames) != 1:
+            raise GenvidError(f"cannot write {len(frames)} frames to the image {path}; use .mp4 or .gif")
+        from PIL import Image
+
+        Image.fromarray(frames[0]).save(path)
+        return path
+    if suffix != ".mp4":
+        raise GenvidError(f"cannot write {path}: supported suffixes are .mp4, .gif and still images")
+    import imageio_ffmpeg
+
+    frames = _even_pad(frames)
+    _, height, width, _ = frames.shape
+    writer = imageio_ffmpeg.write_frames(
+        str(path),
+        (width, height),
+        fps=fps,
+        codec="libx264",
+        pix_fmt_in="rgb24",
+        pix_fmt_out="yuv420p",
+        macro_block_size=1,
+        quality=None,  # the CRF below decides quality
+        output_params=["-crf", str(quality), "-preset", "medium"],
+        ffmpeg_log_level="error",
+    )
+    writer.send(None)
+    try:
+        for frame in frames:
+            writer.send(np.ascontiguousarray(frame))
+    finally:
+        writer.close()
+    return path
+
+
+def _grid(rows: Sequence[np.ndarray], columns: int | None, padding: int) -> np.ndarray:
+    """Tile ``rows`` (each (T, H, W, 3) uint8) into one image, one or more grid rows per video."""
+    height, width = rows[0].shape[1:3]
+    per_row = columns or max(len(row) for row in rows)
+    lines = []
+    for row in rows:
+        for begin in range(0, len(row), per_row):
+            lines.append(row[begin : begin + per_row])
+    canvas = np.zeros(
+        (len(lines) * (height + padding) + padding, per_row * (width + padding) + padding, 3), dtype=np.uint8
+    )
+    for line_index, line in enumerate(lines):
+        for column, frame in enumerate(line):
+            top = padding + line_index * (height + padding)
+            left = padding + column * (width + padding)
+            canvas[top : top + height, left : left + width] = frame
+    return canvas
+
+
+def write_contact_sheet(path: str | Path, video_or_list, columns: int | None = None, padding: int = 2) -> Path:
+    """Write the frames of a video as a PNG grid.
+
+    ``video_or_list``: one video ((C,T,H,W) float [-1,1], (B,C,T,H,W) float, or (T,H,W,3) uint8)
+    or a list of videos of the same frame size, one grid row each (e.g. input | reconstruction).
+    ``columns`` wraps long videos onto several grid rows; default: all frames on one row.
+    """
+    from PIL import Image
+
+    if isinstance(video_or_list, torch.Tensor) and video_or_list.ndim == 5:
+        videos = list(video_or_list)
+    elif isinstance(video_or_list, (list, tuple)):
+        videos = list(video_or_list)
+    else:
+        videos = [video_or_list]
+    if not videos:
+        raise GenvidError(f"cannot write the contact sheet {path}: no videos given")
+    rows = [video_to_uint8(video) for video in videos]
+    sizes = {row.shape[1:3] for row in rows}
+    if len(sizes) != 1:
+        raise GenvidError(f"cannot write the contact sheet {path}: videos differ in frame size {sorted(sizes)}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(_grid(rows, columns, padding)).save(path)
+    return path

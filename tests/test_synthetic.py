@@ -1,0 +1,92 @@
+import torch
+
+from genvid.data import DataConfig, build_dataset, collate_videos
+from genvid.data.synthetic import (
+    ALL_COMBINATIONS,
+    COLORS,
+    HELDOUT_COMBINATIONS,
+    MOTIONS,
+    NUM_TEMPLATES,
+    SHAPES,
+    SyntheticVideoDataset,
+    caption_for,
+    parse_caption,
+    render_clip,
+)
+
+
+def test_vocabulary_and_heldout_list():
+    assert len(ALL_COMBINATIONS) == 96
+    assert len(HELDOUT_COMBINATIONS) == 8 and len(set(HELDOUT_COMBINATIONS)) == 8
+    train = set(ALL_COMBINATIONS) - set(HELDOUT_COMBINATIONS)
+    # Every single attribute is still seen in training; only the held-out pairings are new.
+    assert {c for c, _, _ in train} == set(COLORS)
+    assert {s for _, s, _ in train} == set(SHAPES)
+    assert {m for _, _, m in train} == set(MOTIONS)
+    assert COLORS["red"] == (220, 40, 40) and COLORS["cyan"] == (40, 210, 220)
+
+
+def test_render_is_deterministic_per_seed():
+    first = render_clip("blue", "triangle", "down", num_frames=5, height=32, width=32, seed=3)
+    again = render_clip("blue", "triangle", "down", num_frames=5, height=32, width=32, seed=3)
+    other = render_clip("blue", "triangle", "down", num_frames=5, height=32, width=32, seed=4)
+    assert first.shape == (3, 5, 32, 32) and first.min() >= -1 and first.max() <= 1
+    assert torch.equal(first, again)
+    assert not torch.equal(first, other)
+
+
+def test_object_moves_the_right_way():
+    for motion, axis, sign in (("left", -1, -1), ("right", -1, 1), ("up", -2, -1), ("down", -2, 1)):
+        clip = render_clip("white", "square", motion, num_frames=9, height=64, width=64, seed=0)
+        brightness = clip.mean(dim=0)  # (T, H, W)
+        other_axis = -2 if axis == -1 else -1
+        profile = brightness.mean(dim=other_axis)  # (T, length along the moving axis)
+        positions = torch.arange(profile.shape[-1]).float()
+        weights = (profile - profile.amin(dim=-1, keepdim=True)).clamp_min(0)
+        centre = (weights * positions).sum(-1) / weights.sum(-1)
+        travel = float(centre[-1] - centre[0])
+        assert sign * travel > 0.3 * 64, (motion, travel)
+
+
+def test_dataset_deterministic_and_seed_dependent():
+    a = SyntheticVideoDataset(num_samples=20, num_frames=5, height=32, width=32, seed=0)
+    b = SyntheticVideoDataset(num_samples=20, num_frames=5, height=32, width=32, seed=0)
+    c = SyntheticVideoDataset(num_samples=20, num_frames=5, height=32, width=32, seed=1)
+    for index in (0, 7):
+        assert torch.equal(a[index]["video"], b[index]["video"])
+        assert a[index]["caption"] == b[index]["caption"]
+        assert not torch.equal(a[index]["video"], c[index]["video"])
+
+
+def test_heldout_never_in_train_and_heldout_split_only_heldout():
+    heldout = set(HELDOUT_COMBINATIONS)
+    for seed in (0, 1):
+        train = SyntheticVideoDataset("train", num_samples=2000, seed=seed)
+        seen = {(l["color"], l["shape"], l["motion"]) for l in map(train.labels, range(len(train)))}
+        assert not seen & heldout
+        assert len(seen) == 96 - 8  # balanced: every training combination appears
+    held = SyntheticVideoDataset("heldout", num_samples=200, seed=5)
+    assert {(l["color"], l["shape"], l["motion"]) for l in map(held.labels, range(200))} == heldout
+    everything = SyntheticVideoDataset("all", num_samples=96, seed=0)
+    assert {(l["color"], l["shape"], l["motion"]) for l in map(everything.labels, range(96))} == set(ALL_COMBINATIONS)
+
+
+def test_captions_match_labels():
+    dataset = SyntheticVideoDataset("all", num_samples=400, seed=2)
+    templates_seen = set()
+    for index in range(len(dataset)):
+        labels = dataset.labels(index)
+        assert parse_caption(labels["caption"]) == (labels["color"], labels["shape"], labels["motion"])
+        templates_seen.add(labels["caption"].replace(labels["color"], "C").replace(labels["shape"], "S"))
+    assert len(templates_seen) > 10  # wording varies
+    for template in range(NUM_TEMPLATES):
+        assert parse_caption(caption_for("orange", "triangle", "up", template)) == ("orange", "triangle", "up")
+    assert caption_for("red", "circle", "left", 0) == "a red circle moving left"
+    assert caption_for("red", "circle", "left", 1) == "a red circle moves to the left"
+
+
+def test_build_dataset_and_collate():
+    dataset = build_dataset(DataConfig(num_samples=8, num_frames=5, height=16, width=16, split="heldout"))
+    batch = collate_videos([dataset[0], dataset[1], None, dataset[2]])
+    assert batch["video"].shape == (3, 3, 5, 16, 16)
+    assert len(batch["caption"]) == 3 and len(batch["color"]) == 3
