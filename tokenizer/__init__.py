@@ -4,13 +4,18 @@
 """
 
 from .bottlenecks import FiniteScalarQuantizer, GaussianBottleneck, LookupFreeQuantizer, codebook_statistics
+from .discriminator import PatchDiscriminator3d
 from .model import AutoencoderOutput, VideoTokenizer
+from .training_module import LossWeights, TokenizerTrainingModule
 
 __all__ = [
     "AutoencoderOutput",
     "FiniteScalarQuantizer",
     "GaussianBottleneck",
     "LookupFreeQuantizer",
+    "LossWeights",
+    "PatchDiscriminator3d",
+    "TokenizerTrainingModule",
     "VideoTokenizer",
     "codebook_statistics",
 ]

@@ -168,11 +168,10 @@ def _binary_entropy(probability: torch.Tensor) -> torch.Tensor:
 
 def codebook_statistics(ids: torch.Tensor, codebook_size: int) -> dict[str, float]:
     """Fraction of the codebook used in ``ids`` and the perplexity of their histogram."""
-    counts = torch.bincount(ids.flatten().cpu(), minlength=codebook_size).float()
+    counts = torch.unique(ids.detach().flatten(), return_counts=True)[1].float()
     probabilities = counts / counts.sum()
-    nonzero = probabilities[probabilities > 0]
-    entropy = -(nonzero * nonzero.log()).sum()
+    entropy = -(probabilities * probabilities.log()).sum()
     return {
-        "codebook_usage": float((counts > 0).sum()) / codebook_size,
+        "codebook_usage": counts.numel() / codebook_size,
         "codebook_perplexity": float(entropy.exp()),
     }

@@ -1,0 +1,160 @@
+"""Training task for the video tokenizer (``task: tokenizer``).
+
+The model the loop trains is :class:`tokenizer.TokenizerTrainingModule`: the tokenizer and its
+3D patch discriminator under one optimizer, whose forward returns the whole loss (see that
+module for why the two adversaries never leak gradients into each other). The export is the
+tokenizer alone, ``save_pretrained`` with per-channel latent statistics measured on the data.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from tokenizer import LossWeights, PatchDiscriminator3d, TokenizerTrainingModule, VideoTokenizer
+from tokenizer.losses import PerceptualLoss
+
+from genvid.errors import GenvidError
+from genvid.training.task import TrainingTask
+
+logger = logging.getLogger("genvid.training")
+
+
+@dataclass
+class TokenizerTaskOptions:
+    """``task_options:`` of a tokenizer config (loss weights and the discriminator)."""
+
+    l1_weight: float = 1.0
+    l2_weight: float = 0.0
+    #: a local transformers vision model folder (safetensors) for a perceptual loss; off when None
+    perceptual_network: str | None = None
+    perceptual_weight: float = 0.0
+    kl_weight: float = 1e-6
+    commitment_weight: float = 0.25
+    entropy_weight: float = 0.1
+    codebook_entropy_weight: float = 1.0
+    use_discriminator: bool = True
+    discriminator_channels: int = 32
+    discriminator_layers: int = 3
+    discriminator_start_step: int = 2000
+    adversarial_weight: float = 0.1
+    discriminator_weight: float = 1.0
+    adaptive_adversarial_weight: bool = True
+    lecam_weight: float = 0.001
+    #: batches encoded at export to measure the latent mean / std stored in the config
+    latent_statistics_batches: int = 8
+    preview_samples: int = 2
+
+    def loss_weights(self) -> LossWeights:
+        return LossWeights(
+            l1=self.l1_weight, l2=self.l2_weight, perceptual=self.perceptual_weight, kl=self.kl_weight,
+            commitment=self.commitment_weight, entropy=self.entropy_weight,
+            codebook_entropy=self.codebook_entropy_weight, adversarial=self.adversarial_weight,
+            discriminator=self.discriminator_weight, lecam=self.lecam_weight,
+            discriminator_start_step=self.discriminator_start_step,
+            adaptive_adversarial_weight=self.adaptive_adversarial_weight,
+        )
+
+
+class _TransformersFeatures(nn.Module):
+    """Hidden states of a local transformers vision model as perceptual features."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        if not Path(path).is_dir():
+            raise GenvidError(f"task_options.perceptual_network: no model folder at {path}")
+        from transformers import AutoModel
+
+        self.network = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
+        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> list[torch.Tensor]:
+        pixels = ((frames + 1) / 2 - self.mean) / self.std
+        hidden = self.network(pixel_values=pixels, output_hidden_states=True).hidden_states
+        # token sequences (N, L, D) -> channels second, as PerceptualLoss normalises dim 1
+        return [state.transpose(1, 2) if state.ndim == 3 else state for state in hidden[1:]]
+
+
+def _tokenizer_of(model: nn.Module) -> VideoTokenizer:
+    model = getattr(model, "module", model)  # DDP
+    return model.tokenizer if isinstance(model, TokenizerTrainingModule) else model
+
+
+class TokenizerTask(TrainingTask):
+    options_class = TokenizerTaskOptions
+    model_class = VideoTokenizer
+
+    def __init__(self, model_config: dict[str, Any], options: TokenizerTaskOptions | None, data_config: Any):
+        super().__init__(model_config, options or TokenizerTaskOptions(), data_config)
+
+    def build_model(self) -> TokenizerTrainingModule:
+        options = self.options
+        tokenizer = VideoTokenizer(**self.model_config)
+        discriminator = None
+        if options.use_discriminator:
+            discriminator = PatchDiscriminator3d(
+                tokenizer.config.in_channels, options.discriminator_channels, options.discriminator_layers
+            )
+        perceptual = None
+        if options.perceptual_network and options.perceptual_weight > 0:
+            perceptual = PerceptualLoss(_TransformersFeatures(options.perceptual_network))
+        return TokenizerTrainingModule(tokenizer, discriminator, options.loss_weights(), perceptual)
+
+    def setup(self, device: torch.device) -> None:
+        self.device = device
+
+    def _perceptual_to(self, model: nn.Module, device: torch.device) -> None:
+        module = getattr(model, "module", model)
+        for perceptual in getattr(module, "_perceptual", []):
+            perceptual.to(device)
+
+    def training_step(self, model, batch, step, generator):
+        device = next(model.parameters()).device
+        self._perceptual_to(model, device)
+        return model(batch["video"].to(device, non_blocking=True), step=step, generator=generator)
+
+    def tokens_in_batch(self, batch: dict[str, Any]) -> int:
+        batch_size, _, num_frames, height, width = batch["video"].shape
+        tokenizer_config = self.model_config
+        spatial = 2 ** (len(tokenizer_config.get("channel_multipliers", (1, 2, 4, 4))) - 1)
+        temporal = tokenizer_config.get("temporal_compression", 4)
+        return batch_size * (1 + (num_frames - 1) // temporal) * (height // spatial) * (width // spatial)
+
+    def _batches(self, count: int, batch_size: int = 4):
+        from genvid.data import build_dataset, collate_videos
+
+        dataset = build_dataset(self.data_config)
+        for start in range(0, min(len(dataset), count * batch_size), batch_size):
+            items = [dataset[index] for index in range(start, min(start + batch_size, len(dataset)))]
+            yield collate_videos(items)["video"]
+
+    @torch.no_grad()
+    def preview(self, model, step, output_dir, generator) -> None:
+        tokenizer = _tokenizer_of(model)
+        try:
+            from genvid.data import write_contact_sheet
+        except ImportError:  # the data package is optional for the tokenizer itself
+            return
+        video = next(iter(self._batches(1, self.options.preview_samples))).to(tokenizer.device)
+        reconstruction = tokenizer.decode(tokenizer.encode(video)).clamp(-1, 1)
+        rows = [row for pair in zip(video, reconstruction) for row in pair]  # input, reconstruction, ...
+        write_contact_sheet(Path(output_dir) / f"tokenizer_step{step:07d}.png", rows)
+
+    @torch.no_grad()
+    def export(self, model, output_dir) -> None:
+        tokenizer = _tokenizer_of(model)
+        tokenizer.eval()
+        count = self.options.latent_statistics_batches
+        if count > 0:
+            try:
+                mean, std = tokenizer.compute_latent_statistics(self._batches(count), max_batches=count)
+                tokenizer.set_latent_statistics(mean, std)
+            except Exception as error:  # statistics are a convenience; never lose the export over them
+                logger.warning(f"tokenizer export: latent statistics not measured ({error})")
+        tokenizer.save_pretrained(output_dir)

@@ -1,0 +1,135 @@
+"""Tokenizer training: LFQ gradients and entropy, overfitting, the discriminator's switch and isolation."""
+
+import pytest
+import torch
+
+from genvid.data import SyntheticVideoDataset, collate_videos
+from genvid.eval.metrics import psnr
+from genvid.training.tasks.tokenizer import TokenizerTask, TokenizerTaskOptions
+from tokenizer import LookupFreeQuantizer, codebook_statistics
+
+TINY_MODEL = dict(base_channels=8, channel_multipliers=[1, 2, 2, 4], num_res_blocks=1, num_mid_blocks=1)
+
+
+def synthetic_batch(num_clips=2, num_frames=5, size=32):
+    dataset = SyntheticVideoDataset(num_samples=num_clips, num_frames=num_frames, height=size, width=size, seed=0)
+    return collate_videos([dataset[index] for index in range(num_clips)])
+
+
+def make_task(bottleneck, **options):
+    torch.manual_seed(0)
+    model_config = dict(TINY_MODEL, bottleneck=bottleneck)
+    if bottleneck == "lfq":
+        model_config["latent_channels"] = 6
+    if bottleneck == "fsq":
+        model_config["fsq_levels"] = [5, 5, 5, 5]
+    options = TokenizerTaskOptions(**{"discriminator_channels": 8, "discriminator_layers": 2, **options})
+    return TokenizerTask(model_config, options, data_config=None)
+
+
+def test_lfq_straight_through_gradients():
+    quantizer = LookupFreeQuantizer(num_bits=4)
+    z = torch.randn(2, 4, 2, 3, 3, requires_grad=True)
+    out = quantizer(z)
+    assert set(out.latents.detach().unique().tolist()) <= {-1.0, 1.0}
+    (out.latents * torch.randn_like(out.latents)).sum().backward()
+    assert z.grad is not None and z.grad.abs().sum() > 0
+
+
+def test_lfq_entropy_loss_raises_codebook_usage():
+    torch.manual_seed(0)
+    quantizer = LookupFreeQuantizer(num_bits=6)
+    # a collapsed start: every position leans the same way on every bit (up to small noise)
+    signs = torch.tensor([1.0, -1.0, 1.0, 1.0, -1.0, -1.0]).view(1, 6, 1, 1, 1)
+    z = torch.nn.Parameter(signs * 2.0 + 0.3 * torch.randn(4, 6, 1, 4, 4))
+    before = codebook_statistics(quantizer(z).ids, quantizer.codebook_size)
+    optimizer = torch.optim.Adam([z], lr=0.05)
+    for _ in range(60):
+        # the task's entropy term without the norm's help (it would centre the collapsed input)
+        per_sample, codebook = quantizer.entropies(z)
+        loss = per_sample - codebook
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    after = codebook_statistics(quantizer(z).ids, quantizer.codebook_size)
+    assert after["codebook_usage"] > 2 * before["codebook_usage"]
+    assert after["codebook_perplexity"] > 2 * before["codebook_perplexity"]
+
+
+@pytest.mark.parametrize("bottleneck", ["gaussian", "fsq", "lfq"])
+def test_tiny_tokenizer_overfits_synthetic_clips(bottleneck):
+    task = make_task(bottleneck, use_discriminator=False)
+    model = task.build_model()
+    batch = synthetic_batch()
+    video = batch["video"]
+
+    def current_psnr():
+        with torch.no_grad():
+            tokenizer = model.tokenizer.eval()
+            value = psnr(tokenizer.decode(tokenizer.encode(video)).clamp(-1, 1), video).item()
+            tokenizer.train()
+            return value
+
+    start = current_psnr()
+    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for step in range(40):
+        loss, logs = task.training_step(model, batch, step, generator)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    end = current_psnr()
+    assert end > start + 6.0, (start, end)
+    if bottleneck != "gaussian":
+        assert 0 < logs["codebook_usage"] <= 1 and logs["codebook_perplexity"] >= 1
+
+
+def test_discriminator_switches_on_after_start_step():
+    task = make_task("gaussian", discriminator_start_step=5)
+    model = task.build_model()
+    batch = synthetic_batch(num_clips=1)
+    generator = torch.Generator().manual_seed(0)
+    loss_before, logs_before = task.training_step(model, batch, 4, generator)
+    assert "discriminator_hinge" not in logs_before and "generator_adversarial" not in logs_before
+    generator = torch.Generator().manual_seed(0)
+    loss_after, logs_after = task.training_step(model, batch, 5, generator)
+    assert {"discriminator_hinge", "generator_adversarial", "adaptive_weight", "lecam"} <= set(logs_after)
+    assert logs_after["reconstruction"] == pytest.approx(logs_before["reconstruction"])
+    assert loss_after.item() != pytest.approx(loss_before.item())
+
+
+def _gradients(module):
+    return [parameter.grad for parameter in module.parameters()]
+
+
+def test_adversarial_terms_do_not_leak():
+    batch = synthetic_batch(num_clips=1)
+    # generator side only: the discriminator must get no gradient
+    task = make_task("gaussian", discriminator_start_step=0, discriminator_weight=0.0, lecam_weight=0.0,
+                     adaptive_adversarial_weight=False, adversarial_weight=1.0)
+    model = task.build_model()
+    loss, _ = task.training_step(model, batch, 0, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert all(grad is None or grad.abs().sum() == 0 for grad in _gradients(model.discriminator))
+    assert model.tokenizer.last_layer.grad.abs().sum() > 0
+    # discriminator side only: the tokenizer must get no gradient
+    task = make_task("gaussian", discriminator_start_step=0, l1_weight=0.0, kl_weight=0.0, adversarial_weight=0.0)
+    model = task.build_model()
+    loss, _ = task.training_step(model, batch, 0, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert all(grad is None or grad.abs().sum() == 0 for grad in _gradients(model.tokenizer))
+    assert any(grad is not None and grad.abs().sum() > 0 for grad in _gradients(model.discriminator))
+
+
+def test_export_stores_latent_statistics(tmp_path):
+    from genvid.data import DataConfig
+    from tokenizer import VideoTokenizer
+
+    task = make_task("gaussian", latent_statistics_batches=1)
+    task.data_config = DataConfig(num_frames=5, height=32, width=32, num_samples=4)
+    model = task.build_model()
+    task.export(model, tmp_path)
+    loaded = VideoTokenizer.from_pretrained(tmp_path)
+    assert isinstance(loaded.config.latent_mean, list) and len(loaded.config.latent_std) == 16
+    task.preview(model, 3, tmp_path, torch.Generator())
+    assert (tmp_path / "tokenizer_step0000003.png").is_file()
