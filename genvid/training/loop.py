@@ -123,7 +123,11 @@ def train(config: DictConfig, resume: str | None = None) -> dict[str, Any]:
     tracker = None if training.report_to in ("none", "", None) else training.report_to
     if tracker == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
         tracker = None
+    # Several processes on a machine without GPUs (torchrun, or `accelerate launch --multi_gpu` on
+    # a CPU host) must be told to use the CPU, or each process believes it runs alone.
+    on_cpu_cluster = not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
     accelerator = Accelerator(
+        cpu=on_cpu_cluster,
         mixed_precision=training.mixed_precision,
         log_with=tracker,
         project_dir=str(output_dir),

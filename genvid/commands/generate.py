@@ -1,0 +1,90 @@
+"""genvid generate "PROMPT" --output out.mp4"""
+
+HELP = "generate a video from a prompt (and optionally an image, a video or audio) with a pipeline"
+
+TASKS = ("t2v", "i2v", "continue", "inpaint", "outpaint")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("prompt", nargs="?", default="", help="the text prompt")
+    parser.add_argument("--model", choices=("diffusion", "ar"), default="diffusion", help="which generator")
+    parser.add_argument("--pipeline", default=None, help="a save_pretrained pipeline folder (default: the shipped demo)")
+    parser.add_argument("--output", "-o", required=True, help="out.mp4, out.gif or out.png (a contact sheet)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
+    parser.add_argument("--image", default=None, help="first frame (image-to-video)")
+    parser.add_argument("--video", default=None, help="conditioning video (ar: --task continue|inpaint|outpaint)")
+    parser.add_argument("--task", choices=TASKS, default=None, help="ar task (inferred from --image / --video)")
+    parser.add_argument("--num-frames", type=int, default=None, help="frames (1 + 4k)")
+    parser.add_argument("--height", type=int, default=None)
+    parser.add_argument("--width", type=int, default=None)
+    parser.add_argument("--steps", type=int, default=None, help="diffusion: denoising steps")
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance scale")
+    parser.add_argument("--temperature", type=float, default=None, help="ar: sampling temperature")
+    parser.add_argument("--top-k", type=int, default=None, help="ar: top-k sampling")
+    parser.add_argument("--top-p", type=float, default=None, help="ar: nucleus sampling")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fps", type=int, default=8)
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    import torch
+
+    from genvid.errors import GenvidError
+
+    output = Path(args.output)
+    if output.suffix.lower() not in (".mp4", ".gif", ".png"):
+        raise GenvidError(f"--output must end in .mp4, .gif or .png, got {output.name}")
+    if output.exists() and not args.overwrite:
+        raise GenvidError(f"{output} exists; pass --overwrite to replace it")
+    if not args.prompt.strip() and args.video is None and args.image is None:
+        raise GenvidError("give a prompt (or --image / --video to condition on)")
+
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    pipeline = load_pipeline(args.model, args.pipeline, device)
+    generator = torch.Generator(device="cpu").manual_seed(args.seed)
+    options = {
+        "num_frames": args.num_frames,
+        "height": args.height,
+        "width": args.width,
+        "guidance_scale": args.guidance,
+    }
+    if args.image is not None:
+        options["image"] = args.image
+    if args.model == "diffusion":
+        if args.video is not None or args.task not in (None, "t2v", "i2v"):
+            raise GenvidError("--video and --task are for --model ar")
+        options["num_inference_steps"] = args.steps
+    else:
+        options.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, task=args.task)
+        if args.video is not None:
+            from genvid.data import read_video
+
+            options["video"] = read_video(args.video)
+    options = {key: value for key, value in options.items() if value is not None}
+    result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
+    video = result.frames[0].permute(1, 0, 2, 3) * 2 - 1  # (T, C, H, W) in [0, 1] -> (C, T, H, W) in [-1, 1]
+    output.parent.mkdir(parents=True, exist_ok=True)
+    from genvid.data import write_contact_sheet, write_video
+
+    if output.suffix.lower() == ".png":
+        write_contact_sheet(output, video)
+    else:
+        write_video(output, video, fps=args.fps)
+    print(output)
+    return 0
+
+
+def load_pipeline(model: str, path: str | None, device: str):
+    from genvid.demo import demo_path
+
+    if model == "diffusion":
+        from genvid.pipelines.diffusion import GenVidDiffusionPipeline as pipeline_class
+    else:
+        from genvid.pipelines.ar import GenVidARPipeline as pipeline_class
+    path = path or demo_path(model)
+    pipeline = pipeline_class.from_pretrained(path)
+    pipeline.set_progress_bar_config(leave=False)
+    return pipeline.to(device)

@@ -1,0 +1,11 @@
+import os
+import sys
+from pathlib import Path
+
+# Nothing in the tests may reach a model hub.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+# tests/ holds a tiny task used to exercise the training loop (importable as fixture_tasks).
+sys.path.insert(0, str(Path(__file__).parent))
