@@ -1,0 +1,335 @@
+"""The latent video diffusion transformer (DiT) of genvid.
+
+Readable top to bottom: patchify -> transformer blocks (3D-RoPE self-attention, cross-attention
+to text, MLP, each modulated by the timestep with AdaLN-zero) -> unpatchify.
+
+Conventions:
+
+* ``hidden_states`` are tokenizer latents ``(batch, channels, frames, height, width)`` (already
+  normalized with ``VideoTokenizer.normalize_latents``); the output is the predicted velocity
+  ``noise - clean`` of the same shape (rectified flow: ``x_s = (1 - s) * clean + s * noise``).
+* ``timestep`` is the noise level ``s`` times 1000, i.e. on the 0..1000 scale of diffusers'
+  ``FlowMatchEulerDiscreteScheduler.timesteps`` (pass those straight in). Shape ``(batch,)`` or
+  ``(batch, frames)``: one noise level per latent frame lets a clean first frame (image-to-video)
+  say so with timestep 0.
+* Positions come from 3D rotary embeddings computed for each input's own grid, so a model trained
+  at one frame count / size runs at others.
+* Every attention goes through :func:`genvid.models.attention.attention`.
+
+The AdaLN design follows Wan 2.1: one timestep projection to six modulation vectors shared by all
+blocks, plus a learned per-block offset. It costs ``6 d^2`` parameters once instead of per block,
+and with both zero at initialisation every block starts as the identity (AdaLN-zero).
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+import torch.nn.functional as F
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_outputs import Transformer2DModelOutput
+from diffusers.models.modeling_utils import ModelMixin
+from einops import rearrange, reduce
+from torch import nn
+
+from genvid.models.attention import attention, key_padding_mask
+from genvid.models.embeddings import TimestepEmbedding
+from genvid.models.rope import apply_rotary, rotary_3d, split_3d_dims
+
+
+def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``x (b, n, d)`` tokens ordered ``(f s)``; ``shift``/``scale`` ``(b, f, d)`` per frame group."""
+    grouped = rearrange(x, "b (f s) d -> b f s d", f=shift.shape[1])
+    grouped = grouped * (1 + scale[:, :, None]) + shift[:, :, None]
+    return rearrange(grouped, "b f s d -> b (f s) d")
+
+
+def gate(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    grouped = rearrange(x, "b (f s) d -> b f s d", f=value.shape[1]) * value[:, :, None]
+    return rearrange(grouped, "b f s d -> b (f s) d")
+
+
+def _head_norm(head_dim: int, enabled: bool, eps: float) -> nn.Module:
+    # Normalising queries and keys per head keeps attention logits bounded, which is what lets
+    # large DiTs train in bf16 without loss spikes.
+    return nn.RMSNorm(head_dim, eps=eps) if enabled else nn.Identity()
+
+
+class SelfAttention(nn.Module):
+    def __init__(self, hidden_size: int, num_heads: int, qk_norm: bool, eps: float):
+        super().__init__()
+        self.num_heads = num_heads
+        head_dim = hidden_size // num_heads
+        self.to_qkv = nn.Linear(hidden_size, 3 * hidden_size)
+        self.query_norm = _head_norm(head_dim, qk_norm, eps)
+        self.key_norm = _head_norm(head_dim, qk_norm, eps)
+        self.to_out = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+        query, key, value = rearrange(
+            self.to_qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.num_heads
+        )
+        query = apply_rotary(self.query_norm(query), cos, sin)
+        key = apply_rotary(self.key_norm(key), cos, sin)
+        out = attention(query, key, value)
+        return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
+
+
+class CrossAttention(nn.Module):
+    """Video tokens attend to the (projected) text hidden states; padding keys are masked."""
+
+    def __init__(self, hidden_size: int, num_heads: int, qk_norm: bool, eps: float):
+        super().__init__()
+        self.num_heads = num_heads
+        head_dim = hidden_size // num_heads
+        self.to_query = nn.Linear(hidden_size, hidden_size)
+        self.to_key_value = nn.Linear(hidden_size, 2 * hidden_size)
+        self.query_norm = _head_norm(head_dim, qk_norm, eps)
+        self.key_norm = _head_norm(head_dim, qk_norm, eps)
+        self.to_out = nn.Linear(hidden_size, hidden_size)
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        query = rearrange(self.to_query(x), "b n (h d) -> b h n d", h=self.num_heads)
+        key, value = rearrange(
+            self.to_key_value(context), "b l (two h d) -> two b h l d", two=2, h=self.num_heads
+        )
+        out = attention(self.query_norm(query), self.key_norm(key), value, attention_mask=mask)
+        return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
+
+
+class DiTBlock(nn.Module):
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, qk_norm: bool, eps: float):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(hidden_size, eps=eps, elementwise_affine=False)
+        self.self_attention = SelfAttention(hidden_size, num_heads, qk_norm, eps)
+        self.norm2 = nn.LayerNorm(hidden_size, eps=eps)
+        self.cross_attention = CrossAttention(hidden_size, num_heads, qk_norm, eps)
+        self.norm3 = nn.LayerNorm(hidden_size, eps=eps, elementwise_affine=False)
+        mlp_hidden = int(hidden_size * mlp_ratio)
+        self.mlp = nn.Sequential(
+            nn.Linear(hidden_size, mlp_hidden), nn.GELU(approximate="tanh"), nn.Linear(mlp_hidden, hidden_size)
+        )
+        # Offsets added to the shared timestep modulation: shift/scale/gate for attention and MLP.
+        self.modulation = nn.Parameter(torch.zeros(6, hidden_size))
+
+    def forward(self, x, modulation, context, context_mask, cos, sin):
+        shift_attention, scale_attention, gate_attention, shift_mlp, scale_mlp, gate_mlp = (
+            modulation + self.modulation.to(modulation.dtype)
+        ).unbind(dim=2)
+        x = x + gate(self.self_attention(modulate(self.norm1(x), shift_attention, scale_attention), cos, sin), gate_attention)
+        x = x + self.cross_attention(self.norm2(x), context, context_mask)
+        x = x + gate(self.mlp(modulate(self.norm3(x), shift_mlp, scale_mlp)), gate_mlp)
+        return x
+
+
+class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
+    """Latent video DiT predicting the rectified-flow velocity.
+
+    Example::
+
+        >>> import torch
+        >>> from genvid import VideoDiffusionTransformer
+        >>> model = VideoDiffusionTransformer(in_channels=8, hidden_size=64, num_layers=2, num_heads=4,
+        ...                                   text_hidden_size=32)
+        >>> latents = torch.randn(1, 8, 3, 8, 8)
+        >>> text, text_mask = torch.randn(1, 5, 32), torch.ones(1, 5, dtype=torch.bool)
+        >>> model(latents, torch.tensor([500.0]), text, text_mask).sample.shape
+        torch.Size([1, 8, 3, 8, 8])
+    """
+
+    _supports_gradient_checkpointing = True
+    _no_split_modules = ["DiTBlock"]
+
+    @register_to_config
+    def __init__(
+        self,
+        in_channels: int = 16,
+        out_channels: int | None = None,
+        patch_size: int = 2,
+        patch_size_t: int = 1,
+        hidden_size: int = 384,
+        num_layers: int = 6,
+        num_heads: int = 6,
+        mlp_ratio: float = 4.0,
+        text_hidden_size: int = 384,
+        qk_norm: bool = True,
+        norm_eps: float = 1e-6,
+        rope_theta: float = 10000.0,
+        timestep_frequency_dim: int = 256,
+    ):
+        super().__init__()
+        if hidden_size % num_heads:
+            raise ValueError(f"hidden_size ({hidden_size}) must be divisible by num_heads ({num_heads})")
+        head_dim = hidden_size // num_heads
+        if head_dim % 2 or min(split_3d_dims(head_dim)) < 2:
+            raise ValueError(f"head dimension {head_dim} is too small or odd for 3D rotary embeddings")
+        if patch_size < 1 or patch_size_t < 1:
+            raise ValueError("patch_size and patch_size_t must be >= 1")
+        out_channels = out_channels or in_channels
+        self.out_channels = out_channels
+        patch_volume = patch_size_t * patch_size * patch_size
+
+        self.patch_embedding = nn.Linear(in_channels * patch_volume, hidden_size)
+        self.text_embedding = nn.Sequential(
+            nn.Linear(text_hidden_size, hidden_size), nn.GELU(approximate="tanh"), nn.Linear(hidden_size, hidden_size)
+        )
+        self.time_embedding = TimestepEmbedding(hidden_size, timestep_frequency_dim)
+        self.time_projection = nn.Linear(hidden_size, 6 * hidden_size)
+        self.blocks = nn.ModuleList(
+            [DiTBlock(hidden_size, num_heads, mlp_ratio, qk_norm, norm_eps) for _ in range(num_layers)]
+        )
+        self.norm_out = nn.LayerNorm(hidden_size, eps=norm_eps, elementwise_affine=False)
+        self.output_modulation = nn.Linear(hidden_size, 2 * hidden_size)
+        self.proj_out = nn.Linear(hidden_size, out_channels * patch_volume)
+        self.gradient_checkpointing = False
+        self._zero_init()
+
+    def _zero_init(self):
+        # AdaLN-zero: modulation (hence gates) and the output projection start at zero, so the
+        # untrained network is the identity on its residual stream and predicts zero velocity.
+        for layer in (self.time_projection, self.output_modulation, self.proj_out):
+            nn.init.zeros_(layer.weight)
+            nn.init.zeros_(layer.bias)
+
+    def _check_inputs(self, hidden_states, timestep, encoder_hidden_states, encoder_attention_mask):
+        config = self.config
+        if hidden_states.ndim != 5:
+            raise ValueError(
+                f"hidden_states must be (batch, channels, frames, height, width), got shape {tuple(hidden_states.shape)}"
+            )
+        batch, channels, frames, height, width = hidden_states.shape
+        if channels != config.in_channels:
+            raise ValueError(f"hidden_states has {channels} channels but the model expects {config.in_channels}")
+        if frames % config.patch_size_t or height % config.patch_size or width % config.patch_size:
+            raise ValueError(
+                f"latent grid {frames}x{height}x{width} (frames x height x width) is not divisible by the patch "
+                f"{config.patch_size_t}x{config.patch_size}x{config.patch_size}"
+            )
+        if encoder_hidden_states.ndim != 3 or encoder_hidden_states.shape[0] != batch:
+            raise ValueError(
+                f"encoder_hidden_states must be (batch={batch}, length, {config.text_hidden_size}), "
+                f"got shape {tuple(encoder_hidden_states.shape)}"
+            )
+        if encoder_hidden_states.shape[-1] != config.text_hidden_size:
+            raise ValueError(
+                f"encoder_hidden_states width {encoder_hidden_states.shape[-1]} does not match "
+                f"text_hidden_size={config.text_hidden_size}"
+            )
+        if encoder_attention_mask is not None and tuple(encoder_attention_mask.shape) != tuple(
+            encoder_hidden_states.shape[:2]
+        ):
+            raise ValueError(
+                f"encoder_attention_mask must be (batch, length) = {tuple(encoder_hidden_states.shape[:2])}, "
+                f"got {tuple(encoder_attention_mask.shape)}"
+            )
+        timestep = torch.as_tensor(timestep, device=hidden_states.device)
+        if timestep.ndim == 0:
+            timestep = timestep.expand(batch)
+        if timestep.ndim == 1:
+            timestep = timestep[:, None]
+        if timestep.ndim != 2 or timestep.shape[0] != batch or timestep.shape[1] not in (1, frames):
+            raise ValueError(
+                f"timestep must be a scalar, (batch,) or (batch, frames) = ({batch}, {frames}); "
+                f"got shape {tuple(timestep.shape)}"
+            )
+        return timestep
+
+    def forward(
+        self,
+        hidden_states: torch.Tensor,
+        timestep: torch.Tensor,
+        encoder_hidden_states: torch.Tensor,
+        encoder_attention_mask: torch.Tensor | None = None,
+        return_dict: bool = True,
+    ):
+        """Predict the velocity ``noise - clean`` for latents at noise level ``timestep / 1000``.
+
+        Args:
+            hidden_states: noisy latents ``(batch, channels, frames, height, width)``.
+            timestep: ``sigma * 1000``, shape ``()``, ``(batch,)`` or ``(batch, frames)``.
+            encoder_hidden_states: text hidden states ``(batch, length, text_hidden_size)``.
+            encoder_attention_mask: ``(batch, length)`` bool, True for real tokens (None: all real).
+        Returns:
+            ``Transformer2DModelOutput(sample=velocity)`` or ``(velocity,)`` if not ``return_dict``.
+        """
+        timestep = self._check_inputs(hidden_states, timestep, encoder_hidden_states, encoder_attention_mask)
+        config = self.config
+        patch_t, patch = config.patch_size_t, config.patch_size
+        frames, height, width = (
+            hidden_states.shape[2] // patch_t,
+            hidden_states.shape[3] // patch,
+            hidden_states.shape[4] // patch,
+        )
+        x = rearrange(
+            hidden_states,
+            "b c (t pt) (h ph) (w pw) -> b (t h w) (c pt ph pw)",
+            pt=patch_t,
+            ph=patch,
+            pw=patch,
+        )
+        x = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))
+
+        if timestep.shape[1] > 1 and patch_t > 1:
+            # One modulation per token frame: frames merged into a patch share their mean noise level.
+            timestep = reduce(timestep.float(), "b (t pt) -> b t", "mean", pt=patch_t)
+        time_embedding = self.time_embedding(timestep)  # (b, 1 or frames, d)
+        modulation = self.time_projection(F.silu(time_embedding)).unflatten(-1, (6, config.hidden_size))
+
+        context = self.text_embedding(encoder_hidden_states.to(x.dtype))
+        context_mask = None
+        if encoder_attention_mask is not None:
+            mask = encoder_attention_mask.bool()
+            # A row with no real token would make softmax undefined (NaN); let it see everything instead.
+            mask = mask | ~mask.any(dim=1, keepdim=True)
+            context_mask = key_padding_mask(mask)
+
+        cos, sin = rotary_3d(frames, height, width, config.hidden_size // config.num_heads, config.rope_theta, x.device)
+        for block in self.blocks:
+            if torch.is_grad_enabled() and self.gradient_checkpointing:
+                x = self._gradient_checkpointing_func(block, x, modulation, context, context_mask, cos, sin)
+            else:
+                x = block(x, modulation, context, context_mask, cos, sin)
+
+        shift, scale = self.output_modulation(F.silu(time_embedding)).chunk(2, dim=-1)
+        x = self.proj_out(modulate(self.norm_out(x), shift, scale))
+        velocity = rearrange(
+            x,
+            "b (t h w) (c pt ph pw) -> b c (t pt) (h ph) (w pw)",
+            t=frames,
+            h=height,
+            w=width,
+            pt=patch_t,
+            ph=patch,
+            pw=patch,
+        )
+        if not return_dict:
+            return (velocity,)
+        return Transformer2DModelOutput(sample=velocity)
+
+
+def forward_flops(config: dict, frames: int, height: int, width: int, text_length: int) -> float:
+    """FLOPs of one forward pass for one sample on a latent grid ``frames x height x width``.
+
+    ``config``: constructor arguments (missing ones take their defaults). Counts every matmul as
+    ``2 * m * n * k``: the linear layers per video token and per text token, plus attention
+    (``Q K^T`` and ``A V``: ``4 * queries * keys * hidden_size`` a layer) for self- and cross-attention.
+    Norms, rotary and modulation are negligible and left out. Training is about 3x this.
+    """
+    parameters = inspect.signature(VideoDiffusionTransformer.__init__).parameters
+    values = {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
+    values.update(config)
+    hidden = values["hidden_size"]
+    layers = values["num_layers"]
+    mlp_hidden = int(hidden * values["mlp_ratio"])
+    patch_volume = values["patch_size_t"] * values["patch_size"] ** 2
+    out_channels = values["out_channels"] or values["in_channels"]
+    tokens = (frames // values["patch_size_t"]) * (height // values["patch_size"]) * (width // values["patch_size"])
+    per_video_token = (
+        values["in_channels"] * patch_volume * hidden
+        + hidden * out_channels * patch_volume
+        + layers * (6 * hidden * hidden + 2 * hidden * mlp_hidden)  # qkv, out, cross q, cross out, mlp
+    )
+    per_text_token = values["text_hidden_size"] * hidden + hidden * hidden + layers * 2 * hidden * hidden
+    attention_flops = layers * 4 * hidden * tokens * (tokens + text_length)
+    return 2.0 * (tokens * per_video_token + text_length * per_text_token) + attention_flops
