@@ -186,6 +186,10 @@ def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Gene
     if temperature <= 0:
         return logits.argmax(dim=-1)
     probabilities = logits.softmax(dim=-1)
+    if generator is not None and generator.device != probabilities.device:
+        # a CPU generator with a GPU model (as diffusers allows): draw on the generator's device
+        drawn = torch.multinomial(probabilities.to(generator.device), 1, generator=generator)
+        return drawn.squeeze(-1).to(probabilities.device)
     return torch.multinomial(probabilities, 1, generator=generator).squeeze(-1)
 
 

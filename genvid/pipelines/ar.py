@@ -1,0 +1,310 @@
+"""Text-to-video (image-to-video, continuation, inpainting, outpainting) with genvid's autoregressive LM.
+
+Loading: ``GenVidARPipeline.from_pretrained(path)`` rebuilds every component, including those whose
+classes live outside diffusers (``model_index.json`` records ``["genvid", "VideoLanguageModel"]``,
+``["genvid", "TextEncoder"]``, ``["tokenizer", "VideoTokenizer"]``). The bare
+``diffusers.DiffusionPipeline.from_pretrained(path)`` does not work for a genvid folder: diffusers
+looks for the pipeline class inside diffusers itself and fails with ``module diffusers has no
+attribute GenVidARPipeline``. Always load through this class.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import DiffusionPipeline
+from einops import rearrange
+
+from genvid.errors import GenvidError
+from genvid.models.sampling import generate
+from genvid.models.sequence import VIDEO_TASKS, build_sequence, flatten_grid, masked_condition
+from genvid.pipelines.common import OUTPUT_TYPES, GenVidPipelineOutput, postprocess_video
+
+EXAMPLE = """
+    Examples:
+        >>> import torch
+        >>> from genvid import GenVidARPipeline
+        >>> pipe = GenVidARPipeline.from_pretrained("path/to/exported/lm")
+        >>> frames = pipe("a red circle moving left", num_frames=17, height=64, width=64, top_k=100,
+        ...               guidance_scale=3.0, generator=torch.Generator().manual_seed(0)).frames[0]
+        >>> frames.shape  # (17, 64, 64, 3) in [0, 1]
+        >>> # inpainting: True in `mask` marks the pixels to regenerate; the rest keeps its tokens
+        >>> mask = torch.zeros(17, 64, 64, dtype=torch.bool); mask[:, 16:48, 16:48] = True
+        >>> out = pipe("a red circle", video=clip, mask=mask).frames   # clip: (3, 17, 64, 64) in [-1, 1]
+"""
+
+
+def _as_video_tensor(video: Any, what: str) -> torch.Tensor:
+    """(C,T,H,W) or (B,C,T,H,W) tensor/array in [-1, 1] -> (B, C, T, H, W) float."""
+    if isinstance(video, np.ndarray):
+        video = torch.from_numpy(video)
+    if not isinstance(video, torch.Tensor):
+        raise GenvidError(f"{what} must be a tensor (channels, frames, height, width) in [-1, 1], got {type(video).__name__}")
+    if video.ndim == 4:
+        video = video[None]
+    if video.ndim != 5 or video.shape[1] != 3:
+        raise GenvidError(f"{what} must have shape (3, frames, height, width) or (batch, 3, frames, height, width), got {tuple(video.shape)}")
+    return video.float()
+
+
+class GenVidARPipeline(DiffusionPipeline):
+    """Video generation with a VideoPoet-style prefix LM over a discrete video tokenizer's ids.
+
+    Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer`` with an FSQ or LFQ bottleneck),
+    ``text_encoder`` (``genvid.text.TextEncoder``) and ``transformer``
+    (:class:`genvid.models.lm.VideoLanguageModel`).
+
+    The task is inferred from the inputs: ``mask`` (with ``video``) -> inpaint, ``video`` ->
+    continue, ``image`` -> i2v, no prompt -> uncond, else t2v. ``task="outpaint"`` with a mask is
+    the same request with the outpainting task token (``mask`` True = the area to generate).
+    """
+
+    model_cpu_offload_seq = "text_encoder->transformer->video_tokenizer"
+
+    def __init__(self, video_tokenizer, text_encoder, transformer):
+        super().__init__()
+        self.register_modules(video_tokenizer=video_tokenizer, text_encoder=text_encoder, transformer=transformer)
+
+    # ------------------------------------------------------------------ input checks
+    def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
+        try:
+            return tuple(self.video_tokenizer.latent_shape(num_frames, height, width))
+        except ValueError as error:
+            raise GenvidError(str(error).splitlines()[0]) from None
+
+    def infer_task(self, prompt, image, video, mask, task) -> str:
+        if task is None:
+            if mask is not None:
+                task = "inpaint"
+            elif video is not None:
+                task = "continue"
+            elif image is not None:
+                task = "i2v"
+            elif prompt is None:
+                task = "uncond"
+            else:
+                task = "t2v"
+        if task not in VIDEO_TASKS:
+            raise GenvidError(f"task must be one of {', '.join(VIDEO_TASKS)}, got {task!r}")
+        needs = {"i2v": "image", "continue": "video", "inpaint": "video and mask", "outpaint": "video and mask"}
+        given = {"i2v": image is not None or video is not None, "continue": video is not None,
+                 "inpaint": video is not None and mask is not None, "outpaint": video is not None and mask is not None}
+        if task in needs and not given[task]:
+            raise GenvidError(f"task {task!r} needs {needs[task]}")
+        return task
+
+    def check_inputs(self, prompt, num_videos_per_prompt, output_type, temperature, top_k, top_p):
+        if prompt is not None and not isinstance(prompt, (str, list)):
+            raise GenvidError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
+        if isinstance(prompt, list) and (not prompt or not all(isinstance(text, str) for text in prompt)):
+            raise GenvidError("prompt must be a non-empty list of strings")
+        if num_videos_per_prompt < 1:
+            raise GenvidError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
+        if output_type not in OUTPUT_TYPES:
+            raise GenvidError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        if temperature < 0:
+            raise GenvidError(f"temperature must be >= 0, got {temperature}")
+        if top_k is not None and top_k < 1:
+            raise GenvidError(f"top_k must be >= 1, got {top_k}")
+        if top_p is not None and not 0 < top_p <= 1:
+            raise GenvidError(f"top_p must be in (0, 1], got {top_p}")
+        if not getattr(self.video_tokenizer, "is_discrete", False):
+            raise GenvidError("the AR pipeline needs a discrete video tokenizer (FSQ or LFQ bottleneck)")
+
+    # ------------------------------------------------------------------ encoding
+    def encode_prompt(self, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
+        """Hidden states padded to the text encoder's ``max_length`` (a fixed prefix layout, as trained)."""
+        hidden, mask = self.text_encoder.encode(prompts, device=device)
+        return pad_text(hidden, mask, self.text_encoder.config.max_length)
+
+    def tokenize(self, video: torch.Tensor, device) -> torch.Tensor:
+        """(B, 3, T, H, W) in [-1, 1] -> vocabulary ids (B, t, h, w)."""
+        tokenizer = self.video_tokenizer
+        codes = tokenizer.tokenize(video.to(device, tokenizer.dtype))
+        return self.transformer.vocabulary.video_to_ids(codes)
+
+    def mask_to_grid(self, mask: Any, batch: int, num_frames: int, height: int, width: int, grid) -> torch.Tensor:
+        """A pixel mask (True = generate) -> a token mask (batch, t, h, w): a token is generated if
+        any pixel it covers is masked (latent frame 0 covers frame 0, frame k frames 4k-3..4k)."""
+        mask = torch.as_tensor(np.asarray(mask) if not isinstance(mask, torch.Tensor) else mask).bool().cpu()
+        if mask.ndim == 2:
+            mask = mask[None].expand(num_frames, -1, -1)
+        if mask.ndim == 3:
+            mask = mask[None]
+        if mask.ndim == 5 and mask.shape[1] == 1:
+            mask = mask[:, 0]
+        expected = (num_frames, height, width)
+        if mask.ndim != 4 or tuple(mask.shape[1:]) != expected or mask.shape[0] not in (1, batch):
+            raise GenvidError(
+                f"mask must have shape (height, width), (frames, height, width) or (batch, frames, height, width) "
+                f"matching the video {expected}, got {tuple(mask.shape)}"
+            )
+        frames, rows, columns = grid
+        spatial = height // rows
+        temporal = (num_frames - 1) // (frames - 1) if frames > 1 else 1
+        first = mask[:, :1]
+        rest = rearrange(mask[:, 1:], "b (t k) h w -> b t k h w", k=temporal).any(dim=2) if frames > 1 else first[:, :0]
+        mask = torch.cat([first, rest], dim=1)
+        mask = rearrange(mask, "b t (h p) (w q) -> b t h w (p q)", p=spatial, q=spatial).any(dim=-1)
+        return mask.expand(batch, -1, -1, -1)
+
+    def _repeat(self, tensor: torch.Tensor, batch: int, what: str) -> torch.Tensor:
+        if tensor.shape[0] == batch:
+            return tensor
+        if tensor.shape[0] != 1:
+            raise GenvidError(f"got {tensor.shape[0]} {what}s for {batch} videos; give 1 or {batch}")
+        return tensor.expand(batch, *tensor.shape[1:])
+
+    # ------------------------------------------------------------------ generation
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str] | None = None,
+        image: Any = None,
+        video: Any = None,
+        mask: Any = None,
+        task: str | None = None,
+        num_frames: int = 17,
+        height: int = 64,
+        width: int = 64,
+        temperature: float = 1.0,
+        top_k: int | None = None,
+        top_p: float | None = None,
+        guidance_scale: float = 3.0,
+        num_videos_per_prompt: int = 1,
+        generator: torch.Generator | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+        static_cache: bool | None = None,
+        compile: bool = False,
+    ):
+        """Generate videos.
+
+        Args:
+            prompt: text or texts; ``None`` with no conditioning = unconditional.
+            image: first frame for image-to-video (PIL image, path, or tensor (3, H, W) in [-1, 1]).
+            video: (3, T, H, W) or (B, 3, T, H, W) in [-1, 1]: the given frames for continuation
+                (T = 1 + 4k, fewer than ``num_frames``) or the clip to in/outpaint (T = ``num_frames``).
+            mask: pixels to generate (True) for inpaint/outpaint: (H, W), (T, H, W) or (B, T, H, W).
+            task: force a task (t2v, i2v, continue, inpaint, outpaint, uncond); inferred when None.
+            temperature, top_k, top_p: sampling; ``temperature=0`` or ``top_k=1`` is greedy.
+            guidance_scale: classifier-free guidance on the logits (1 = off; the text-free stream is
+                batched with the conditional one).
+            generator: a torch.Generator; the same seed gives the same video.
+            output_type: "np", "pil", "pt" or "latent" (token ids (B, t, h, w)).
+            static_cache: pre-allocated KV cache (default: on CUDA); ``compile``: compile its
+                decode step with CUDA graphs (first call slow, then much less host overhead).
+        """
+        self.check_inputs(prompt, num_videos_per_prompt, output_type, temperature, top_k, top_p)
+        task = self.infer_task(prompt, image, video, mask, task)
+        device = self._execution_device
+        model = self.transformer
+        vocabulary = model.vocabulary
+        grid = self.latent_shape(num_frames, height, width)
+        frames, rows, columns = grid
+
+        # 1. prompts -> text hidden states (the unconditional task has none)
+        prompts = [prompt] if isinstance(prompt, str) else list(prompt or [""])
+        batch = len(prompts) * num_videos_per_prompt
+        text, text_mask = None, None
+        if task != "uncond":
+            text, text_mask = self.encode_prompt(prompts, device)
+            text = text.repeat_interleave(num_videos_per_prompt, dim=0)
+            text_mask = text_mask.repeat_interleave(num_videos_per_prompt, dim=0)
+        text_length = 0 if text is None else text.shape[1]
+
+        # 2. conditioning video -> tokens
+        condition, given_grid, forced = None, None, None
+        target_length = frames * rows * columns
+        if task == "i2v":
+            if image is not None:
+                from genvid.pipelines.diffusion import image_to_tensor
+
+                pixels = image_to_tensor(image, height, width)
+            else:
+                pixels = _as_video_tensor(video, "video")[:, :, :1]
+            pixels = self._repeat(pixels, batch, "image")
+            given_grid = self.tokenize(pixels, device)
+            condition, target_length = flatten_grid(given_grid), (frames - 1) * rows * columns
+            if frames < 2:
+                raise GenvidError("image-to-video needs num_frames > 1 (at least 1 + 4 frames)")
+        elif task == "continue":
+            clip = self._repeat(_as_video_tensor(video, "video"), batch, "video")
+            given_frames = self.latent_shape(*clip.shape[2:])[0]
+            if clip.shape[3:] != (height, width):
+                raise GenvidError(f"video frames are {tuple(clip.shape[3:])}, expected ({height}, {width}) (height, width)")
+            if given_frames >= frames:
+                raise GenvidError(f"video has {clip.shape[2]} frames; continuation needs fewer than num_frames={num_frames}")
+            given_grid = self.tokenize(clip, device)
+            condition, target_length = flatten_grid(given_grid), (frames - given_frames) * rows * columns
+        elif task in ("inpaint", "outpaint"):
+            clip = self._repeat(_as_video_tensor(video, "video"), batch, "video")
+            if tuple(clip.shape[2:]) != (num_frames, height, width):
+                raise GenvidError(
+                    f"video to {task} has shape {tuple(clip.shape[2:])} (frames, height, width), expected "
+                    f"({num_frames}, {height}, {width})"
+                )
+            region = self.mask_to_grid(mask, batch, num_frames, height, width, grid).to(device)
+            ids = self.tokenize(clip, device)
+            condition = flatten_grid(masked_condition(ids, region))
+            forced = torch.where(flatten_grid(region), torch.full_like(condition, -1), flatten_grid(ids))
+
+        # 3. the prefix, checked against the model's context
+        sequence = build_sequence(task, batch, text_length, condition, target_length=target_length, device=device)
+        needed = sequence.prefix_length + target_length
+        context = model.config.max_sequence_length
+        if needed > context:
+            raise GenvidError(
+                f"prompt and conditioning ({sequence.prefix_length} tokens) plus {target_length} video tokens "
+                f"need {needed} positions, more than the model's context (max_sequence_length={context}); "
+                f"use fewer frames, a smaller size or a shorter prompt"
+            )
+
+        # 4. sample the target tokens
+        if static_cache is None:
+            static_cache = torch.device(device).type == "cuda"
+        use_guidance = guidance_scale != 1.0 and text is not None
+        tokens = generate(
+            model,
+            sequence.prefix_ids,
+            target_length,
+            text_hidden_states=text if text is None else text.to(model.dtype),
+            text_mask=text_mask,
+            guidance_scale=guidance_scale if use_guidance else 1.0,
+            temperature=temperature,
+            top_k=top_k,
+            top_p=top_p,
+            allowed=vocabulary.allowed_range("video"),
+            forced=forced,
+            generator=generator,
+            static_cache=static_cache,
+            compile=compile,
+            progress=not getattr(self, "_progress_bar_config", {}).get("disable", False),
+        )
+
+        # 5. tokens -> video
+        if given_grid is not None:
+            tokens = torch.cat([flatten_grid(given_grid), tokens], dim=1)
+        codes = vocabulary.ids_to_video(rearrange(tokens, "b (t h w) -> b t h w", t=frames, h=rows, w=columns))
+        if output_type == "latent":
+            frames_out = codes
+        else:
+            decoded = self.video_tokenizer.detokenize(codes)
+            frames_out = postprocess_video(decoded, output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames_out,)
+        return GenVidPipelineOutput(frames=frames_out)
+
+
+GenVidARPipeline.__call__.__doc__ += EXAMPLE
+
+
+def pad_text(hidden: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad (or cut) text to ``length`` positions, so that every batch has the same layout."""
+    hidden, mask = hidden[:, :length], mask[:, :length].bool()
+    extra = length - hidden.shape[1]
+    return F.pad(hidden, (0, 0, 0, extra)), F.pad(mask, (0, extra), value=False)
