@@ -1,0 +1,325 @@
+"""Text-to-video (and image-to-video) with genvid's latent diffusion transformer.
+
+Loading: ``GenVidDiffusionPipeline.from_pretrained(path)`` rebuilds every component, including the
+ones whose classes live outside diffusers (``model_index.json`` records ``["genvid",
+"VideoDiffusionTransformer"]``, ``["genvid", "TextEncoder"]``, ``["tokenizer", "VideoTokenizer"]``).
+The bare ``diffusers.DiffusionPipeline.from_pretrained(path)`` does not work for a genvid folder:
+diffusers looks for the pipeline class inside diffusers itself and fails with ``module diffusers
+has no attribute GenVidDiffusionPipeline``. Always load through this class.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.utils.torch_utils import randn_tensor
+
+from genvid.errors import GenvidError
+from genvid.pipelines.common import GenVidPipelineOutput, OUTPUT_TYPES, postprocess_video
+
+EXAMPLE = """
+    Examples:
+        >>> import torch
+        >>> from genvid import GenVidDiffusionPipeline
+        >>> from genvid.data import write_video
+        >>> pipe = GenVidDiffusionPipeline.from_pretrained("path/to/exported/dit")
+        >>> video = pipe("a red circle moving left", num_frames=17, height=64, width=64,
+        ...              generator=torch.Generator().manual_seed(0)).frames[0]   # (17, 64, 64, 3) in [0, 1]
+        >>> write_video("red_circle.mp4", torch.from_numpy(video).permute(3, 0, 1, 2) * 2 - 1)
+"""
+
+
+def _pad_text(hidden_states: list[torch.Tensor], masks: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad ``(batch_i, length_i, dim)`` text batches to one common length (mask False)."""
+    length = max(hidden.shape[1] for hidden in hidden_states)
+    padded, padded_masks = [], []
+    for hidden, mask in zip(hidden_states, masks):
+        extra = length - hidden.shape[1]
+        padded.append(torch.nn.functional.pad(hidden, (0, 0, 0, extra)))
+        padded_masks.append(torch.nn.functional.pad(mask.bool(), (0, extra), value=False))
+    return torch.cat(padded), torch.cat(padded_masks)
+
+
+def image_to_tensor(image: Any, height: int, width: int) -> torch.Tensor:
+    """A PIL image, a path, or a tensor ``(C,H,W)``/``(B,C,H,W)`` in [-1, 1] -> ``(B, 3, 1, height, width)``."""
+    from genvid.data.video_io import resize_and_center_crop
+
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.is_file():
+            raise GenvidError(f"image file not found: {path}")
+        from PIL import Image
+
+        image = Image.open(path)
+    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+        tensor = torch.from_numpy(array).permute(2, 0, 1)[None]
+    elif isinstance(image, torch.Tensor):
+        tensor = image.detach().float()
+        if tensor.ndim == 3:
+            tensor = tensor[None]
+        if tensor.ndim != 4 or tensor.shape[1] != 3:
+            raise GenvidError(
+                f"image tensor must be (3, height, width) or (batch, 3, height, width) in [-1, 1], "
+                f"got shape {tuple(image.shape)}"
+            )
+    else:
+        raise GenvidError(f"image must be a PIL image, a file path or a tensor, got {type(image).__name__}")
+    return resize_and_center_crop(tensor.cpu()[:, :, None], height, width)
+
+
+class GenVidDiffusionPipeline(DiffusionPipeline):
+    """Text-to-video with a rectified-flow DiT over a causal video tokenizer's latents.
+
+    Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer``, Gaussian bottleneck),
+    ``text_encoder`` (``genvid.text.TextEncoder``), ``transformer``
+    (:class:`genvid.models.dit.VideoDiffusionTransformer`) and ``scheduler``
+    (``FlowMatchEulerDiscreteScheduler``).
+    """
+
+    model_cpu_offload_seq = "text_encoder->transformer->video_tokenizer"
+    _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
+
+    def __init__(self, video_tokenizer, text_encoder, transformer, scheduler: FlowMatchEulerDiscreteScheduler):
+        super().__init__()
+        self.register_modules(
+            video_tokenizer=video_tokenizer, text_encoder=text_encoder, transformer=transformer, scheduler=scheduler
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # pieces
+
+    def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
+        """Latent ``(frames, height, width)`` for a video size; one clear error if it does not fit."""
+        try:
+            frames, latent_height, latent_width = self.video_tokenizer.latent_shape(num_frames, height, width)
+        except ValueError as error:
+            raise GenvidError(str(error).splitlines()[0]) from None
+        patch = self.transformer.config.patch_size
+        patch_t = self.transformer.config.patch_size_t
+        if latent_height % patch or latent_width % patch or frames % patch_t:
+            spatial = height // latent_height
+            raise GenvidError(
+                f"height and width must be multiples of {spatial * patch} (tokenizer {spatial}x times patch "
+                f"{patch}), and the latent frames a multiple of {patch_t}; got {num_frames}x{height}x{width}"
+            )
+        return frames, latent_height, latent_width
+
+    def check_inputs(
+        self, prompt, negative_prompt, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
+        latents, output_type, callback_on_step_end_tensor_inputs,
+    ) -> list[str]:
+        if isinstance(prompt, str):
+            prompt = [prompt]
+        if not isinstance(prompt, (list, tuple)) or not all(isinstance(text, str) for text in prompt):
+            raise GenvidError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
+        if len(prompt) == 0:
+            raise GenvidError("prompt is an empty list; give at least one prompt")
+        if negative_prompt is not None and not isinstance(negative_prompt, str):
+            if not isinstance(negative_prompt, (list, tuple)) or len(negative_prompt) != len(prompt):
+                raise GenvidError(
+                    f"negative_prompt must be a string or a list as long as prompt ({len(prompt)} prompts)"
+                )
+        if num_inference_steps < 1:
+            raise GenvidError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
+        if num_videos_per_prompt < 1:
+            raise GenvidError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
+        if output_type not in OUTPUT_TYPES:
+            raise GenvidError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        unknown = [name for name in callback_on_step_end_tensor_inputs or [] if name not in self._callback_tensor_inputs]
+        if unknown:
+            raise GenvidError(
+                f"callback_on_step_end_tensor_inputs {unknown} not among {self._callback_tensor_inputs}"
+            )
+        frames, latent_height, latent_width = self.latent_shape(num_frames, height, width)
+        if latents is not None:
+            expected = (
+                len(prompt) * num_videos_per_prompt, self.transformer.config.in_channels, frames, latent_height, latent_width
+            )
+            if tuple(latents.shape) != expected:
+                raise GenvidError(f"latents must have shape {expected} for these inputs, got {tuple(latents.shape)}")
+        return list(prompt)
+
+    def encode_prompt(
+        self,
+        prompt: list[str],
+        negative_prompt: str | list[str] | None,
+        do_classifier_free_guidance: bool,
+        num_videos_per_prompt: int,
+        device: torch.device,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+        """Text hidden states and masks, repeated ``num_videos_per_prompt`` times; the negative ones
+        (the empty prompt unless given) only with guidance."""
+
+        def encode(texts):
+            hidden, mask = self.text_encoder.encode(list(texts), device=device)
+            hidden = hidden.to(device).repeat_interleave(num_videos_per_prompt, dim=0)
+            return hidden, mask.to(device).bool().repeat_interleave(num_videos_per_prompt, dim=0)
+
+        prompt_embeds, prompt_mask = encode(prompt)
+        if not do_classifier_free_guidance:
+            return prompt_embeds, prompt_mask, None, None
+        if negative_prompt is None:
+            negative_prompt = ""
+        if isinstance(negative_prompt, str):
+            negative_prompt = [negative_prompt] * len(prompt)
+        negative_embeds, negative_mask = encode(negative_prompt)
+        return prompt_embeds, prompt_mask, negative_embeds, negative_mask
+
+    def encode_image(self, image: Any, batch_size: int, height: int, width: int, device) -> torch.Tensor:
+        """The image as the first latent frame, normalized: ``(batch_size, channels, 1, h, w)``."""
+        pixels = image_to_tensor(image, height, width)
+        if pixels.shape[0] not in (1, batch_size):
+            raise GenvidError(f"got {pixels.shape[0]} images for {batch_size} videos; give 1 or {batch_size}")
+        tokenizer = self.video_tokenizer
+        pixels = pixels.to(device=device, dtype=tokenizer.dtype)
+        latents = tokenizer.normalize_latents(tokenizer.encode(pixels)).float()
+        return latents.expand(batch_size, -1, -1, -1, -1) if latents.shape[0] == 1 else latents
+
+    def prepare_latents(self, shape, device, generator, latents=None) -> torch.Tensor:
+        if latents is not None:
+            return latents.to(device=device, dtype=torch.float32)
+        # float32 for the scheduler's updates whatever the transformer's dtype.
+        return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    # ------------------------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def __call__(
+        self,
+        prompt: str | list[str],
+        negative_prompt: str | list[str] | None = None,
+        image: Any = None,
+        num_frames: int = 17,
+        height: int = 64,
+        width: int = 64,
+        num_inference_steps: int = 30,
+        guidance_scale: float = 5.0,
+        num_videos_per_prompt: int = 1,
+        generator: torch.Generator | list[torch.Generator] | None = None,
+        latents: torch.Tensor | None = None,
+        output_type: str = "np",
+        return_dict: bool = True,
+        callback_on_step_end: Callable | None = None,
+        callback_on_step_end_tensor_inputs: list[str] = ["latents"],
+    ):
+        """Generate videos.
+
+        Args:
+            prompt: one text or a list (one video per prompt, times ``num_videos_per_prompt``).
+            negative_prompt: text the unconditional branch uses (default: the empty prompt).
+            image: first frame for image-to-video: PIL image, path, or tensor ``(C,H,W)``/``(B,C,H,W)``
+                in [-1, 1]; resized and center-cropped to ``height x width``, kept fixed while sampling.
+            num_frames: ``1 + 4k`` (the tokenizer's causal temporal compression).
+            guidance_scale: classifier-free guidance; ``<= 1`` skips the unconditional pass.
+            generator: seeds the initial noise (a list: one per video).
+            latents: initial noise ``(batch, channels, frames, h, w)`` instead of drawing it.
+            output_type: "np", "pil", "pt" or "latent" (normalized latents, not decoded).
+            callback_on_step_end: ``fn(pipe, step, timestep, tensors: dict) -> dict`` called after
+                each step with ``callback_on_step_end_tensor_inputs``; returned tensors replace them.
+        Returns:
+            :class:`genvid.pipelines.common.GenVidPipelineOutput` (or ``(frames,)`` if not ``return_dict``).
+        """
+        # 1. Check inputs
+        prompt = self.check_inputs(
+            prompt, negative_prompt, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
+            latents, output_type, callback_on_step_end_tensor_inputs,
+        )
+        self._guidance_scale = guidance_scale
+        device = self._execution_device
+        batch_size = len(prompt) * num_videos_per_prompt
+        frames, latent_height, latent_width = self.latent_shape(num_frames, height, width)
+
+        # 2. Encode the prompt (and the negative prompt for guidance)
+        prompt_embeds, prompt_mask, negative_prompt_embeds, negative_mask = self.encode_prompt(
+            prompt, negative_prompt, self.do_classifier_free_guidance, num_videos_per_prompt, device
+        )
+        if self.do_classifier_free_guidance:
+            text, text_mask = _pad_text([prompt_embeds, negative_prompt_embeds], [prompt_mask, negative_mask])
+        else:
+            text, text_mask = prompt_embeds, prompt_mask
+
+        # 3. Encode the conditioning image as the first latent frame
+        image_latents = None
+        if image is not None:
+            image_latents = self.encode_image(image, batch_size, height, width, device)
+
+        # 4. Timesteps
+        self.scheduler.set_timesteps(num_inference_steps, device=device)
+        timesteps = self.scheduler.timesteps
+        self._num_timesteps = len(timesteps)
+
+        # 5. Initial noise
+        shape = (batch_size, self.transformer.config.in_channels, frames, latent_height, latent_width)
+        latents = self.prepare_latents(shape, device, generator, latents)
+
+        # 6. Denoise
+        dtype = self.transformer.dtype
+        branches = 2 if self.do_classifier_free_guidance else 1
+        with self.progress_bar(total=len(timesteps)) as progress_bar:
+            for step, timestep in enumerate(timesteps):
+                if image_latents is not None:
+                    latents[:, :, :1] = image_latents
+                model_input = torch.cat([latents] * branches).to(dtype)
+                model_timestep = timestep.expand(model_input.shape[0])
+                if image_latents is not None:
+                    # The given frame is clean: it says so with noise level 0.
+                    model_timestep = model_timestep[:, None].repeat(1, frames)
+                    model_timestep[:, 0] = 0
+                velocity = self.transformer(
+                    model_input, model_timestep, text.to(dtype), text_mask, return_dict=False
+                )[0].float()
+                if self.do_classifier_free_guidance:
+                    conditional, unconditional = velocity.chunk(2)
+                    velocity = unconditional + guidance_scale * (conditional - unconditional)
+                latents = self.scheduler.step(velocity, timestep, latents, return_dict=False)[0]
+
+                if callback_on_step_end is not None:
+                    current = locals()
+                    tensors = {name: current[name] for name in callback_on_step_end_tensor_inputs}
+                    changed = callback_on_step_end(self, step, timestep, tensors) or {}
+                    latents = changed.pop("latents", latents)
+                    prompt_embeds = changed.pop("prompt_embeds", prompt_embeds)
+                    negative_prompt_embeds = changed.pop("negative_prompt_embeds", negative_prompt_embeds)
+                    if "prompt_embeds" in tensors or "negative_prompt_embeds" in tensors:
+                        if self.do_classifier_free_guidance:
+                            text, text_mask = _pad_text(
+                                [prompt_embeds, negative_prompt_embeds], [prompt_mask, negative_mask]
+                            )
+                        else:
+                            text = prompt_embeds
+                progress_bar.update()
+        if image_latents is not None:
+            latents[:, :, :1] = image_latents
+
+        # 7. Decode and post-process
+        if output_type == "latent":
+            frames_out = latents
+        else:
+            tokenizer = self.video_tokenizer
+            video = tokenizer.decode(tokenizer.denormalize_latents(latents.to(tokenizer.dtype)))
+            frames_out = postprocess_video(video, output_type)
+
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames_out,)
+        return GenVidPipelineOutput(frames=frames_out)
+
+
+GenVidDiffusionPipeline.__call__.__doc__ += EXAMPLE

@@ -1,0 +1,197 @@
+"""GenVidDiffusionPipeline with tiny random components: reproducible, round-trips, I2V, guidance, errors."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from diffusers import FlowMatchEulerDiscreteScheduler
+
+from genvid.errors import GenvidError
+from genvid.models.dit import VideoDiffusionTransformer
+from genvid.pipelines.diffusion import GenVidDiffusionPipeline
+
+SIZE = dict(num_frames=5, height=16, width=16)  # latents 2 x 4 x 4 with the tiny tokenizer below
+STEPS = 3
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny models on a shared 2-core machine: extra OpenMP threads only spin against other processes.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def text_encoder():
+    from genvid.text import TextEncoder
+
+    return TextEncoder()
+
+
+def tiny_video_tokenizer(seed=0):
+    from tokenizer import VideoTokenizer
+
+    torch.manual_seed(seed)
+    return VideoTokenizer(
+        bottleneck="gaussian", latent_channels=4, base_channels=8, channel_multipliers=(1, 2, 2),
+        num_res_blocks=1, num_mid_blocks=1,
+    ).eval()
+
+
+def tiny_transformer(seed=0):
+    torch.manual_seed(seed)
+    model = VideoDiffusionTransformer(in_channels=4, hidden_size=32, num_layers=1, num_heads=2, text_hidden_size=384)
+    with torch.no_grad():  # leave AdaLN-zero's zero start so outputs depend on every input
+        for parameter in model.parameters():
+            if parameter.abs().sum() == 0:
+                parameter.normal_(std=0.1)
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def pipe(text_encoder):
+    pipeline = GenVidDiffusionPipeline(
+        video_tokenizer=tiny_video_tokenizer(),
+        text_encoder=text_encoder,
+        transformer=tiny_transformer(),
+        scheduler=FlowMatchEulerDiscreteScheduler(shift=2.0),
+    )
+    pipeline.set_progress_bar_config(disable=True)
+    return pipeline
+
+
+def generate(pipe, prompt="a red circle moving right", seed=0, **kwargs):
+    options = dict(SIZE, num_inference_steps=STEPS, guidance_scale=3.0, generator=torch.Generator().manual_seed(seed))
+    options.update(kwargs)
+    return pipe(prompt, **options).frames
+
+
+def test_output_types_and_batching(pipe):
+    frames = generate(pipe, ["a red circle", "a blue square"], num_videos_per_prompt=2)
+    assert frames.shape == (4, 5, 16, 16, 3) and frames.dtype == np.float32
+    assert 0 <= frames.min() and frames.max() <= 1
+    pt = generate(pipe, output_type="pt")
+    assert pt.shape == (1, 5, 3, 16, 16)
+    pil = generate(pipe, output_type="pil")
+    assert len(pil) == 1 and len(pil[0]) == 5 and pil[0][0].size == (16, 16)
+    latents = generate(pipe, output_type="latent")
+    assert latents.shape == (1, 4, 2, 4, 4)
+    np.testing.assert_allclose(pt.permute(0, 1, 3, 4, 2).numpy(), generate(pipe), atol=1e-6)
+
+
+def test_fixed_generator_is_reproducible(pipe):
+    first = generate(pipe, seed=3)
+    np.testing.assert_array_equal(first, generate(pipe, seed=3))
+    assert not np.allclose(first, generate(pipe, seed=4))
+    # The prompt steers the sample.
+    assert not np.allclose(generate(pipe, "a red circle", output_type="latent"),
+                           generate(pipe, "a green triangle", output_type="latent"))
+
+
+def count_transformer_calls(pipe, **kwargs):
+    batch_sizes = []
+    handle = pipe.transformer.register_forward_pre_hook(lambda module, args: batch_sizes.append(args[0].shape[0]))
+    try:
+        generate(pipe, ["a red circle", "a blue square"], output_type="latent", **kwargs)
+    finally:
+        handle.remove()
+    return batch_sizes
+
+
+def test_guidance_scale_one_skips_the_unconditional_pass(pipe):
+    assert count_transformer_calls(pipe, guidance_scale=1.0) == [2] * STEPS
+    assert count_transformer_calls(pipe, guidance_scale=4.0) == [4] * STEPS
+    # A negative prompt changes the guided result.
+    plain = generate(pipe, output_type="latent", guidance_scale=4.0)
+    negative = generate(pipe, output_type="latent", guidance_scale=4.0, negative_prompt="a blue square")
+    assert not torch.allclose(plain, negative)
+
+
+def test_save_and_load_reproduce_the_same_video(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    # diffusers 0.42 records a custom class by its full module path, e.g. ["genvid.models.dit", ...].
+    assert index["transformer"][0].split(".")[0] == "genvid" and index["transformer"][1] == "VideoDiffusionTransformer"
+    assert index["video_tokenizer"][0].split(".")[0] == "tokenizer" and index["video_tokenizer"][1] == "VideoTokenizer"
+    assert index["text_encoder"][1] == "TextEncoder"
+    assert index["_class_name"] == "GenVidDiffusionPipeline"
+    assert list((tmp_path / "transformer").glob("*.safetensors"))
+    loaded = GenVidDiffusionPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.scheduler.config.shift == 2.0
+    np.testing.assert_array_equal(generate(loaded, seed=5), generate(pipe, seed=5))
+
+
+def test_image_to_video_keeps_the_given_first_latent_frame(pipe, tmp_path):
+    generator = torch.Generator().manual_seed(0)
+    image = torch.rand(3, 20, 24, generator=generator) * 2 - 1  # resized / cropped to 16 x 16
+    latents = generate(pipe, image=image, output_type="latent")
+    tokenizer = pipe.video_tokenizer
+    from genvid.pipelines.diffusion import image_to_tensor
+
+    with torch.no_grad():
+        expected = tokenizer.normalize_latents(tokenizer.encode(image_to_tensor(image, 16, 16)))
+    torch.testing.assert_close(latents[:, :, :1], expected)
+    assert not torch.allclose(latents[:, :, 1:], expected.expand_as(latents[:, :, 1:]))
+
+    # A PIL image and a path give the same first frame as the same pixels as a tensor.
+    from PIL import Image
+
+    array = ((image.permute(1, 2, 0) + 1) * 127.5).round().clamp(0, 255).byte().numpy()
+    Image.fromarray(array).save(tmp_path / "first.png")
+    quantized = torch.from_numpy(array).permute(2, 0, 1).float() / 127.5 - 1
+    from_path = generate(pipe, image=str(tmp_path / "first.png"), output_type="latent")
+    from_pil = generate(pipe, image=Image.open(tmp_path / "first.png"), output_type="latent")
+    from_tensor = generate(pipe, image=quantized, output_type="latent")
+    torch.testing.assert_close(from_path, from_tensor, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(from_pil, from_tensor, atol=1e-5, rtol=1e-4)
+
+
+def test_callback_sees_and_can_replace_latents(pipe):
+    seen = []
+
+    def callback(pipeline, step, timestep, tensors):
+        seen.append((step, tuple(tensors["latents"].shape)))
+        return {"latents": torch.zeros_like(tensors["latents"])} if step == STEPS - 1 else {}
+
+    out = generate(pipe, output_type="latent", callback_on_step_end=callback)
+    assert seen == [(index, (1, 4, 2, 4, 4)) for index in range(STEPS)]
+    assert out.abs().max() == 0
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(prompt=[]), "empty list"),
+        (dict(prompt=5), "string or a list"),
+        (dict(num_frames=6), "frames"),
+        (dict(height=15), "15"),
+        (dict(height=20), "multiples of 8"),
+        (dict(output_type="gif"), "output_type"),
+        (dict(negative_prompt=["a", "b"]), "negative_prompt"),
+        (dict(num_inference_steps=0), "num_inference_steps"),
+        (dict(latents=torch.zeros(1, 4, 3, 4, 4)), "latents must have shape"),
+        (dict(image=torch.zeros(16, 16)), "image tensor"),
+        (dict(image="/nonexistent/first.png"), "image file not found"),
+        (dict(callback_on_step_end_tensor_inputs=["noise"]), "callback_on_step_end_tensor_inputs"),
+    ],
+)
+def test_bad_inputs_are_clear_one_line_errors(pipe, kwargs, message):
+    prompt = kwargs.pop("prompt", "a red circle")
+    with pytest.raises(GenvidError, match=message) as error:
+        generate(pipe, prompt, **kwargs)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="model CPU offload needs an accelerator")
+def test_model_cpu_offload_gives_the_same_video(pipe):
+    expected = generate(pipe, output_type="latent")
+    pipe.enable_model_cpu_offload()
+    try:
+        torch.testing.assert_close(generate(pipe, output_type="latent").cpu(), expected, atol=1e-4, rtol=1e-3)
+    finally:
+        pipe.remove_all_hooks()
+        pipe.to("cpu")
