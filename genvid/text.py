@@ -109,13 +109,22 @@ class TextEncoder(ModelMixin, ConfigMixin):
         # Frozen: a training loop's model.train() must not switch dropout on inside the encoder.
         return super().train(False)
 
-    @torch.no_grad()
     def encode(self, prompts: list[str] | str, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Token hidden states ``(B, L, D)`` float32 and a bool mask ``(B, L)`` (True = real token).
 
         ``""`` is a valid prompt (the unconditional stream of classifier-free guidance): it keeps
-        the tokenizer's special tokens, so its mask is never all False.
+        the tokenizer's special tokens, so its mask is never all False. Results are moved to
+        ``device`` when given (the encoder itself runs where its weights are).
         """
+        # Through __call__ so that offload hooks (accelerate / enable_model_cpu_offload) that wrap
+        # forward get to move the weights to the execution device first.
+        hidden_states, mask = self(prompts)
+        if device is not None:
+            hidden_states, mask = hidden_states.to(device), mask.to(device)
+        return hidden_states, mask
+
+    @torch.no_grad()
+    def forward(self, prompts: list[str] | str) -> tuple[torch.Tensor, torch.Tensor]:
         if isinstance(prompts, str):
             prompts = [prompts]
         prompts = list(prompts)
@@ -138,16 +147,10 @@ class TextEncoder(ModelMixin, ConfigMixin):
             input_ids = torch.full((len(prompts), 1), self.tokenizer.pad_token_id or 0, device=model_device)
             attention_mask = torch.ones_like(input_ids)
         outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        hidden_states = outputs.last_hidden_state.float()
         mask = attention_mask.bool()
         # Zero the padded positions so a consumer that forgets the mask is not fed garbage.
-        hidden_states = hidden_states * mask.unsqueeze(-1)
-        if device is not None:
-            hidden_states, mask = hidden_states.to(device), mask.to(device)
+        hidden_states = outputs.last_hidden_state.float() * mask.unsqueeze(-1)
         return hidden_states, mask
-
-    def forward(self, prompts: list[str] | str, device: torch.device | str | None = None):
-        return self.encode(prompts, device=device)
 
     # --- diffusers pipeline save / load: the config names the weights; nothing else is written ---
 

@@ -53,6 +53,22 @@ def test_corrupt_file_is_skipped_counted_and_loader_keeps_going(folder, caplog):
     assert "nothing to see" not in captions
 
 
+def test_audio_aligned_with_sampled_frames(folder, tmp_path):
+    from genvid.data.synthetic import SyntheticVideoDataset
+
+    source = SyntheticVideoDataset("all", num_samples=1, num_frames=12, height=16, width=16, fps=8, audio_sample_rate=8000)[0]
+    write_video(tmp_path / "sound.mp4", source["video"], fps=8, audio=source["audio"], sample_rate=8000)
+    (tmp_path / "m.jsonl").write_text(json.dumps({"video": "sound.mp4", "caption": source["caption"]}) + "\n")
+    dataset = FolderVideoDataset(tmp_path / "m.jsonl", num_frames=4, height=16, width=16, frame_stride=2, seed=3, audio_sample_rate=8000)
+    item = dataset[0]
+    assert item["audio"].shape == (8000,)  # 4 frames x stride 2 at 8 fps = 1 s at 8 kHz
+    start = dataset._start_frame(0, 12)
+    expected = source["audio"][start * 1000 : start * 1000 + 8000]  # 1000 samples per frame
+    assert torch.nn.functional.cosine_similarity(item["audio"][: len(expected)], expected, dim=0) > 0.95
+    without = FolderVideoDataset(folder / "manifest.jsonl", num_frames=2, height=16, width=16)
+    assert without[2]["audio_path"].endswith("blue.wav") and "audio" not in without[2]
+
+
 def test_frame_sampling_and_padding(folder):
     dataset = FolderVideoDataset(folder / "manifest.jsonl", num_frames=4, height=40, width=56, frame_stride=3, random_start=False)
     item = dataset[0]

@@ -85,6 +85,21 @@ def test_captions_match_labels():
     assert caption_for("red", "circle", "left", 1) == "a red circle moves to the left"
 
 
+def test_soundtrack_matches_clip_and_labels():
+    from genvid.data.synthetic import render_audio
+
+    dataset = SyntheticVideoDataset("all", num_samples=3, num_frames=9, height=16, width=16, fps=8, audio_sample_rate=8000)
+    item = dataset[0]
+    assert item["audio"].shape == (9000,) and item["audio"].abs().max() <= 1
+    assert torch.equal(item["audio"], dataset[0]["audio"])
+    # Pitch names the colour: the dominant frequency of a steady (left-moving) sine is the note.
+    tone = render_audio("red", "circle", "left", num_frames=16, fps=8, sample_rate=8000)
+    spectrum = torch.fft.rfft(tone).abs()
+    assert abs(float(spectrum.argmax()) / 2.0 - 261.6) < 2  # 2 s of audio: 0.5 Hz bins
+    louder_late = render_audio("red", "circle", "right", num_frames=16, fps=8, sample_rate=8000)
+    assert louder_late[-4000:].abs().mean() > 2 * louder_late[:4000].abs().mean()
+
+
 def test_build_dataset_and_collate():
     dataset = build_dataset(DataConfig(num_samples=8, num_frames=5, height=16, width=16, split="heldout"))
     batch = collate_videos([dataset[0], dataset[1], None, dataset[2]])

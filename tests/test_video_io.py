@@ -101,3 +101,26 @@ def test_contact_sheet_of_one_and_many(tmp_path, clip):
     assert rows.size == (48 * 5, 32 * 4)  # each 9-frame video wraps onto two grid rows
     with pytest.raises(GenvidError):
         write_contact_sheet(tmp_path / "bad.png", [clip, clip[..., :16]])
+
+
+def test_audio_wav_and_mp4_soundtrack(tmp_path, clip):
+    import math
+
+    from genvid.data.audio_io import read_audio, write_audio
+
+    sample_rate = 8000
+    time = torch.arange(int(sample_rate * clip.shape[1] / 8)) / sample_rate
+    tone = 0.5 * torch.sin(2 * math.pi * 440 * time)
+    wav = read_audio(write_audio(tmp_path / "tone.wav", tone, sample_rate), sample_rate)
+    assert (wav - tone).abs().max() < 1e-3
+    assert read_audio(tmp_path / "tone.wav", sample_rate, start_seconds=0.25, duration_seconds=0.5).shape == (4000,)
+    path = write_video(tmp_path / "with_sound.mp4", clip, fps=8, audio=tone, sample_rate=sample_rate)
+    assert read_video(path).shape == clip.shape
+    soundtrack = read_audio(path, sample_rate)
+    length = min(len(soundtrack), len(tone))
+    assert torch.nn.functional.cosine_similarity(soundtrack[:length], tone[:length], dim=0) > 0.95
+    with pytest.raises(GenvidError, match="only .mp4"):
+        write_video(tmp_path / "x.gif", clip, audio=tone)
+    with pytest.raises(GenvidError, match="bad.wav"):
+        (tmp_path / "bad.wav").write_bytes(b"RIFFnonsense" * 4)
+        read_audio(tmp_path / "bad.wav")

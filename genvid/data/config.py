@@ -25,6 +25,9 @@ class DataConfig:
     split: synthetic split "train" | "heldout" | "all".
     random_start: "folder": start each clip at a (seed, index)-determined frame instead of frame 0.
     media: "folder": "all" | "video" | "image" (a batch must share its frame count).
+    fps: frame rate of synthetic clips (sets their soundtrack's duration).
+    audio_sample_rate: when set, items carry "audio", a mono waveform (samples,) aligned with the
+        clip (synthetic: a tone naming the attributes; folder: the audio column or the video's track).
     """
 
     source: str = "synthetic"
@@ -38,6 +41,8 @@ class DataConfig:
     split: str = "train"
     random_start: bool = True
     media: str = "all"
+    fps: float = 8.0
+    audio_sample_rate: int | None = None
 
 
 def build_dataset(config: DataConfig):
@@ -52,6 +57,8 @@ def build_dataset(config: DataConfig):
             height=config.height,
             width=config.width,
             seed=config.seed,
+            fps=config.fps,
+            audio_sample_rate=config.audio_sample_rate,
         )
     if config.source == "folder":
         if not config.manifest:
@@ -68,6 +75,7 @@ def build_dataset(config: DataConfig):
             seed=config.seed,
             media=config.media,
             num_samples=config.num_samples,
+            audio_sample_rate=config.audio_sample_rate,
         )
     raise GenvidError(f"unknown data.source {config.source!r}; expected one of {', '.join(SOURCES)}")
 

@@ -69,9 +69,14 @@ class FolderVideoDataset(Dataset):
     """Videos / images from a manifest, sampled to ``num_frames`` frames every ``frame_stride``
     source frames, resized (short side) and centre-cropped to ``height x width``.
 
-    Items: ``{"video": (3, T, H, W) float [-1, 1], "caption": str, "path": str}`` (+ ``"audio"``:
-    the audio file's path, when the manifest has one). Images give T = 1. A clip shorter than
-    ``num_frames * frame_stride`` repeats its last frame to fill the count.
+    Items: ``{"video": (3, T, H, W) float [-1, 1], "caption": str, "path": str}``. Images give
+    T = 1. A clip shorter than ``num_frames * frame_stride`` repeats its last frame to fill the count.
+
+    ``audio_sample_rate``: when set, clips also carry ``"audio"``, a mono waveform of the sampled
+    frames' time span (``num_frames * frame_stride / fps`` seconds, zero-padded to that length),
+    from the row's ``audio`` file or else the video's own soundtrack; a clip whose audio cannot be
+    read is skipped like an unreadable video. When not set, a row's ``audio`` path is passed
+    through as ``"audio_path"``.
 
     ``random_start``: the first frame is drawn from ``(seed, index)``; deterministic, so workers,
     epochs and resumed runs agree (every epoch sees the same window of a given clip).
@@ -88,6 +93,7 @@ class FolderVideoDataset(Dataset):
         seed: int = 0,
         media: str = "all",
         num_samples: int | None = None,
+        audio_sample_rate: int | None = None,
     ):
         if media not in MEDIA:
             raise GenvidError(f"media must be one of {', '.join(MEDIA)}, got {media!r}")
@@ -113,6 +119,7 @@ class FolderVideoDataset(Dataset):
         self.frame_stride = int(frame_stride)
         self.random_start = bool(random_start)
         self.seed = int(seed)
+        self.audio_sample_rate = audio_sample_rate
         self.bad_indices: set[int] = set()
 
     @property
@@ -126,12 +133,9 @@ class FolderVideoDataset(Dataset):
     def is_image(self, index: int) -> bool:
         return is_image_path(self.rows[index]["video"])
 
-    def _start_frame(self, index: int, path: str) -> int:
-        if not self.random_start:
-            return 0
+    def _start_frame(self, index: int, available: int) -> int:
         span = (self.num_frames - 1) * self.frame_stride + 1
-        available = probe_video(path)["num_frames"]
-        if available <= span:
+        if not self.random_start or available <= span:
             return 0
         return int(np.random.default_rng([self.seed, index]).integers(available - span + 1))
 
@@ -139,18 +143,34 @@ class FolderVideoDataset(Dataset):
         """Item ``index``; raises GenvidError when its file cannot be read (no skipping)."""
         row = self.rows[index]
         path = row["video"]
+        item = {"caption": row["caption"], "path": path}
         if is_image_path(path):
             video = read_video(path)
         else:
-            start = self._start_frame(index, path)
+            needs_probe = self.random_start or self.audio_sample_rate
+            facts = probe_video(path) if needs_probe else {"num_frames": 0, "fps": 0.0}
+            start = self._start_frame(index, facts["num_frames"])
             video = read_video(path, num_frames=self.num_frames, frame_stride=self.frame_stride, start=start)
             if video.shape[1] < self.num_frames:
                 padding = video[:, -1:].expand(-1, self.num_frames - video.shape[1], -1, -1)
                 video = torch.cat([video, padding], dim=1)
-        item = {"video": resize_and_center_crop(video, self.height, self.width), "caption": row["caption"], "path": path}
-        if row.get("audio"):
-            item["audio"] = row["audio"]
+            if self.audio_sample_rate:
+                item["audio"] = self._load_audio(row.get("audio") or path, start, facts["fps"])
+        item["video"] = resize_and_center_crop(video, self.height, self.width)
+        if row.get("audio") and not self.audio_sample_rate:
+            item["audio_path"] = row["audio"]
         return item
+
+    def _load_audio(self, path: str, start_frame: int, fps: float) -> torch.Tensor:
+        from genvid.data.audio_io import read_audio
+
+        if fps <= 0:
+            raise GenvidError(f"cannot align audio with {path}: its frame rate is unknown")
+        duration = self.num_frames * self.frame_stride / fps
+        length = int(round(duration * self.audio_sample_rate))
+        waveform = read_audio(path, self.audio_sample_rate, start_seconds=start_frame / fps, duration_seconds=duration)
+        waveform = waveform[:length]
+        return torch.nn.functional.pad(waveform, (0, length - waveform.shape[0]))
 
     def __getitem__(self, index: int) -> dict:
         for offset in range(len(self.rows)):

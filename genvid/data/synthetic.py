@@ -178,12 +178,61 @@ def render_clip(
     return uint8_to_video(frames)
 
 
+# A soundtrack that names the same attributes, for audio-conditioned tasks (video-to-audio and
+# back): colour -> pitch (a C-major scale), shape -> timbre, motion -> pitch glide or loudness ramp.
+_COLOR_PITCH_HZ = dict(zip(COLORS, (261.6, 293.7, 329.6, 349.2, 392.0, 440.0, 493.9, 523.3)))
+
+
+def render_audio(
+    color: str,
+    shape: str,
+    motion: str,
+    num_frames: int = 17,
+    fps: float = 8.0,
+    sample_rate: int = 16000,
+    seed: int = 0,
+) -> torch.Tensor:
+    """A mono waveform ``(round(num_frames / fps * sample_rate),)`` in [-1, 1] matching a clip.
+
+    Pitch names the colour, the waveform the shape (circle: sine, square: square-ish, triangle:
+    triangle), and the motion shapes the tone over time (up / down: the pitch glides a fifth up /
+    down; left / right: the loudness fades out / in). ``seed`` adds a slight loudness and phase jitter.
+    """
+    check_combination(color, shape, motion)
+    rng = np.random.default_rng([seed, 1])
+    num_samples = int(round(num_frames / fps * sample_rate))
+    time = np.arange(num_samples, dtype=np.float64) / sample_rate
+    progress = time / max(time[-1], 1e-9) if num_samples > 1 else np.zeros(num_samples)
+    pitch = _COLOR_PITCH_HZ[color] * np.ones(num_samples)
+    if motion == "up":
+        pitch = pitch * 1.5**progress
+    elif motion == "down":
+        pitch = pitch * 1.5 ** (-progress)
+    phase = 2 * np.pi * np.cumsum(pitch) / sample_rate + rng.uniform(0, 2 * np.pi)
+    if shape == "circle":
+        wave = np.sin(phase)
+    elif shape == "square":
+        wave = np.tanh(4 * np.sin(phase)) / np.tanh(4)  # a square wave without aliasing clicks
+    else:
+        wave = 2 / np.pi * np.arcsin(np.sin(phase))
+    loudness = 0.5 * rng.uniform(0.85, 1.0) * np.ones(num_samples)
+    if motion == "left":
+        loudness = loudness * (1 - 0.8 * progress)
+    elif motion == "right":
+        loudness = loudness * (0.2 + 0.8 * progress)
+    # 10 ms fades so the clip starts and ends without a click.
+    fade = np.clip(np.minimum(time, time[-1] - time) / 0.01, 0, 1) if num_samples > 1 else np.ones(num_samples)
+    return torch.from_numpy((wave * loudness * fade).astype(np.float32))
+
+
 class SyntheticVideoDataset(Dataset):
     """``num_samples`` clips drawn from the split's combinations, deterministic in ``seed``.
 
     Item ``i`` is ``{"video": (3,T,H,W) float [-1,1], "caption", "color", "shape", "motion"}``; the
     combination cycles through the split (balanced), the caption template and the per-clip jitter
     come from ``(seed, i)``, so items are the same in every worker and every epoch.
+    With ``audio_sample_rate`` set, items also carry ``"audio"``: the matching soundtrack of
+    :func:`render_audio` (the clip lasting ``num_frames / fps`` seconds).
     """
 
     def __init__(
@@ -194,6 +243,8 @@ class SyntheticVideoDataset(Dataset):
         height: int = 64,
         width: int = 64,
         seed: int = 0,
+        fps: float = 8.0,
+        audio_sample_rate: int | None = None,
     ):
         if split not in SPLITS:
             raise GenvidError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
@@ -206,6 +257,8 @@ class SyntheticVideoDataset(Dataset):
         self.height = int(height)
         self.width = int(width)
         self.seed = int(seed)
+        self.fps = float(fps)
+        self.audio_sample_rate = audio_sample_rate
         # A seed-dependent order so that the first items of different seeds differ in content too.
         self._order = np.random.default_rng([self.seed, 7919]).permutation(len(self.combinations))
 
@@ -234,4 +287,8 @@ class SyntheticVideoDataset(Dataset):
         item["video"] = render_clip(
             item["color"], item["shape"], item["motion"], self.num_frames, self.height, self.width, seed=clip_seed
         )
+        if self.audio_sample_rate:
+            item["audio"] = render_audio(
+                item["color"], item["shape"], item["motion"], self.num_frames, self.fps, self.audio_sample_rate, clip_seed
+            )
         return item

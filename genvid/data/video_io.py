@@ -226,16 +226,21 @@ def _even_pad(frames: np.ndarray) -> np.ndarray:
     return frames
 
 
-def write_video(path: str | Path, video, fps: float = 8, quality: int = 18) -> Path:
+def write_video(
+    path: str | Path, video, fps: float = 8, quality: int = 18, audio=None, sample_rate: int = 16000
+) -> Path:
     """Write ``video`` ((C,T,H,W) float [-1,1] or (T,H,W,3) uint8) as mp4 (libx264, yuv420p) or gif.
 
     Odd heights/widths are padded by one repeated edge pixel for mp4 (yuv420p needs even sizes);
-    ``quality`` is the x264 CRF (lower = better; 18 is visually lossless).
+    ``quality`` is the x264 CRF (lower = better; 18 is visually lossless). ``audio``: a mono
+    waveform ``(samples,)`` in [-1, 1] at ``sample_rate``, muxed into the mp4 as AAC.
     """
     path = Path(path)
     frames = video_to_uint8(video)
     path.parent.mkdir(parents=True, exist_ok=True)
     suffix = path.suffix.lower()
+    if audio is not None and suffix != ".mp4":
+        raise GenvidError(f"cannot write audio into {path}: only .mp4 carries a soundtrack")
     if suffix in GIF_SUFFIXES:
         from PIL import Image
 
@@ -252,9 +257,23 @@ def write_video(path: str | Path, video, fps: float = 8, quality: int = 18) -> P
         return path
     if suffix != ".mp4":
         raise GenvidError(f"cannot write {path}: supported suffixes are .mp4, .gif and still images")
+    frames = _even_pad(frames)
+    if audio is not None:
+        import tempfile
+
+        from genvid.data.audio_io import write_audio
+
+        with tempfile.TemporaryDirectory() as folder:
+            audio_path = write_audio(Path(folder) / "audio.wav", audio, sample_rate)
+            _encode_mp4(path, frames, fps, quality, audio_path=str(audio_path))
+    else:
+        _encode_mp4(path, frames, fps, quality)
+    return path
+
+
+def _encode_mp4(path: Path, frames: np.ndarray, fps: float, quality: int, audio_path: str | None = None) -> None:
     import imageio_ffmpeg
 
-    frames = _even_pad(frames)
     _, height, width, _ = frames.shape
     writer = imageio_ffmpeg.write_frames(
         str(path),
@@ -267,6 +286,8 @@ def write_video(path: str | Path, video, fps: float = 8, quality: int = 18) -> P
         quality=None,  # the CRF below decides quality
         output_params=["-crf", str(quality), "-preset", "medium"],
         ffmpeg_log_level="error",
+        audio_path=audio_path,
+        audio_codec="aac" if audio_path else None,
     )
     writer.send(None)
     try:
@@ -274,7 +295,6 @@ def write_video(path: str | Path, video, fps: float = 8, quality: int = 18) -> P
             writer.send(np.ascontiguousarray(frame))
     finally:
         writer.close()
-    return path
 
 
 def _grid(rows: Sequence[np.ndarray], columns: int | None, padding: int) -> np.ndarray:

@@ -1,0 +1,68 @@
+"""Audio in and out: mono waveforms as float tensors ``(samples,)`` in [-1, 1].
+
+Decoding goes through the ffmpeg binary that imageio-ffmpeg bundles, so any container it knows
+(wav, mp3, flac, m4a, or the audio track of an mp4) reads the same way, resampled to the asked rate.
+WAV files are written with the standard library (16-bit PCM).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import wave
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from genvid.errors import GenvidError
+
+
+def read_audio(
+    path: str | Path, sample_rate: int = 16000, start_seconds: float = 0.0, duration_seconds: float | None = None
+) -> torch.Tensor:
+    """Decode ``path`` to a mono float waveform ``(samples,)`` at ``sample_rate``.
+
+    ``start_seconds`` / ``duration_seconds`` pick a segment; a file shorter than asked gives fewer
+    samples (pad on your side if you need a fixed length).
+    """
+    import imageio_ffmpeg
+
+    path = Path(path)
+    if not path.is_file():
+        raise GenvidError(f"audio file not found: {path}")
+    if path.stat().st_size == 0:
+        raise GenvidError(f"cannot read {path}: the file is empty")
+    command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin"]
+    if start_seconds > 0:
+        command += ["-ss", f"{start_seconds:.6f}"]
+    command += ["-i", str(path), "-vn", "-ac", "1", "-ar", str(int(sample_rate))]
+    if duration_seconds is not None:
+        command += ["-t", f"{duration_seconds:.6f}"]
+    command += ["-f", "f32le", "-"]
+    result = subprocess.run(command, capture_output=True)
+    if result.returncode != 0:
+        message = result.stderr.decode(errors="replace").strip().splitlines()
+        reason = message[-1] if message else f"ffmpeg exit status {result.returncode}"
+        raise GenvidError(f"cannot read audio from {path}: {reason}")
+    samples = np.frombuffer(result.stdout, dtype="<f4").copy()
+    if samples.size == 0 and start_seconds == 0:
+        raise GenvidError(f"cannot read audio from {path}: no audio samples decoded")
+    return torch.from_numpy(samples).clamp_(-1, 1)
+
+
+def write_audio(path: str | Path, waveform, sample_rate: int = 16000) -> Path:
+    """Write a mono waveform ((samples,) or (1, samples), float in [-1, 1]) as 16-bit PCM WAV."""
+    path = Path(path)
+    samples = torch.as_tensor(waveform).detach().float().cpu()
+    if samples.ndim == 2 and samples.shape[0] == 1:
+        samples = samples[0]
+    if samples.ndim != 1:
+        raise GenvidError(f"a waveform must be (samples,) or (1, samples), got shape {tuple(samples.shape)}")
+    pcm = (samples.clamp(-1, 1).numpy() * 32767).round().astype("<i2")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "wb") as handle:
+        handle.setnchannels(1)
+        handle.setsampwidth(2)
+        handle.setframerate(int(sample_rate))
+        handle.writeframes(pcm.tobytes())
+    return path
