@@ -124,3 +124,16 @@ def test_audio_wav_and_mp4_soundtrack(tmp_path, clip):
     with pytest.raises(GenvidError, match="bad.wav"):
         (tmp_path / "bad.wav").write_bytes(b"RIFFnonsense" * 4)
         read_audio(tmp_path / "bad.wav")
+
+
+def test_late_start_seeks_to_the_exact_frame(tmp_path):
+    from genvid.data import video_io
+
+    frames = torch.full((3, video_io.SEEK_AFTER_FRAMES + 12, 16, 16), -1.0)
+    for index in range(frames.shape[1]):  # a per-frame marker: a bright column that walks across
+        frames[:, index, :, index % 16] = 1
+        frames[:, index, :8, :] = index / frames.shape[1] * 2 - 1
+    path = write_video(tmp_path / "long.mp4", frames, fps=24)
+    whole = read_video(path)
+    start = video_io.SEEK_AFTER_FRAMES + 2
+    torch.testing.assert_close(read_video(path, num_frames=3, frame_stride=2, start=start), whole[:, start : start + 6 : 2])

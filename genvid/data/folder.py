@@ -121,6 +121,7 @@ class FolderVideoDataset(Dataset):
         self.seed = int(seed)
         self.audio_sample_rate = audio_sample_rate
         self.bad_indices: set[int] = set()
+        self._facts: dict[int, dict] = {}  # probe results per index (one ffmpeg start saved per epoch)
 
     @property
     def num_skipped(self) -> int:
@@ -148,7 +149,9 @@ class FolderVideoDataset(Dataset):
             video = read_video(path)
         else:
             needs_probe = self.random_start or self.audio_sample_rate
-            facts = probe_video(path) if needs_probe else {"num_frames": 0, "fps": 0.0}
+            if needs_probe and index not in self._facts:
+                self._facts[index] = probe_video(path)
+            facts = self._facts[index] if needs_probe else {"num_frames": 0, "fps": 0.0}
             start = self._start_frame(index, facts["num_frames"])
             video = read_video(path, num_frames=self.num_frames, frame_stride=self.frame_stride, start=start)
             if video.shape[1] < self.num_frames:

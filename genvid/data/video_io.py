@@ -108,11 +108,30 @@ def _frames_needed(num_frames: int | None, frame_stride: int, start: int) -> int
     return None if num_frames is None else start + (num_frames - 1) * frame_stride + 1
 
 
-def _read_with_ffmpeg(path: Path, stop: int | None) -> tuple[list[np.ndarray], dict]:
+# Starting this many frames in, ask ffmpeg to seek instead of decoding and dropping every frame
+# before the start (matters for long files; a short skip is cheaper without the extra probe).
+SEEK_AFTER_FRAMES = 48
+
+
+def _ffmpeg_reader(path: Path, input_params: list[str] | None = None):
     import imageio_ffmpeg
 
-    reader = imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24")
+    return imageio_ffmpeg.read_frames(str(path), pix_fmt="rgb24", input_params=input_params or [])
+
+
+def _read_with_ffmpeg(path: Path, stop: int | None, skip: int = 0) -> list[np.ndarray]:
+    """Frames ``[skip, stop)`` (all from ``skip`` on when ``stop`` is None)."""
+    input_params = None
+    if skip >= SEEK_AFTER_FRAMES:
+        fps = probe_video(path)["fps"]
+        if fps > 0:
+            # Input seeking is frame-accurate when decoding: ffmpeg drops frames before the time,
+            # so half a frame early lands on frame ``skip`` itself.
+            input_params = ["-ss", f"{(skip - 0.5) / fps:.6f}"]
+    reader = _ffmpeg_reader(path, input_params)
     frames = []
+    to_drop = 0 if input_params else skip
+    wanted = None if stop is None else stop - skip
     try:
         meta = next(reader)
         width, height = meta["size"]
@@ -120,12 +139,15 @@ def _read_with_ffmpeg(path: Path, stop: int | None) -> tuple[list[np.ndarray], d
         for raw in reader:
             if len(raw) != frame_bytes:
                 break
+            if to_drop:
+                to_drop -= 1
+                continue
             frames.append(np.frombuffer(raw, dtype=np.uint8).reshape(height, width, 3))
-            if stop is not None and len(frames) >= stop:
+            if wanted is not None and len(frames) >= wanted:
                 break
     finally:
         reader.close()
-    return frames, meta
+    return frames
 
 
 def _read_with_pillow(path: Path, stop: int | None) -> list[np.ndarray]:
@@ -159,8 +181,8 @@ def read_frames(path: str | Path, num_frames: int | None = None, frame_stride: i
         elif suffix in GIF_SUFFIXES:
             frames = _select(_read_with_pillow(path, _frames_needed(num_frames, frame_stride, start)), num_frames, frame_stride, start)
         else:
-            all_frames, _ = _read_with_ffmpeg(path, _frames_needed(num_frames, frame_stride, start))
-            frames = _select(all_frames, num_frames, frame_stride, start)
+            all_frames = _read_with_ffmpeg(path, _frames_needed(num_frames, frame_stride, start), skip=start)
+            frames = _select(all_frames, num_frames, frame_stride, 0)
     except GenvidError:
         raise
     except Exception as error:  # codec errors are long multi-line dumps; one line is enough
