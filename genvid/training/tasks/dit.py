@@ -1,0 +1,270 @@
+"""Training task for the latent diffusion transformer: rectified flow on frozen tokenizer latents.
+
+Objective: ``x_s = (1 - s) * clean + s * noise`` and the model predicts the velocity
+``noise - clean`` (mean squared error). ``s`` is drawn logit-normal by default (it concentrates
+on the middle noise levels, where prediction is hardest), uniform, or uniform then shifted towards
+noise (``shift * s / (1 + (shift - 1) * s)``, useful at high resolution).
+
+Text is dropped (replaced by the empty prompt's embedding) with probability ``text_dropout`` so that
+the model also learns the unconditional velocity for classifier-free guidance. With probability
+``first_frame_probability`` a sample's first latent frame is given clean (its noise removed, its
+noise level 0, its loss masked): that teaches image-to-video, since the causal tokenizer encodes a
+lone image as exactly that first latent frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from genvid.config import ConfigError, build_model
+from genvid.models.dit import VideoDiffusionTransformer, forward_flops
+from genvid.training.task import TrainingTask
+
+TIMESTEP_SAMPLINGS = ("logit_normal", "uniform", "shifted")
+
+
+@dataclass
+class DiffusionOptions:
+    #: folder of a saved VideoTokenizer (save_pretrained); frozen during training
+    tokenizer: str | None = None
+    #: constructor arguments of a random-init VideoTokenizer instead (for tests and smoke runs)
+    tokenizer_config: dict | None = None
+    #: genvid.text.TextEncoder model (default MiniLM, shipped offline) and its token limit
+    text_encoder: str = "all-MiniLM-L6-v2"
+    text_max_length: int = 32
+    text_dropout: float = 0.1
+    first_frame_probability: float = 0.0
+    #: "logit_normal" (default), "uniform" or "shifted"
+    timestep_sampling: str = "logit_normal"
+    logit_mean: float = 0.0
+    logit_std: float = 1.0
+    timestep_shift: float = 3.0
+    #: shift of the FlowMatchEulerDiscreteScheduler written by export() and used by previews
+    scheduler_shift: float = 1.0
+    preview_prompts: list = field(default_factory=list)
+    preview_steps: int = 20
+    preview_guidance_scale: float = 5.0
+
+
+def sample_noise_levels(
+    batch_size: int, generator: torch.Generator, options: DiffusionOptions, device=None
+) -> torch.Tensor:
+    """Noise levels ``s`` in (0, 1), shape ``(batch_size,)``, drawn with ``generator``."""
+    generator_device = generator.device if generator is not None else "cpu"
+    if options.timestep_sampling == "logit_normal":
+        normal = torch.randn(batch_size, generator=generator, device=generator_device)
+        levels = torch.sigmoid(options.logit_mean + options.logit_std * normal)
+    else:
+        levels = torch.rand(batch_size, generator=generator, device=generator_device)
+        if options.timestep_sampling == "shifted":
+            shift = options.timestep_shift
+            levels = shift * levels / (1 + (shift - 1) * levels)
+    return levels.to(device) if device is not None else levels
+
+
+def flow_matching_loss(
+    model: nn.Module,
+    latents: torch.Tensor,
+    noise: torch.Tensor,
+    noise_levels: torch.Tensor,
+    text: torch.Tensor,
+    text_mask: torch.Tensor,
+    clean_first_frame: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Rectified-flow loss. ``noise_levels (batch,)``; ``clean_first_frame (batch,)`` bool marks
+    samples whose first latent frame is given clean (excluded from the loss)."""
+    batch, _, frames = latents.shape[:3]
+    levels = noise_levels.float()[:, None].repeat(1, frames)
+    frame_weight = torch.ones(batch, frames, device=latents.device)
+    if clean_first_frame is not None:
+        levels[:, 0] = torch.where(clean_first_frame, torch.zeros_like(levels[:, 0]), levels[:, 0])
+        frame_weight[:, 0] = (~clean_first_frame).float()
+    broadcast = levels[:, None, :, None, None]
+    noisy = (1 - broadcast) * latents + broadcast * noise
+    target = noise - latents
+    prediction = model(noisy, levels * 1000, text, text_mask).sample
+    error = (prediction.float() - target.float()).pow(2).mean(dim=(1, 3, 4))  # (batch, frames)
+    return (error * frame_weight).sum() / frame_weight.sum().clamp_min(1)
+
+
+class DiffusionTask(TrainingTask):
+    options_class = DiffusionOptions
+    model_class = VideoDiffusionTransformer
+
+    def __init__(self, model_config: dict[str, Any], options: DiffusionOptions | None, data_config: Any):
+        options = options or DiffusionOptions()
+        super().__init__(model_config, options, data_config)
+        if options.timestep_sampling not in TIMESTEP_SAMPLINGS:
+            raise ConfigError(
+                f"task_options.timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLINGS)}, "
+                f"got {options.timestep_sampling!r}"
+            )
+        if (options.tokenizer is None) == (options.tokenizer_config is None):
+            raise ConfigError("task_options: give exactly one of 'tokenizer' (a saved folder) or 'tokenizer_config'")
+        if not 0 <= options.text_dropout <= 1 or not 0 <= options.first_frame_probability <= 1:
+            raise ConfigError("task_options.text_dropout and first_frame_probability must be in [0, 1]")
+        self.video_tokenizer = None
+        self.text_encoder = None
+        self.device = torch.device("cpu")
+        self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    # ------------------------------------------------------------------ helpers
+    def _load_helpers(self) -> None:
+        if self.video_tokenizer is not None:
+            return
+        from tokenizer import VideoTokenizer
+
+        from genvid.text import TextEncoder
+
+        options = self.options
+        if options.tokenizer is not None:
+            path = Path(options.tokenizer)
+            if not (path / "config.json").is_file():
+                raise ConfigError(f"task_options.tokenizer: no saved VideoTokenizer at {path} (expected config.json)")
+            tokenizer = VideoTokenizer.from_pretrained(path)
+        else:
+            tokenizer = VideoTokenizer(**options.tokenizer_config)
+        if tokenizer.is_discrete:
+            raise ConfigError("the DiT needs a continuous (gaussian bottleneck) tokenizer, got a discrete one")
+        self.video_tokenizer = tokenizer.eval().requires_grad_(False)
+        self.text_encoder = TextEncoder(options.text_encoder, max_length=options.text_max_length).eval()
+        self.text_encoder.requires_grad_(False)
+        config = self.model_config
+        in_channels = config.get("in_channels", 16)
+        if in_channels != tokenizer.latent_channels:
+            raise ConfigError(
+                f"model.in_channels={in_channels} but the tokenizer has {tokenizer.latent_channels} latent channels"
+            )
+        text_hidden_size = config.get("text_hidden_size", 384)
+        if text_hidden_size != self.text_encoder.hidden_size:
+            raise ConfigError(
+                f"model.text_hidden_size={text_hidden_size} but the text encoder's hidden size is "
+                f"{self.text_encoder.hidden_size}"
+            )
+
+    def build_model(self) -> nn.Module:
+        # Gradient checkpointing is the loop's switch (training.gradient_checkpointing).
+        return build_model(VideoDiffusionTransformer, self.model_config, "model")
+
+    def setup(self, device: torch.device) -> None:
+        self._load_helpers()
+        self.device = torch.device(device)
+        self.video_tokenizer.to(self.device)
+        self.text_encoder.to(self.device)
+        self._text_cache.clear()
+
+    def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Text hidden states ``(batch, length, dim)`` and mask, cached per caption string (the
+        synthetic set has few distinct captions, and the encoder is frozen)."""
+        missing = sorted({caption for caption in captions if caption not in self._text_cache})
+        if missing:
+            hidden, mask = self.text_encoder.encode(missing, device=self.device)
+            for caption, row, row_mask in zip(missing, hidden, mask.bool()):
+                self._text_cache[caption] = (row[row_mask].detach(), row_mask[row_mask])
+        rows = [self._text_cache[caption] for caption in captions]
+        length = max(row.shape[0] for row, _ in rows)
+        dim = rows[0][0].shape[-1]
+        hidden = torch.zeros(len(rows), length, dim, device=self.device)
+        mask = torch.zeros(len(rows), length, dtype=torch.bool, device=self.device)
+        for index, (row, row_mask) in enumerate(rows):
+            hidden[index, : row.shape[0]] = row
+            mask[index, : row.shape[0]] = True
+        return hidden, mask
+
+    def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        tokenizer = self.video_tokenizer
+        with torch.no_grad():
+            latents = tokenizer.encode(video.to(self.device, tokenizer.dtype))
+            return tokenizer.normalize_latents(latents).float()
+
+    # ------------------------------------------------------------------ the step
+    def training_step(self, model, batch, step, generator):
+        options = self.options
+        latents = self.encode_video(batch["video"])
+        batch_size = latents.shape[0]
+        generator_device = generator.device if generator is not None else "cpu"
+
+        drop = torch.rand(batch_size, generator=generator, device=generator_device) < options.text_dropout
+        captions = ["" if dropped else caption for caption, dropped in zip(batch["caption"], drop.tolist())]
+        text, text_mask = self.encode_text(captions)
+
+        noise = torch.randn(latents.shape, generator=generator, device=generator_device).to(self.device)
+        levels = sample_noise_levels(batch_size, generator, options, device=self.device)
+        clean_first = None
+        if options.first_frame_probability > 0:
+            draw = torch.rand(batch_size, generator=generator, device=generator_device)
+            clean_first = (draw < options.first_frame_probability).to(self.device)
+        loss = flow_matching_loss(model, latents, noise, levels, text, text_mask, clean_first)
+        logs = {"noise_level_mean": float(levels.mean()), "text_dropped": float(drop.float().mean())}
+        if clean_first is not None:
+            logs["first_frame_given"] = float(clean_first.float().mean())
+        return loss, logs
+
+    def _latent_grid(self) -> tuple[int, int, int]:
+        data = self.data_config
+        self._load_helpers()
+        return self.video_tokenizer.latent_shape(data.num_frames, data.height, data.width)
+
+    def tokens_in_batch(self, batch) -> int:
+        frames, height, width = self._latent_grid()
+        patch = self.model_config.get("patch_size", 2)
+        patch_t = self.model_config.get("patch_size_t", 1)
+        return len(batch["video"]) * (frames // patch_t) * (height // patch) * (width // patch)
+
+    def flops_per_sample(self) -> float:
+        """Training FLOPs of one sample (forward + backward = 3x forward; attention included)."""
+        frames, height, width = self._latent_grid()
+        return 3 * forward_flops(self.model_config, frames, height, width, self.options.text_max_length)
+
+    # ------------------------------------------------------------------ outputs
+    def pipeline(self, model: nn.Module):
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        from genvid.pipelines.diffusion import GenVidDiffusionPipeline
+
+        self._load_helpers()
+        scheduler = FlowMatchEulerDiscreteScheduler(shift=self.options.scheduler_shift)
+        model = getattr(model, "module", model)
+        return GenVidDiffusionPipeline(
+            video_tokenizer=self.video_tokenizer, text_encoder=self.text_encoder, transformer=model, scheduler=scheduler
+        )
+
+    def _preview_prompts(self) -> list[str]:
+        if self.options.preview_prompts:
+            return list(self.options.preview_prompts)
+        from genvid.data.synthetic import caption_for
+
+        return [caption_for("red", "circle", "right"), caption_for("blue", "square", "down")]
+
+    def preview(self, model, step, output_dir, generator):
+        from genvid.data import write_contact_sheet, write_video
+
+        data = self.data_config
+        pipeline = self.pipeline(model)
+        pipeline.set_progress_bar_config(disable=True)
+        prompts = self._preview_prompts()
+        videos = pipeline(
+            prompts,
+            num_frames=data.num_frames,
+            height=data.height,
+            width=data.width,
+            num_inference_steps=self.options.preview_steps,
+            guidance_scale=self.options.preview_guidance_scale,
+            generator=generator,
+            output_type="pt",
+        ).frames  # (batch, frames, 3, height, width) in [0, 1]
+        videos = videos.permute(0, 2, 1, 3, 4) * 2 - 1
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for index, video in enumerate(videos):
+            write_video(output_dir / f"step{step:07d}_sample{index}.mp4", video)
+        write_contact_sheet(output_dir / f"step{step:07d}.png", list(videos))
+
+    def export(self, model, output_dir):
+        output_dir = Path(output_dir)
+        self.pipeline(model).save_pretrained(output_dir, safe_serialization=True)

@@ -1,0 +1,173 @@
+"""DiffusionTask: the rectified-flow step, text dropout and caching, first-frame conditioning,
+export to a loadable pipeline, and the shipped configs."""
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from genvid.config import ConfigError, load_config
+from genvid.data import DataConfig
+from genvid.models.dit import VideoDiffusionTransformer
+from genvid.training.tasks.dit import DiffusionOptions, DiffusionTask, flow_matching_loss, sample_noise_levels
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs" / "dit"
+TOKENIZER = dict(latent_channels=4, base_channels=8, channel_multipliers=[1, 2, 2], num_res_blocks=1, num_mid_blocks=1)
+MODEL = dict(in_channels=4, hidden_size=32, num_layers=1, num_heads=2, text_hidden_size=384)
+
+
+@pytest.fixture(autouse=True, scope="module")
+def one_thread():
+    # Tiny models on a shared 2-core machine: extra OpenMP threads only spin against other processes.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_task(**options):
+    values = dict(tokenizer_config=TOKENIZER, first_frame_probability=0.5)
+    values.update(options)
+    task = DiffusionTask(MODEL, DiffusionOptions(**values), DataConfig(num_frames=5, height=16, width=16))
+    task.setup(torch.device("cpu"))
+    return task
+
+
+@pytest.fixture(scope="module")
+def task():
+    return make_task()
+
+
+def synthetic_batch(captions):
+    generator = torch.Generator().manual_seed(0)
+    return {"video": torch.rand(len(captions), 3, 5, 16, 16, generator=generator) * 2 - 1, "caption": captions}
+
+
+def test_training_step_gives_a_finite_loss_with_gradients(task):
+    model = task.build_model()
+    batch = synthetic_batch(["a red circle moving left", "a blue square moving up"])
+    loss, logs = task.training_step(model, batch, 0, torch.Generator().manual_seed(0))
+    assert loss.ndim == 0 and torch.isfinite(loss)
+    loss.backward()
+    assert model.proj_out.weight.grad.abs().sum() > 0
+    assert 0 < logs["noise_level_mean"] < 1
+    assert task.tokens_in_batch(batch) == 2 * 2 * 2 * 2  # 2 latent frames of 2 x 2 patches
+    assert task.flops_per_sample() > 0
+    # Same generator state, same loss: all randomness comes from the generator.
+    again, _ = task.training_step(model, batch, 0, torch.Generator().manual_seed(0))
+    assert torch.equal(loss.detach(), again.detach())
+
+
+def test_text_dropout_uses_the_empty_prompt_and_captions_are_cached():
+    task = make_task(text_dropout=1.0)
+    model = task.build_model()
+    task.training_step(model, synthetic_batch(["a red circle", "a blue square"]), 0, torch.Generator().manual_seed(0))
+    assert set(task._text_cache) == {""}
+    task = make_task(text_dropout=0.0)
+    hidden, mask = task.encode_text(["a red circle", "a much longer caption about a blue square moving"])
+    assert hidden.shape[:2] == mask.shape and mask[0].sum() < mask[1].sum()
+    direct, direct_mask = task.text_encoder.encode(["a red circle"])
+    torch.testing.assert_close(hidden[0, : int(direct_mask.sum())], direct[0, direct_mask[0]])
+    assert len(task._text_cache) == 2
+
+
+class Recorder(torch.nn.Module):
+    """Stands in for the DiT: records what the loss hands it, predicts a learnable constant."""
+
+    def __init__(self):
+        super().__init__()
+        self.value = torch.nn.Parameter(torch.zeros(()))
+
+    def forward(self, noisy, timestep, text, mask):
+        self.noisy, self.timestep = noisy, timestep
+        prediction = self.value.expand_as(noisy).clone()
+        return type("Output", (), {"sample": prediction})()
+
+
+def test_clean_first_frame_is_given_clean_at_level_zero_and_left_out_of_the_loss():
+    generator = torch.Generator().manual_seed(0)
+    latents = torch.randn(2, 4, 3, 4, 4, generator=generator)
+    noise = torch.randn(latents.shape, generator=generator)
+    levels = torch.tensor([0.5, 0.8])
+    clean_first = torch.tensor([True, False])
+    model = Recorder()
+    loss = flow_matching_loss(model, latents, noise, levels, None, None, clean_first)
+    torch.testing.assert_close(model.noisy[0, :, 0], latents[0, :, 0])
+    torch.testing.assert_close(model.noisy[1, :, 0], 0.2 * latents[1, :, 0] + 0.8 * noise[1, :, 0])
+    assert model.timestep.tolist() == [[0.0, 500.0, 500.0], [800.0, 800.0, 800.0]]
+    target = (noise - latents).square().mean(dim=(1, 3, 4))  # (batch, frames) error of a zero prediction
+    expected = (target[0, 1:].sum() + target[1].sum()) / 5
+    torch.testing.assert_close(loss, expected)
+
+
+def test_noise_level_sampling():
+    generator = torch.Generator().manual_seed(0)
+    logit = sample_noise_levels(4000, generator, DiffusionOptions(tokenizer="x"))
+    uniform = sample_noise_levels(4000, generator, DiffusionOptions(tokenizer="x", timestep_sampling="uniform"))
+    shifted = sample_noise_levels(
+        4000, generator, DiffusionOptions(tokenizer="x", timestep_sampling="shifted", timestep_shift=3.0)
+    )
+    for levels in (logit, uniform, shifted):
+        assert 0 < levels.min() and levels.max() < 1
+    assert abs(logit.mean() - 0.5) < 0.03 and logit.std() < uniform.std()  # concentrated in the middle
+    assert shifted.mean() > uniform.mean() + 0.1  # pushed towards noise
+
+
+def test_export_writes_a_pipeline_that_loads_and_samples(task, tmp_path):
+    from genvid.pipelines.diffusion import GenVidDiffusionPipeline
+
+    model = task.build_model()
+    task.export(model, tmp_path / "final")
+    pipe = GenVidDiffusionPipeline.from_pretrained(tmp_path / "final")
+    assert isinstance(pipe.transformer, VideoDiffusionTransformer)
+    pipe.set_progress_bar_config(disable=True)
+    frames = pipe("a red circle", num_frames=5, height=16, width=16, num_inference_steps=2).frames
+    assert frames.shape == (1, 5, 16, 16, 3)
+
+
+def test_preview_writes_mp4_and_contact_sheet(task, tmp_path):
+    task.options.preview_steps = 2
+    task.preview(task.build_model(), 7, tmp_path, torch.Generator().manual_seed(0))
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "step0000007.png", "step0000007_sample0.mp4", "step0000007_sample1.mp4"
+    ]
+
+
+def test_bad_options_are_config_errors():
+    with pytest.raises(ConfigError, match="exactly one of"):
+        DiffusionTask(MODEL, DiffusionOptions(), DataConfig())
+    with pytest.raises(ConfigError, match="timestep_sampling"):
+        DiffusionTask(MODEL, DiffusionOptions(tokenizer="x", timestep_sampling="cosine"), DataConfig())
+    with pytest.raises(ConfigError, match="model.in_channels"):
+        DiffusionTask({**MODEL, "in_channels": 8}, DiffusionOptions(tokenizer_config=TOKENIZER), DataConfig()).setup("cpu")
+    with pytest.raises(ConfigError, match="no saved VideoTokenizer"):
+        DiffusionTask(MODEL, DiffusionOptions(tokenizer="/nonexistent"), DataConfig()).setup("cpu")
+
+
+@pytest.mark.parametrize("preset", ["tiny", "base", "large"])
+def test_shipped_configs_validate(preset):
+    from genvid.training.loop import build_task
+
+    task, data, training = build_task(load_config(CONFIGS / f"{preset}.yaml"))
+    assert isinstance(task, DiffusionTask)
+    with pytest.raises(ConfigError, match="task_options.guidance"):
+        build_task(load_config(CONFIGS / f"{preset}.yaml", ["task_options.guidance=3"]))
+    with pytest.raises(ConfigError, match="model.depth"):
+        build_task(load_config(CONFIGS / f"{preset}.yaml", ["model.depth=3"]))
+
+
+def test_two_steps_of_the_training_loop_then_export(tmp_path):
+    from genvid.pipelines.diffusion import GenVidDiffusionPipeline
+    from genvid.training.loop import train
+
+    overrides = [
+        f"training.output_dir={tmp_path / 'run'}", "training.max_steps=2", "training.batch_size=2",
+        "training.checkpoint_every=0", "training.preview_every=0", "training.report_to=none", "training.log_every=1",
+        "data.num_frames=5", "data.height=16", "data.width=16", "data.num_samples=8",
+        "task_options.tokenizer=null", f"task_options.tokenizer_config={TOKENIZER}".replace("'", ""),
+        *(f"model.{key}={value}" for key, value in MODEL.items()),
+    ]
+    summary = train(load_config(CONFIGS / "tiny.yaml", overrides))
+    assert summary["steps"] == 2 and summary["final_loss"] > 0
+    pipe = GenVidDiffusionPipeline.from_pretrained(summary["export"])
+    assert pipe.transformer.config.hidden_size == 32
