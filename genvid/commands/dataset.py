@@ -17,6 +17,9 @@ def add_arguments(parser) -> None:
     synth.add_argument("--height", type=int, default=64)
     synth.add_argument("--width", type=int, default=64)
     synth.add_argument("--fps", type=float, default=8)
+    synth.add_argument(
+        "--audio-sample-rate", type=int, default=None, help="also mux the synthetic soundtrack (a tone naming the attributes)"
+    )
     synth.set_defaults(_dataset_run=run_synth)
 
     check = subparsers.add_parser("check", help="decode every file of a manifest and list the unreadable ones")
@@ -42,7 +45,7 @@ def run_synth(args) -> int:
 
     from tqdm import tqdm
 
-    from genvid.data.synthetic import SyntheticVideoDataset, render_clip_uint8
+    from genvid.data.synthetic import SyntheticVideoDataset, render_audio, render_clip_uint8
     from genvid.data.video_io import write_video
     from genvid.errors import GenvidError
 
@@ -62,7 +65,13 @@ def run_synth(args) -> int:
                 args.num_frames, args.height, args.width, seed=labels["clip_seed"],
             )
             name = f"videos/{index:0{digits}d}.mp4"
-            write_video(out / name, frames, fps=args.fps)
+            audio = None
+            if args.audio_sample_rate:
+                audio = render_audio(
+                    labels["color"], labels["shape"], labels["motion"],
+                    args.num_frames, args.fps, args.audio_sample_rate, seed=labels["clip_seed"],
+                )
+            write_video(out / name, frames, fps=args.fps, audio=audio, sample_rate=args.audio_sample_rate or 16000)
             row = {"video": name, "caption": labels["caption"], "color": labels["color"],
                    "shape": labels["shape"], "motion": labels["motion"]}
             manifest.write(json.dumps(row) + "\n")

@@ -45,8 +45,12 @@ class DataConfig:
     audio_sample_rate: int | None = None
 
 
-def build_dataset(config: DataConfig):
-    """The torch Dataset a DataConfig describes."""
+def build_dataset(config: DataConfig | dict):
+    """The torch Dataset a DataConfig (or a dict of its fields) describes."""
+    if isinstance(config, dict):
+        from genvid.config import build_dataclass
+
+        config = build_dataclass(DataConfig, config, "data")
     if config.source == "synthetic":
         from genvid.data.synthetic import SyntheticVideoDataset
 
