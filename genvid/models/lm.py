@@ -299,6 +299,25 @@ class VideoLanguageModel(ModelMixin, ConfigMixin):
             hidden = hidden[:, -num_logits:]
         return self.lm_head(self.norm(hidden))
 
-    def num_parameters_without_embeddings(self) -> int:
-        """Parameters that cost matmul FLOPs per token (for MFU: the lookup table does not)."""
-        return sum(p.numel() for p in self.parameters()) - self.embed_tokens.weight.numel()
+    def forward_flops(self, length: int, context: int | None = None) -> float:
+        return forward_flops(self.config, length, context)
+
+
+def forward_flops(config, length: int, context: int | None = None) -> float:
+    """Matmul FLOPs of one forward pass over ``length`` tokens (attending ``context`` keys each,
+    default ``length``: a full training sequence). Embedding lookups cost none; attention scores
+    and their weighted sum count ``4 * length * context * heads * head_dim`` per layer."""
+    context = length if context is None else context
+    head_dim = config.head_dim or config.hidden_size // config.num_heads
+    kv_heads = config.num_kv_heads or config.num_heads
+    intermediate = config.intermediate_size or int(math.ceil(config.hidden_size * 8 / 3 / 64) * 64)
+    vocabulary = Vocabulary(
+        config.codebook_size, config.num_special_tokens, config.num_audio_codebooks, config.audio_codebook_size
+    ).size
+    per_layer = (
+        2 * config.hidden_size * (config.num_heads + kv_heads) * head_dim  # q, out + k, v projections
+        + 3 * config.hidden_size * intermediate
+    )
+    linear = config.num_layers * per_layer + config.hidden_size * vocabulary
+    attention_flops = 4 * config.num_layers * config.num_heads * head_dim * length * context
+    return 2.0 * linear * length + attention_flops

@@ -191,6 +191,12 @@ def masked_condition(ids: torch.Tensor, generate: torch.Tensor) -> torch.Tensor:
     return torch.where(generate, torch.full_like(ids, MASK), ids)
 
 
+def _draw(low: int, high: int, generator: torch.Generator | None) -> int:
+    """An int in [low, high] from ``generator`` (on whatever device it lives)."""
+    device = generator.device if generator is not None else "cpu"
+    return int(torch.randint(low, high + 1, (1,), generator=generator, device=device).item())
+
+
 def random_region_mask(
     shape: tuple[int, int, int, int], kind: str, generator: torch.Generator | None = None, device=None
 ) -> torch.Tensor:
@@ -204,7 +210,7 @@ def random_region_mask(
     masks = torch.zeros(shape, dtype=torch.bool)
 
     def draw(low: int, high: int) -> int:  # inclusive range
-        return int(torch.randint(low, high + 1, (1,), generator=generator).item())
+        return _draw(low, high, generator)
 
     for row in range(batch):
         temporal = frames > 1 and draw(0, 1) == 1
@@ -256,7 +262,7 @@ def task_example(
         if task == "i2v":
             given = 1
         elif num_given_frames is None:
-            given = int(torch.randint(1, frames, (1,), generator=generator).item())
+            given = _draw(1, frames - 1, generator)
         else:
             given = num_given_frames
         return TaskExample(flatten_grid(grid[:, :given]), flatten_grid(grid[:, given:]))

@@ -1,8 +1,8 @@
 """Text-to-video (image-to-video, continuation, inpainting, outpainting) with genvid's autoregressive LM.
 
 Loading: ``GenVidARPipeline.from_pretrained(path)`` rebuilds every component, including those whose
-classes live outside diffusers (``model_index.json`` records ``["genvid", "VideoLanguageModel"]``,
-``["genvid", "TextEncoder"]``, ``["tokenizer", "VideoTokenizer"]``). The bare
+classes live outside diffusers (``model_index.json`` records ``["genvid.models.lm",
+"VideoLanguageModel"]``, ``["genvid.text", "TextEncoder"]``, ``["tokenizer.model", "VideoTokenizer"]``). The bare
 ``diffusers.DiffusionPipeline.from_pretrained(path)`` does not work for a genvid folder: diffusers
 looks for the pipeline class inside diffusers itself and fails with ``module diffusers has no
 attribute GenVidARPipeline``. Always load through this class.

@@ -1,0 +1,124 @@
+"""GenVidARPipeline and LanguageModelTask on tiny components (CPU)."""
+
+import json
+
+import pytest
+import torch
+
+from genvid.config import load_config
+from genvid.errors import GenvidError
+from genvid.models.lm import VideoLanguageModel
+from genvid.pipelines.ar import GenVidARPipeline
+
+TOKENIZER_CONFIG = dict(bottleneck="fsq", fsq_levels=[4, 4], base_channels=8, channel_multipliers=[1, 2, 2, 2],
+                        num_res_blocks=1, num_mid_blocks=1)
+SIZE = dict(num_frames=5, height=16, width=16)
+
+
+@pytest.fixture(scope="module")
+def pipeline():
+    from tokenizer import VideoTokenizer
+
+    from genvid.text import TextEncoder
+
+    torch.manual_seed(0)
+    video_tokenizer = VideoTokenizer(**TOKENIZER_CONFIG).eval()
+    text_encoder = TextEncoder(max_length=8)
+    model = VideoLanguageModel(codebook_size=video_tokenizer.codebook_size, hidden_size=32, num_layers=2, num_heads=2,
+                               text_hidden_size=text_encoder.hidden_size, max_sequence_length=40,
+                               sliding_window=8, local_global_pattern=2).eval()
+    pipe = GenVidARPipeline(video_tokenizer=video_tokenizer, text_encoder=text_encoder, transformer=model)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def clip(seed=0, frames=5):
+    generator = torch.Generator().manual_seed(seed)
+    return torch.rand(3, frames, 16, 16, generator=generator) * 2 - 1
+
+
+def test_save_load_round_trip_reproduces_the_video(pipeline, tmp_path):
+    first = pipeline(["a red circle", "a blue square"], **SIZE, top_k=5, generator=torch.Generator().manual_seed(7)).frames
+    assert first.shape == (2, 5, 16, 16, 3) and 0 <= first.min() and first.max() <= 1
+    pipeline.save_pretrained(tmp_path / "ar")
+    index = json.loads((tmp_path / "ar" / "model_index.json").read_text())
+    assert index["transformer"] == ["genvid.models.lm", "VideoLanguageModel"]
+    loaded = GenVidARPipeline.from_pretrained(tmp_path / "ar")
+    loaded.set_progress_bar_config(disable=True)
+    again = loaded(["a red circle", "a blue square"], **SIZE, top_k=5, generator=torch.Generator().manual_seed(7)).frames
+    assert (first == again).all()
+
+
+def test_inpainting_and_continuation_keep_the_given_tokens(pipeline):
+    video = clip()
+    given = pipeline.video_tokenizer.tokenize(video[None])
+    mask = torch.zeros(5, 16, 16, dtype=torch.bool)
+    mask[:, :8, :8] = True  # the top-left token of every latent frame is regenerated
+    ids = pipeline("a circle", video=video, mask=mask, **SIZE, temperature=2.0, output_type="latent",
+                   generator=torch.Generator().manual_seed(0)).frames
+    keep = torch.ones_like(given, dtype=torch.bool)
+    keep[:, :, 0, 0] = False
+    assert torch.equal(ids[keep], given[keep])
+    outpainted = pipeline("a circle", video=video, mask=~mask, task="outpaint", **SIZE, output_type="latent",
+                          generator=torch.Generator().manual_seed(0)).frames
+    assert torch.equal(outpainted[:, :, 0, 0], given[:, :, 0, 0])
+    continued = pipeline(["a", "b"], video=video[:, :1], **SIZE, num_videos_per_prompt=2, output_type="latent",
+                         generator=torch.Generator().manual_seed(0)).frames
+    assert continued.shape == (4, 2, 2, 2) and (continued[:, :1] == given[:, :1]).all()
+    image = pipeline("a", image=video[:, 0], **SIZE, output_type="latent").frames
+    assert torch.equal(image[:, 0], given[:, 0])
+
+
+def test_sampled_ids_are_video_ids_and_top_k_one_is_deterministic(pipeline):
+    ids = [pipeline(None, **SIZE, temperature=5.0, output_type="latent", generator=torch.Generator().manual_seed(seed)).frames
+           for seed in range(3)]
+    for sample in ids:
+        assert 0 <= sample.min() and sample.max() < pipeline.video_tokenizer.codebook_size
+    greedy = [pipeline("a", **SIZE, top_k=1, output_type="latent", generator=torch.Generator().manual_seed(seed)).frames
+              for seed in (0, 1)]
+    assert torch.equal(greedy[0], greedy[1])
+
+
+def test_clear_errors(pipeline):
+    with pytest.raises(GenvidError, match="max_sequence_length=40") as error:
+        pipeline("a long prompt " * 20, num_frames=9, height=32, width=32)
+    assert "\n" not in str(error.value)
+    with pytest.raises(GenvidError, match="1 \\+ 4k frames"):
+        pipeline("a", num_frames=6, height=16, width=16)
+    with pytest.raises(GenvidError, match="mask must have shape"):
+        pipeline("a", video=clip(), mask=torch.zeros(5, 8, 8, dtype=torch.bool), **SIZE)
+    with pytest.raises(GenvidError, match="shape"):
+        pipeline("a", video=torch.zeros(5, 16, 16), mask=torch.zeros(16, 16, dtype=torch.bool), **SIZE)
+    with pytest.raises(GenvidError, match="fewer than num_frames"):
+        pipeline("a", video=clip(), **SIZE)
+    with pytest.raises(GenvidError, match="needs video and mask"):
+        pipeline("a", task="inpaint", **SIZE)
+
+
+def test_training_task_learns_exports_and_previews(tmp_path):
+    from genvid.training.loop import train
+    from genvid.training.tasks import get_task_class
+
+    assert get_task_class("lm").__name__ == "LanguageModelTask"
+    lines = [
+        "task: lm",
+        "model: {hidden_size: 32, num_layers: 2, num_heads: 2, max_sequence_length: 64, sliding_window: 8, local_global_pattern: 2}",
+        "data: {source: synthetic, num_samples: 4, num_frames: 5, height: 16, width: 16}",
+        "task_options:",
+        f"  tokenizer_config: {json.dumps(TOKENIZER_CONFIG)}",
+        "  text_max_length: 8",
+        "training:",
+        f"  output_dir: {tmp_path / 'run'}",
+        "  max_steps: 20", "  preview_every: 20", "  batch_size: 4", "  learning_rate: 0.01", "  warmup_steps: 2", "  log_every: 1",
+        "  checkpoint_every: 0", "  report_to: none",
+    ]
+    path = tmp_path / "lm.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    train(load_config(path))
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    curve = [record["loss"] for record in records if "loss" in record]
+    assert sum(curve[-5:]) / 5 < 0.7 * sum(curve[:5]) / 5
+    loaded = GenVidARPipeline.from_pretrained(tmp_path / "run" / "final")
+    assert loaded.transformer.config.codebook_size == 16
+    assert (tmp_path / "run" / "previews" / "step0000020.png").is_file()
+    assert (tmp_path / "run" / "previews" / "step0000020_sample0.mp4").is_file()
