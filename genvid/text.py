@@ -170,10 +170,12 @@ class TextEncoder(ModelMixin, ConfigMixin):
         folder = Path(pretrained_model_name_or_path)
         if kwargs.get("subfolder"):
             folder = folder / kwargs["subfolder"]
-        if not (folder / cls.config_name).is_file():
-            raise GenvidError(f"no text encoder config at {folder / cls.config_name}")
-        config = cls.load_config(folder)
-        encoder = cls.from_config(config)
+        config_path = folder / cls.config_name
+        if config_path.is_file() and cls.load_config(folder).get("_class_name") == cls.__name__:
+            encoder = cls.from_config(cls.load_config(folder))
+        else:
+            # Not a saved TextEncoder: a model name or a plain transformers folder.
+            encoder = cls(str(pretrained_model_name_or_path) if not kwargs.get("subfolder") else str(folder))
         dtype = kwargs.get("torch_dtype") or kwargs.get("dtype")
         if isinstance(dtype, dict):  # diffusers allows {component_name: dtype, "default": dtype}
             dtype = dtype.get("text_encoder", dtype.get("default"))
