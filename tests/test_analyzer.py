@@ -39,6 +39,8 @@ def test_float_input_and_nothing_to_see():
     assert (found["color"], found["shape"], found["motion"]) == ("cyan", "triangle", "down")
     empty = analyze_clip(torch.full((3, 9, 32, 32), -0.8))
     assert empty["color"] is None and empty["shape"] is None and empty["motion"] is None
+    noise = analyze_clip(torch.rand(3, 9, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1)
+    assert noise["color"] is None and noise["shape"] is None and noise["motion"] is None
     still = analyze_clip(clip[:, :1].expand(-1, 9, -1, -1))
     assert still["color"] == "cyan" and still["motion"] is None
 

@@ -26,8 +26,11 @@ _COLOR_VALUES = np.asarray([COLORS[name] for name in _COLOR_NAMES], dtype=np.flo
 # A pixel belongs to the object when its colour is this far (max over channels, 0-255) from the
 # background; the dimmest named colour is >150 away from any synthetic background.
 MASK_THRESHOLD = 60.0
-# Frames whose mask is smaller than this fraction of the frame are treated as "object not seen".
+# Frames whose mask is smaller than this fraction of the frame are treated as "object not seen",
+# and so are frames where "the object" covers more than MAX_AREA_FRACTION (noise, a colour wash):
+# the synthetic object covers about 5-6% of the frame.
 MIN_AREA_FRACTION = 0.002
+MAX_AREA_FRACTION = 0.3
 # Fill-ratio boundaries between triangle (0.5), circle (0.785) and square (1.0).
 TRIANGLE_CIRCLE_BOUNDARY = 0.71
 CIRCLE_SQUARE_BOUNDARY = 0.89
@@ -84,7 +87,7 @@ def analyze_clip(video) -> dict:
     difference = np.abs(frames - background[:, None, None, :]).max(axis=-1)  # (T, H, W)
     mask = difference > MASK_THRESHOLD
     areas = mask.sum(axis=(1, 2))
-    visible = areas >= MIN_AREA_FRACTION * height * width
+    visible = (areas >= MIN_AREA_FRACTION * height * width) & (areas <= MAX_AREA_FRACTION * height * width)
     result = {"color": None, "shape": None, "motion": None, "fill_ratio": None, "displacement": None,
               "visible_frames": int(visible.sum())}
     if not visible.any():
@@ -93,6 +96,7 @@ def analyze_clip(video) -> dict:
     # Colour from the core of the object (strongly different pixels), which edge blending and
     # chroma subsampling leave alone.
     core = mask & (difference > 0.6 * difference.max(axis=(1, 2), keepdims=True))
+    core &= visible[:, None, None]
     mean_color = frames[core].mean(axis=0)
     distances = np.linalg.norm(_COLOR_VALUES - mean_color, axis=1)
     if distances.min() <= MAX_COLOR_DISTANCE:
