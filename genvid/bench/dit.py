@@ -1,0 +1,274 @@
+"""``genvid bench dit``: step time and model FLOP utilisation of genvid's VideoDiffusionTransformer
+beside diffusers' CogVideoXTransformer3DModel at equal size, same shapes, same run.
+
+Presets:
+
+* ``cogvideox-2b`` (default on GPU): CogVideoX-2B's transformer (1.69B) and a genvid DiT of the
+  same size (hidden 1920, 30 heads, 28 layers: 1.70B), 13 x 60 x 90 latents (16 channels, what
+  CogVideoX's VAE gives for 49 x 480 x 720) with 226 text tokens of width 4096. Patch 1x2x2 on both:
+  17,550 video tokens.
+* ``small`` (default on CPU): hidden 256, 4 heads, 4 layers each, 5 x 16 x 16 latents, 32 text tokens.
+
+FLOPs count every matmul (2 m n k) and attention (4 queries keys d a layer): genvid's from
+:func:`genvid.models.dit.forward_flops` (self- plus cross-attention), CogVideoX's as
+``2 N (video + text tokens) + 4 L (video + text tokens)^2 d`` (joint attention). A training step is
+3x the forward. MFU = FLOPs / time / ``--peak-tflops`` (989 = H100 dense bf16). Training steps run
+bf16 autocast + AdamW (fused on CUDA) with gradient checkpointing on both models, as the reference
+peer run did (/work/shared/bench/dit_train_gpu.py). Each figure is one JSON line; ratio lines
+(genvid / CogVideoX step time) follow. On CPU the times are noisy: compare the ratios.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import statistics
+import time
+from typing import Callable
+
+HELP = "DiT step time and MFU vs CogVideoXTransformer3DModel"
+
+PRESETS = {
+    "cogvideox-2b": dict(
+        genvid=dict(in_channels=16, hidden_size=1920, num_layers=28, num_heads=30, text_hidden_size=4096),
+        peer=dict(),  # diffusers' defaults are CogVideoX-2B
+        latents="13x60x90",
+        text_length=226,
+    ),
+    "small": dict(
+        genvid=dict(in_channels=16, hidden_size=256, num_layers=4, num_heads=4, text_hidden_size=256),
+        peer=dict(
+            num_attention_heads=4, attention_head_dim=64, num_layers=4, text_embed_dim=256, time_embed_dim=128,
+            max_text_seq_length=32, sample_frames=17, sample_height=16, sample_width=16,
+        ),
+        latents="5x16x16",
+        text_length=32,
+    ),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="model sizes and shapes (default: cogvideox-2b on GPU, small on CPU)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                        help="forward dtype (default: bfloat16 on GPU, float32 on CPU); training uses autocast to it")
+    parser.add_argument("--latents", default=None, help="latent grid TxHxW (default: the preset's)")
+    parser.add_argument("--text-length", type=int, default=None, help="text tokens (default: the preset's)")
+    parser.add_argument("--batch-size", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (the median is reported)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
+    parser.add_argument("--peak-tflops", type=float, default=989.0, help="device peak for MFU (989 = H100 dense bf16)")
+    parser.add_argument("--no-peer", action="store_true", help="time genvid only")
+    parser.add_argument("--no-train", action="store_true", help="forward only")
+    parser.add_argument("--no-gradient-checkpointing", action="store_true", help="training steps without checkpointing")
+    parser.add_argument("--compile", action="store_true", help="torch.compile genvid's blocks (CUDA)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="CPU threads (default: torch's); 1 is steadier on a machine shared with other jobs")
+
+
+def _significant(value: float, digits: int = 3) -> float:
+    return float(f"{value:.{digits}g}")
+
+
+def _emit(record: dict) -> None:
+    print(json.dumps(record), flush=True)
+
+
+def _synchronize(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _measure(function: Callable[[], object], device, warmup: int, repeats: int) -> tuple[float, float | None]:
+    """Median seconds per call and the peak GPU memory (GiB) over the timed calls (None on CPU)."""
+    import torch
+
+    for _ in range(warmup):
+        function()
+    _synchronize(device)
+    if device.type == "cuda":
+        gc.collect()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        function()
+        _synchronize(device)
+        times.append(time.perf_counter() - start)
+    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
+    return statistics.median(times), peak
+
+
+def _parse_grid(text: str) -> tuple[int, int, int]:
+    from genvid.errors import GenvidError
+
+    try:
+        grid = tuple(int(part) for part in text.lower().split("x"))
+    except ValueError:
+        grid = ()
+    if len(grid) != 3:
+        raise GenvidError(f"--latents: {text!r} is not TxHxW")
+    return grid
+
+
+class _Case:
+    """One model with its inputs: ``forward()``, ``train_step()``, parameter count, FLOPs."""
+
+    def __init__(self, name, model, forward, loss, parameters, forward_flops):
+        self.name, self.model, self.forward, self.loss = name, model, forward, loss
+        self.parameters, self.forward_flops = parameters, forward_flops
+
+
+def _genvid_case(config, grid, text_length, batch, device, dtype):
+    import torch
+
+    from genvid.models.dit import VideoDiffusionTransformer, forward_flops
+
+    model = VideoDiffusionTransformer(**config).to(device)
+    frames, height, width = grid
+    latents = torch.randn(batch, config["in_channels"], frames, height, width, device=device)
+    text = torch.randn(batch, text_length, config["text_hidden_size"], device=device)
+    mask = torch.ones(batch, text_length, dtype=torch.bool, device=device)
+    timestep = torch.full((batch,), 500.0, device=device)
+
+    def forward():
+        return model(latents, timestep, text, mask).sample
+
+    def loss():
+        return (forward().float() - latents).square().mean()
+
+    parameters = sum(p.numel() for p in model.parameters())
+    flops = batch * forward_flops(config, frames, height, width, text_length)
+    return _Case("genvid_dit", model, forward, loss, parameters, flops)
+
+
+def _peer_case(config, grid, text_length, batch, device, dtype):
+    import torch
+    from diffusers import CogVideoXTransformer3DModel
+
+    model = CogVideoXTransformer3DModel(**config).to(device)
+    frames, height, width = grid
+    in_channels = model.config.in_channels
+    hidden = model.config.num_attention_heads * model.config.attention_head_dim
+    latents = torch.randn(batch, frames, in_channels, height, width, device=device)  # CogVideoX: B T C H W
+    text = torch.randn(batch, text_length, model.config.text_embed_dim, device=device)
+    timestep = torch.full((batch,), 500, device=device, dtype=torch.long)
+
+    def forward():
+        return model(hidden_states=latents, encoder_hidden_states=text, timestep=timestep).sample
+
+    def loss():
+        return (forward().float() - latents).square().mean()
+
+    parameters = sum(p.numel() for p in model.parameters())
+    patch = model.config.patch_size
+    tokens = frames * (height // patch) * (width // patch) + text_length
+    flops = batch * (2 * parameters * tokens + model.config.num_layers * 4 * tokens * tokens * hidden)
+    return _Case("cogvideox_dit", model, forward, loss, parameters, flops)
+
+
+def _time_case(case: _Case, args, device, dtype, label: str, peak_flops: float) -> dict:
+    import torch
+
+    records = {}
+    model = case.model
+    base = dict(params_m=round(case.parameters / 1e6, 1), batch=args.batch_size, device=str(device),
+                dtype=str(dtype).replace("torch.", ""))
+
+    # nn.Module.to: ModelMixin.to warns about fp32-kept modules, which neither model has.
+    torch.nn.Module.to(model, dtype=dtype).eval()
+    with torch.no_grad():
+        seconds, peak = _measure(case.forward, device, args.warmup, args.repeats)
+    records["forward"] = seconds
+    _emit(dict(case=f"{case.name}_forward_{label}", **base, step_s=_significant(seconds, 4),
+               tflops=_significant(case.forward_flops / seconds / 1e12),
+               mfu=_significant(case.forward_flops / seconds / peak_flops),
+               **({"peak_gb": round(peak, 2)} if peak is not None else {})))
+
+    if not args.no_train:
+        torch.nn.Module.to(model, dtype=torch.float32).train()
+        if not args.no_gradient_checkpointing:
+            model.enable_gradient_checkpointing()
+        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device.type == "cuda")
+        autocast = dtype != torch.float32
+
+        def train_step():
+            with torch.autocast(device.type, dtype=dtype, enabled=autocast):
+                loss = case.loss()
+            loss.backward()
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+
+        seconds, peak = _measure(train_step, device, max(args.warmup, 1), args.repeats)
+        records["train"] = seconds
+        flops = 3 * case.forward_flops
+        _emit(dict(case=f"{case.name}_train_{label}", **base, step_s=_significant(seconds, 4),
+                   tflops=_significant(flops / seconds / 1e12), mfu=_significant(flops / seconds / peak_flops),
+                   gradient_checkpointing=not args.no_gradient_checkpointing, autocast=autocast,
+                   **({"peak_gb": round(peak, 2)} if peak is not None else {})))
+        del optimizer
+    return records
+
+
+def run(args) -> int:
+    import torch
+
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        from genvid.errors import GenvidError
+
+        raise GenvidError("--device cuda: no CUDA device is available")
+    preset_name = args.preset or ("cogvideox-2b" if device.type == "cuda" else "small")
+    preset = PRESETS[preset_name]
+    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
+    grid = _parse_grid(args.latents or preset["latents"])
+    text_length = args.text_length or preset["text_length"]
+    peer_config = dict(preset["peer"])
+    # CogVideoX's position table covers exactly max_text_seq_length text tokens.
+    peer_config["max_text_seq_length"] = text_length
+    peak_flops = args.peak_tflops * 1e12
+    label = "x".join(str(size) for size in grid)
+    video_tokens = grid[0] * (grid[1] // 2) * (grid[2] // 2)
+    _emit(dict(case="setup", preset=preset_name, device=str(device),
+               device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+               torch=torch.__version__, latents=list(grid), video_tokens=video_tokens, text_tokens=text_length,
+               peak_tflops=args.peak_tflops, threads=torch.get_num_threads()))
+
+    results = {}
+    builders = [("genvid_dit", _genvid_case, preset["genvid"])]
+    if not args.no_peer:
+        builders.append(("cogvideox_dit", _peer_case, peer_config))
+    for name, builder, config in builders:
+        torch.manual_seed(0)
+        case = builder(config, grid, text_length, args.batch_size, device, dtype)
+        if args.compile and name == "genvid_dit":
+            for block in case.model.blocks:
+                block.compile()
+        try:
+            results[name] = _time_case(case, args, device, dtype, label, peak_flops)
+        except torch.cuda.OutOfMemoryError as error:
+            _emit(dict(case=f"{name}_{label}", error=f"out of memory: {str(error).splitlines()[0][:200]}"))
+        del case
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+
+    if "genvid_dit" in results and "cogvideox_dit" in results:
+        for kind in ("forward", "train"):
+            if kind in results["genvid_dit"] and kind in results["cogvideox_dit"]:
+                ratio = results["genvid_dit"][kind] / results["cogvideox_dit"][kind]
+                _emit(dict(case=f"ratio_{kind}_{label}", genvid_over_cogvideox_step_s=_significant(ratio),
+                           speedup=_significant(1 / ratio)))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench_dit", description=HELP)
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
