@@ -40,8 +40,12 @@ def _first_line(error: BaseException) -> str:
 
 def uint8_to_video(frames: np.ndarray) -> torch.Tensor:
     """``(T, H, W, 3)`` uint8 -> ``(3, T, H, W)`` float in [-1, 1]."""
-    tensor = torch.from_numpy(np.ascontiguousarray(frames)).float()
-    return rearrange(tensor, "t h w c -> c t h w") / 127.5 - 1.0
+    # numpy, not torch: small element-wise torch ops pay thread-pool overhead that dominates a
+    # data loader's time on a busy CPU (measured 0.2 ms vs 13-40 ms for a 17x64x64 clip).
+    video = np.ascontiguousarray(np.asarray(frames).transpose(3, 0, 1, 2), dtype=np.float32)
+    video /= 127.5
+    video -= 1.0
+    return torch.from_numpy(video)
 
 
 def video_to_uint8(video) -> np.ndarray:
@@ -54,19 +58,21 @@ def video_to_uint8(video) -> np.ndarray:
         if video.ndim != 4 or video.shape[-1] != 3:
             raise GenvidError(f"a uint8 video must be (frames, height, width, 3), got shape {tuple(video.shape)}")
         return video
-    if isinstance(video, torch.Tensor) and video.dtype == torch.uint8:
-        return video_to_uint8(video.cpu().numpy())
-    tensor = torch.as_tensor(video).detach().float().cpu()
-    if tensor.ndim == 5 and tensor.shape[0] == 1:
-        tensor = tensor[0]
-    if tensor.ndim != 4 or tensor.shape[0] not in (1, 3):
+    if isinstance(video, torch.Tensor):
+        if video.dtype == torch.uint8:
+            return video_to_uint8(video.cpu().numpy())
+        video = video.detach().float().cpu().numpy()
+    array = np.asarray(video, dtype=np.float32)
+    if array.ndim == 5 and array.shape[0] == 1:
+        array = array[0]
+    if array.ndim != 4 or array.shape[0] not in (1, 3):
         raise GenvidError(
-            f"a float video must be (channels=3, frames, height, width) in [-1, 1], got shape {tuple(tensor.shape)}"
+            f"a float video must be (channels=3, frames, height, width) in [-1, 1], got shape {tuple(array.shape)}"
         )
-    if tensor.shape[0] == 1:
-        tensor = tensor.expand(3, -1, -1, -1)
-    array = ((tensor.clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8)
-    return rearrange(array, "c t h w -> t h w c").contiguous().numpy()
+    if array.shape[0] == 1:
+        array = np.repeat(array, 3, axis=0)
+    array = np.round((np.clip(array, -1, 1) + 1) * 127.5).astype(np.uint8)
+    return np.ascontiguousarray(array.transpose(1, 2, 3, 0))
 
 
 def resize_and_center_crop(video: torch.Tensor, height: int, width: int) -> torch.Tensor:
