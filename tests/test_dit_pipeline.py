@@ -110,6 +110,14 @@ def test_guidance_scale_one_skips_the_unconditional_pass(pipe):
     assert not torch.allclose(plain, negative)
 
 
+def test_classes_are_exported_at_top_level_for_diffusers_loading():
+    import importlib
+
+    genvid = importlib.import_module("genvid")
+    assert getattr(genvid, "GenVidDiffusionPipeline") is GenVidDiffusionPipeline
+    assert getattr(genvid, "VideoDiffusionTransformer") is VideoDiffusionTransformer
+
+
 def test_save_and_load_reproduce_the_same_video(pipe, tmp_path):
     pipe.save_pretrained(tmp_path)
     index = json.loads((tmp_path / "model_index.json").read_text())
@@ -149,6 +157,14 @@ def test_image_to_video_keeps_the_given_first_latent_frame(pipe, tmp_path):
     torch.testing.assert_close(from_path, from_tensor, atol=1e-5, rtol=1e-4)
     torch.testing.assert_close(from_pil, from_tensor, atol=1e-5, rtol=1e-4)
 
+    # One image per prompt, several videos per prompt: each video starts from its prompt's image.
+    images = torch.stack([image[:, :16, :16], -image[:, :16, :16]])
+    batched = generate(pipe, ["a red circle", "a blue square"], image=images, num_videos_per_prompt=2,
+                       output_type="latent")
+    with torch.no_grad():
+        expected = tokenizer.normalize_latents(tokenizer.encode(image_to_tensor(images, 16, 16)))
+    torch.testing.assert_close(batched[:, :, :1], expected.repeat_interleave(2, dim=0))
+
 
 def test_callback_sees_and_can_replace_latents(pipe):
     seen = []
@@ -176,6 +192,7 @@ def test_callback_sees_and_can_replace_latents(pipe):
         (dict(latents=torch.zeros(1, 4, 3, 4, 4)), "latents must have shape"),
         (dict(image=torch.zeros(16, 16)), "image tensor"),
         (dict(image="/nonexistent/first.png"), "image file not found"),
+        (dict(image=torch.zeros(3, 3, 16, 16)), "3 images for 1 prompts"),
         (dict(callback_on_step_end_tensor_inputs=["noise"]), "callback_on_step_end_tensor_inputs"),
     ],
 )

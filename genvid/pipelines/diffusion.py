@@ -170,15 +170,26 @@ class GenVidDiffusionPipeline(DiffusionPipeline):
         negative_embeds, negative_mask = encode(negative_prompt)
         return prompt_embeds, prompt_mask, negative_embeds, negative_mask
 
-    def encode_image(self, image: Any, batch_size: int, height: int, width: int, device) -> torch.Tensor:
-        """The image as the first latent frame, normalized: ``(batch_size, channels, 1, h, w)``."""
+    def encode_image(
+        self, image: Any, num_prompts: int, num_videos_per_prompt: int, height: int, width: int, device
+    ) -> torch.Tensor:
+        """The image(s) as the first latent frame, normalized: ``(videos, channels, 1, h, w)``.
+        One image for all videos, one per prompt, or one per video."""
         pixels = image_to_tensor(image, height, width)
-        if pixels.shape[0] not in (1, batch_size):
-            raise GenvidError(f"got {pixels.shape[0]} images for {batch_size} videos; give 1 or {batch_size}")
+        videos = num_prompts * num_videos_per_prompt
+        if pixels.shape[0] not in (1, num_prompts, videos):
+            raise GenvidError(
+                f"got {pixels.shape[0]} images for {num_prompts} prompts x {num_videos_per_prompt} videos; "
+                f"give 1, {num_prompts} or {videos}"
+            )
         tokenizer = self.video_tokenizer
         pixels = pixels.to(device=device, dtype=tokenizer.dtype)
         latents = tokenizer.normalize_latents(tokenizer.encode(pixels)).float()
-        return latents.expand(batch_size, -1, -1, -1, -1) if latents.shape[0] == 1 else latents
+        if latents.shape[0] == 1:
+            return latents.expand(videos, -1, -1, -1, -1).clone()
+        if latents.shape[0] == num_prompts:
+            return latents.repeat_interleave(num_videos_per_prompt, dim=0)
+        return latents
 
     def prepare_latents(self, shape, device, generator, latents=None) -> torch.Tensor:
         if latents is not None:
@@ -258,7 +269,7 @@ class GenVidDiffusionPipeline(DiffusionPipeline):
         # 3. Encode the conditioning image as the first latent frame
         image_latents = None
         if image is not None:
-            image_latents = self.encode_image(image, batch_size, height, width, device)
+            image_latents = self.encode_image(image, len(prompt), num_videos_per_prompt, height, width, device)
 
         # 4. Timesteps
         self.scheduler.set_timesteps(num_inference_steps, device=device)
