@@ -83,6 +83,7 @@ def test_captions_match_labels():
         assert parse_caption(caption_for("orange", "triangle", "up", template)) == ("orange", "triangle", "up")
     assert caption_for("red", "circle", "left", 0) == "a red circle moving left"
     assert caption_for("red", "circle", "left", 1) == "a red circle moves to the left"
+    assert caption_for("orange", "square", "up", 0) == "an orange square moving up"
 
 
 def test_soundtrack_matches_clip_and_labels():

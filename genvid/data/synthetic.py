@@ -57,10 +57,10 @@ _MOTION_PHRASES = {
     "down": ("moving down", "moves downward", "going down", "sliding downward", "travels downward"),
 }
 _TEMPLATES = (
-    "a {color} {shape} {phrase}",
-    "a {color} {shape} {phrase}",
+    "{article} {color} {shape} {phrase}",
+    "{article} {color} {shape} {phrase}",
     "{color} {shape} {phrase}",
-    "a {color} {shape} {phrase} on a dark background",
+    "{article} {color} {shape} {phrase} on a dark background",
     "the {color} {shape} {phrase}",
 )
 NUM_TEMPLATES = len(_TEMPLATES)
@@ -77,7 +77,8 @@ def caption_for(color: str, shape: str, motion: str, template: int = 0) -> str:
     check_combination(color, shape, motion)
     template = int(template) % NUM_TEMPLATES
     phrase = _MOTION_PHRASES[motion][template]
-    return _TEMPLATES[template].format(color=color, shape=shape, phrase=phrase)
+    article = "an" if color[0] in "aeiou" else "a"
+    return _TEMPLATES[template].format(article=article, color=color, shape=shape, phrase=phrase)
 
 
 _WORD = re.compile(r"[a-z]+")
