@@ -1,6 +1,6 @@
 """A dataset of your own videos (and still images) listed in a manifest.
 
-The manifest is CSV (header row) or JSONL with a ``video`` and a ``caption`` column and an optional
+The manifest is CSV (header row), JSONL, or a JSON list of rows, with a ``video`` and a ``caption`` column and an optional
 ``audio`` column; relative paths are resolved against the manifest's folder. A still image is a
 one-frame video, so images and clips can be listed together for joint image-video training; a
 batch must share its frame count though (see :func:`genvid.data.collate_videos`), so give images and
@@ -30,14 +30,20 @@ MEDIA = ("all", "video", "image")
 
 
 def read_manifest(path: str | Path) -> list[dict]:
-    """Rows of a CSV / JSONL manifest with absolute ``video`` (and ``audio``) paths."""
+    """Rows of a CSV / TSV / JSONL / JSON-list manifest, with ``video`` (and ``audio``) made absolute."""
     path = Path(path)
     if not path.is_file():
         raise GenvidError(f"manifest not found: {path}")
     rows: list[dict] = []
     try:
-        if path.suffix.lower() in (".jsonl", ".json"):
-            for line_number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        text = path.read_text(encoding="utf-8") if path.suffix.lower() in (".jsonl", ".json") else ""
+        if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
+            try:
+                rows = json.loads(text)
+            except json.JSONDecodeError as error:
+                raise GenvidError(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from None
+        elif path.suffix.lower() in (".jsonl", ".json"):
+            for line_number, line in enumerate(text.splitlines(), start=1):
                 if not line.strip():
                     continue
                 try:
@@ -49,7 +55,7 @@ def read_manifest(path: str | Path) -> list[dict]:
             with path.open(newline="", encoding="utf-8") as handle:
                 rows = [dict(row) for row in csv.DictReader(handle, delimiter=delimiter)]
         else:
-            raise GenvidError(f"manifest {path} must be .csv, .tsv or .jsonl")
+            raise GenvidError(f"manifest {path} must be .csv, .tsv, .jsonl or .json (a list of rows)")
     except UnicodeDecodeError:
         raise GenvidError(f"manifest {path} is not UTF-8 text") from None
     for index, row in enumerate(rows):
