@@ -2,12 +2,19 @@
 
 import json
 
+import torch
+
 from genvid.bench.dit import main
 
 
 def test_bench_prints_json_lines_and_ratios(capsys):
-    assert main(["--device", "cpu", "--preset", "small", "--latents", "1x4x4", "--text-length", "4",
-                 "--repeats", "1", "--warmup", "0", "--threads", "1"]) == 0
+    threads = torch.get_num_threads()
+    try:
+        code = main(["--device", "cpu", "--preset", "small", "--latents", "1x4x4", "--text-length", "4",
+                     "--repeats", "1", "--warmup", "0", "--threads", "1"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     cases = [record["case"] for record in records]
     assert cases == [

@@ -95,17 +95,26 @@ class GenVidDiffusionPipeline(DiffusionPipeline):
 
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
         """Latent ``(frames, height, width)`` for a video size; one clear error if it does not fit."""
+        patch = self.transformer.config.patch_size
+        patch_t = self.transformer.config.patch_size_t
+        spatial = getattr(self.video_tokenizer, "spatial_factor", None)
+        if spatial and (height % (spatial * patch) or width % (spatial * patch) or min(height, width) <= 0):
+            raise GenvidError(
+                f"height and width must be positive multiples of {spatial * patch} (tokenizer {spatial}x times "
+                f"patch {patch}); got {height}x{width}"
+            )
         try:
             frames, latent_height, latent_width = self.video_tokenizer.latent_shape(num_frames, height, width)
         except ValueError as error:
             raise GenvidError(str(error).splitlines()[0]) from None
-        patch = self.transformer.config.patch_size
-        patch_t = self.transformer.config.patch_size_t
-        if latent_height % patch or latent_width % patch or frames % patch_t:
-            spatial = height // latent_height
+        if latent_height % patch or latent_width % patch:
             raise GenvidError(
-                f"height and width must be multiples of {spatial * patch} (tokenizer {spatial}x times patch "
-                f"{patch}), and the latent frames a multiple of {patch_t}; got {num_frames}x{height}x{width}"
+                f"height and width must be multiples of {height // latent_height * patch} (tokenizer times patch "
+                f"{patch}); got {height}x{width}"
+            )
+        if frames % patch_t:
+            raise GenvidError(
+                f"{num_frames} frames give {frames} latent frames, not a multiple of the temporal patch {patch_t}"
             )
         return frames, latent_height, latent_width
 
