@@ -1,0 +1,62 @@
+"""genvid decode FILE.safetensors -o VIDEO.mp4 [--tokenizer PATH]"""
+
+from __future__ import annotations
+
+HELP = "decode latents or token ids written by 'genvid encode' back into a video (mp4 / gif / png)"
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("codes", help="a .safetensors file written by 'genvid encode'")
+    parser.add_argument("--output", "-o", required=True, help="output video (.mp4 or .gif) or a .png contact sheet")
+    parser.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the one recorded in the file)")
+    parser.add_argument("--fps", type=float, default=None, help="frames per second (default: the source's)")
+    parser.add_argument("--chunk-size", type=int, default=None, help="latent frames per chunk (default: automatic)")
+    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    import torch
+    from safetensors import safe_open
+
+    from genvid.commands.encode import FORMAT, load_tokenizer, pick_device
+    from genvid.data import write_contact_sheet, write_video
+    from genvid.errors import GenvidError
+
+    path = Path(args.codes)
+    if not path.is_file():
+        raise GenvidError(f"codes file not found: {path}")
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as error:
+        raise GenvidError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
+    if metadata.get("format") != FORMAT or metadata.get("kind") not in tensors:
+        raise GenvidError(f"{path} was not written by 'genvid encode' (no {FORMAT} metadata)")
+    tokenizer_path = args.tokenizer or metadata.get("tokenizer")
+    device, dtype = pick_device(args.device), getattr(torch, args.dtype)
+    tokenizer = load_tokenizer(tokenizer_path, device, dtype)
+    codes = tensors[metadata["kind"]].to(device)
+    with torch.no_grad():
+        if metadata["kind"] == "ids":
+            if not tokenizer.is_discrete:
+                raise GenvidError(f"{path} holds token ids but the tokenizer at {tokenizer_path} is continuous")
+            video = tokenizer.detokenize(codes.long(), chunk_size=args.chunk_size)
+        else:
+            if codes.shape[1] != tokenizer.latent_channels:
+                raise GenvidError(
+                    f"{path} holds {codes.shape[1]}-channel latents; the tokenizer at {tokenizer_path} "
+                    f"has {tokenizer.latent_channels}"
+                )
+            video = tokenizer.decode(codes.to(dtype), chunk_size=args.chunk_size)
+    video = video[0].float().clamp(-1, 1).cpu()
+    output = Path(args.output)
+    if output.suffix.lower() == ".png":
+        write_contact_sheet(output, video)
+    else:
+        write_video(output, video, fps=args.fps or float(metadata.get("fps", 8)))
+    print(f"{output}: {video.shape[1]} frames of {video.shape[2]}x{video.shape[3]}")
+    return 0
