@@ -166,6 +166,15 @@ def test_image_to_video_keeps_the_given_first_latent_frame(pipe, tmp_path):
     torch.testing.assert_close(batched[:, :, :1], expected.repeat_interleave(2, dim=0))
 
 
+def test_given_latents_replace_the_drawn_noise_and_stay_unchanged(pipe):
+    noise = torch.randn(1, 4, 2, 4, 4, generator=torch.Generator().manual_seed(9))
+    kept = noise.clone()
+    from_latents = generate(pipe, latents=noise, image=torch.zeros(3, 16, 16), output_type="latent")
+    assert torch.equal(noise, kept)
+    from_seed = generate(pipe, seed=9, image=torch.zeros(3, 16, 16), output_type="latent")
+    torch.testing.assert_close(from_latents, from_seed)
+
+
 def test_callback_sees_and_can_replace_latents(pipe):
     seen = []
 

@@ -202,7 +202,8 @@ class GenVidDiffusionPipeline(DiffusionPipeline):
 
     def prepare_latents(self, shape, device, generator, latents=None) -> torch.Tensor:
         if latents is not None:
-            return latents.to(device=device, dtype=torch.float32)
+            # A copy: sampling writes into it (the image frame), and the caller's tensor must not change.
+            return latents.to(device=device, dtype=torch.float32, copy=True)
         # float32 for the scheduler's updates whatever the transformer's dtype.
         return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
 
