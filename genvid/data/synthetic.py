@@ -159,14 +159,25 @@ def render_clip_uint8(
     else:
         centre_x, centre_y = np.full(num_frames, still), position
 
-    pixel_y = np.arange(height, dtype=np.float32)[None, :, None] + 0.5
-    pixel_x = np.arange(width, dtype=np.float32)[None, None, :] + 0.5
-    offset_x = pixel_x - centre_x[:, None, None].astype(np.float32)
-    offset_y = pixel_y - centre_y[:, None, None].astype(np.float32)
+    # Coverage is computed only in a window around the object (it is zero elsewhere): at 256x256
+    # this is ~15x less work than shading every pixel of every frame.
+    radius = int(np.ceil(half)) + 2
+    box = 2 * radius
+    left = np.clip(np.floor(centre_x).astype(int) - radius, 0, max(width - box, 0))
+    top = np.clip(np.floor(centre_y).astype(int) - radius, 0, max(height - box, 0))
+    box_width, box_height = min(box, width), min(box, height)
+    pixel_x = left[:, None, None] + np.arange(box_width)[None, None, :] + 0.5
+    pixel_y = top[:, None, None] + np.arange(box_height)[None, :, None] + 0.5
+    offset_x = (pixel_x - centre_x[:, None, None]).astype(np.float32)
+    offset_y = (pixel_y - centre_y[:, None, None]).astype(np.float32)
     alpha = _coverage(shape, offset_x, offset_y, half)[..., None]
     rgb = np.asarray(COLORS[color], dtype=np.float32)
-    frames = background + alpha * (rgb - background)
-    return np.round(frames).astype(np.uint8)
+    patches = np.round(background + alpha * (rgb - background)).astype(np.uint8)
+    frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
+    frames[...] = np.round(np.float32(background)).astype(np.uint8)  # as the patches round it
+    for index in range(num_frames):
+        frames[index, top[index] : top[index] + box_height, left[index] : left[index] + box_width] = patches[index]
+    return frames
 
 
 def render_clip(

@@ -42,7 +42,8 @@ def uint8_to_video(frames: np.ndarray) -> torch.Tensor:
     """``(T, H, W, 3)`` uint8 -> ``(3, T, H, W)`` float in [-1, 1]."""
     # numpy, not torch: small element-wise torch ops pay thread-pool overhead that dominates a
     # data loader's time on a busy CPU (measured 0.2 ms vs 13-40 ms for a 17x64x64 clip).
-    video = np.ascontiguousarray(np.asarray(frames).transpose(3, 0, 1, 2), dtype=np.float32)
+    # Transposing the uint8 array first moves a quarter of the bytes.
+    video = np.ascontiguousarray(np.asarray(frames).transpose(3, 0, 1, 2)).astype(np.float32)
     video /= 127.5
     video -= 1.0
     return torch.from_numpy(video)
