@@ -69,6 +69,9 @@ def test_text_dropout_uses_the_empty_prompt_and_captions_are_cached():
     direct, direct_mask = task.text_encoder.encode(["a red circle"])
     torch.testing.assert_close(hidden[0, : int(direct_mask.sum())], direct[0, direct_mask[0]])
     assert len(task._text_cache) == 2
+    task.options.text_cache_size = 2
+    task.encode_text(["a green triangle"])
+    assert list(task._text_cache) == ["a much longer caption about a blue square moving", "a green triangle"]
 
 
 class Recorder(torch.nn.Module):

@@ -14,6 +14,7 @@ lone image as exactly that first latent frame.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,8 @@ class DiffusionOptions:
     text_encoder: str = "all-MiniLM-L6-v2"
     text_max_length: int = 32
     text_dropout: float = 0.1
+    #: captions whose text-encoder states are kept (least recently used dropped first)
+    text_cache_size: int = 4096
     first_frame_probability: float = 0.0
     #: "logit_normal" (default), "uniform" or "shifted"
     timestep_sampling: str = "logit_normal"
@@ -111,7 +114,7 @@ class DiffusionTask(TrainingTask):
         self.video_tokenizer = None
         self.text_encoder = None
         self.device = torch.device("cpu")
-        self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
 
     # ------------------------------------------------------------------ helpers
     def _load_helpers(self) -> None:
@@ -159,19 +162,25 @@ class DiffusionTask(TrainingTask):
         self._text_cache.clear()
 
     def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-        """Text hidden states ``(batch, length, dim)`` and mask, cached per caption string (the
-        synthetic set has few distinct captions, and the encoder is frozen)."""
-        missing = sorted({caption for caption in captions if caption not in self._text_cache})
+        """Text hidden states ``(batch, length, dim)`` and mask. The encoder is frozen, so each
+        caption's real-token states are cached (least recently used out first): the synthetic set
+        has few distinct captions, a folder set may have one per clip."""
+        cache = self._text_cache
+        missing = sorted({caption for caption in captions if caption not in cache})
         if missing:
             hidden, mask = self.text_encoder.encode(missing, device=self.device)
             for caption, row, row_mask in zip(missing, hidden, mask.bool()):
-                self._text_cache[caption] = (row[row_mask].detach(), row_mask[row_mask])
-        rows = [self._text_cache[caption] for caption in captions]
-        length = max(row.shape[0] for row, _ in rows)
-        dim = rows[0][0].shape[-1]
-        hidden = torch.zeros(len(rows), length, dim, device=self.device)
+                cache[caption] = row[row_mask].detach()
+        rows = []
+        for caption in captions:
+            cache.move_to_end(caption)
+            rows.append(cache[caption])
+        while len(cache) > max(self.options.text_cache_size, len(set(captions))):
+            cache.popitem(last=False)
+        length = max(row.shape[0] for row in rows)
+        hidden = torch.zeros(len(rows), length, rows[0].shape[-1], device=self.device)
         mask = torch.zeros(len(rows), length, dtype=torch.bool, device=self.device)
-        for index, (row, row_mask) in enumerate(rows):
+        for index, row in enumerate(rows):
             hidden[index, : row.shape[0]] = row
             mask[index, : row.shape[0]] = True
         return hidden, mask
