@@ -64,15 +64,17 @@ def _load_transformers_encoder(path: Path):
             from transformers import T5EncoderModel, UMT5EncoderModel
 
             encoder_class = UMT5EncoderModel if model_type == "umt5" else T5EncoderModel
-            model = encoder_class.from_pretrained(path, local_files_only=True)
         elif model_type in _CLIP_TYPES:
-            from transformers import CLIPTextModel
-
-            model = CLIPTextModel.from_pretrained(path, local_files_only=True)
+            from transformers import CLIPTextModel as encoder_class
         else:
-            model = AutoModel.from_pretrained(path, local_files_only=True)
-    except OSError as error:
-        raise GenvidError(f"cannot load the text encoder at {path}: {str(error).splitlines()[0]}") from None
+            encoder_class = AutoModel
+        # Safetensors only: a folder holding just pytorch_model.bin (a pickle) is refused.
+        model = encoder_class.from_pretrained(path, local_files_only=True, use_safetensors=True)
+    except (OSError, ValueError, KeyError, ImportError) as error:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        raise GenvidError(f"cannot load the text encoder at {path}: {first_line}") from None
+    if tokenizer.pad_token is None:  # decoder-style tokenizers: batching needs some pad token
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
     return tokenizer, model
 
 
