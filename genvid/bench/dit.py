@@ -136,7 +136,7 @@ def _genvid_case(config, grid, text_length, batch, device, dtype):
     timestep = torch.full((batch,), 500.0, device=device)
 
     def forward():
-        return model(latents, timestep, text, mask).sample
+        return model(latents.to(model.dtype), timestep, text.to(model.dtype), mask).sample
 
     def loss():
         return (forward().float() - latents).square().mean()
@@ -159,7 +159,9 @@ def _peer_case(config, grid, text_length, batch, device, dtype):
     timestep = torch.full((batch,), 500, device=device, dtype=torch.long)
 
     def forward():
-        return model(hidden_states=latents, encoder_hidden_states=text, timestep=timestep).sample
+        # Inputs in the weights' dtype (bf16 forward); float32 under autocast for training.
+        return model(hidden_states=latents.to(model.dtype), encoder_hidden_states=text.to(model.dtype),
+                     timestep=timestep).sample
 
     def loss():
         return (forward().float() - latents).square().mean()

@@ -50,10 +50,18 @@ def gate(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     return rearrange(grouped, "b f s d -> b (f s) d")
 
 
+class HeadRMSNorm(nn.RMSNorm):
+    """RMSNorm whose weight follows the input's dtype: under autocast the queries arrive in bf16
+    while the weight stays float32, and mixed dtypes miss torch's fused kernel."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.rms_norm(x, self.normalized_shape, self.weight.to(x.dtype), self.eps)
+
+
 def _head_norm(head_dim: int, enabled: bool, eps: float) -> nn.Module:
     # Normalising queries and keys per head keeps attention logits bounded, which is what lets
     # large DiTs train in bf16 without loss spikes.
-    return nn.RMSNorm(head_dim, eps=eps) if enabled else nn.Identity()
+    return HeadRMSNorm(head_dim, eps=eps) if enabled else nn.Identity()
 
 
 class SelfAttention(nn.Module):
