@@ -10,9 +10,11 @@ Presets:
 * ``small`` (default on CPU): hidden 256, 4 heads, 4 layers each, 5 x 16 x 16 latents, 32 text tokens.
 
 FLOPs count every matmul (2 m n k) and attention (4 queries keys d a layer): genvid's from
-:func:`genvid.models.dit.forward_flops` (self- plus cross-attention), CogVideoX's as
-``2 N (video + text tokens) + 4 L (video + text tokens)^2 d`` (joint attention). A training step is
-3x the forward. MFU = FLOPs / time / ``--peak-tflops`` (989 = H100 dense bf16). Training steps run
+:func:`genvid.models.dit.forward_flops` (self- plus cross-attention); CogVideoX's the same way over
+its joint text + video sequence, leaving out its per-sample AdaLN linears. For comparison with the
+reference peer table, CogVideoX's lines also carry ``mfu_reference_count``: that run's convention,
+``2 N (video + text tokens) + 4 L (video + text tokens)^2 d`` with N all parameters. A training
+step is 3x the forward. MFU = FLOPs / time / ``--peak-tflops`` (989 = H100 dense bf16). Training steps run
 bf16 autocast + AdamW (fused on CUDA) with gradient checkpointing on both models, as the reference
 peer run did (/work/shared/bench/dit_train_gpu.py). Each figure is one JSON line; ratio lines
 (genvid / CogVideoX step time) follow. On CPU the times are noisy: compare the ratios.
@@ -121,6 +123,12 @@ class _Case:
     def __init__(self, name, model, forward, loss, parameters, forward_flops):
         self.name, self.model, self.forward, self.loss = name, model, forward, loss
         self.parameters, self.forward_flops = parameters, forward_flops
+        self.reference_flops = None
+
+    def reference_mfu(self, multiple: float, seconds: float, peak_flops: float) -> dict:
+        if self.reference_flops is None:
+            return {}
+        return {"mfu_reference_count": _significant(multiple * self.reference_flops / seconds / peak_flops)}
 
 
 def _genvid_case(config, grid, text_length, batch, device, dtype):
@@ -168,9 +176,22 @@ def _peer_case(config, grid, text_length, batch, device, dtype):
 
     parameters = sum(p.numel() for p in model.parameters())
     patch = model.config.patch_size
-    tokens = frames * (height // patch) * (width // patch) + text_length
-    flops = batch * (2 * parameters * tokens + model.config.num_layers * 4 * tokens * tokens * hidden)
-    return _Case("cogvideox_dit", model, forward, loss, parameters, flops)
+    video_tokens = frames * (height // patch) * (width // patch)
+    tokens = video_tokens + text_length  # joint attention: every block runs on text and video tokens
+    attention_flops = model.config.num_layers * 4 * tokens * tokens * hidden
+
+    def weights(prefixes):
+        return sum(p.numel() for name, p in model.named_parameters()
+                   if name.endswith("weight") and any(part in name for part in prefixes))
+
+    # The AdaLN linears (21% of CogVideoX-2B's parameters) act once per sample on the timestep
+    # embedding, not per token, so they are not multiplied by the token count.
+    flops = 2 * (weights([".attn1.to_", ".ff."]) * tokens + weights(["patch_embed.proj", "proj_out"]) * video_tokens
+                 + weights(["patch_embed.text_proj"]) * text_length) + attention_flops
+    case = _Case("cogvideox_dit", model, forward, loss, parameters, batch * flops)
+    # The convention of the reference peer run (bench/dit_train_gpu.py): 2 N per token, all parameters.
+    case.reference_flops = batch * (2 * parameters * tokens + attention_flops)
+    return case
 
 
 def _time_case(case: _Case, args, device, dtype, label: str, peak_flops: float) -> dict:
@@ -189,6 +210,7 @@ def _time_case(case: _Case, args, device, dtype, label: str, peak_flops: float) 
     _emit(dict(case=f"{case.name}_forward_{label}", **base, step_s=_significant(seconds, 4),
                tflops=_significant(case.forward_flops / seconds / 1e12),
                mfu=_significant(case.forward_flops / seconds / peak_flops),
+               **case.reference_mfu(1, seconds, peak_flops),
                **({"peak_gb": round(peak, 2)} if peak is not None else {})))
 
     if not args.no_train:
@@ -210,6 +232,7 @@ def _time_case(case: _Case, args, device, dtype, label: str, peak_flops: float) 
         flops = 3 * case.forward_flops
         _emit(dict(case=f"{case.name}_train_{label}", **base, step_s=_significant(seconds, 4),
                    tflops=_significant(flops / seconds / 1e12), mfu=_significant(flops / seconds / peak_flops),
+                   **case.reference_mfu(3, seconds, peak_flops),
                    gradient_checkpointing=not args.no_gradient_checkpointing, autocast=autocast,
                    **({"peak_gb": round(peak, 2)} if peak is not None else {})))
         del optimizer
