@@ -133,3 +133,18 @@ def test_export_stores_latent_statistics(tmp_path):
     assert isinstance(loaded.config.latent_mean, list) and len(loaded.config.latent_std) == 16
     task.preview(model, 3, tmp_path, torch.Generator())
     assert (tmp_path / "tokenizer_step0000003.png").is_file()
+
+
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
+    batch = synthetic_batch(num_clips=1)
+    results = []
+    for checkpointing in (False, True):
+        task = make_task("fsq", use_discriminator=False)
+        model = task.build_model()
+        if checkpointing:
+            model.enable_gradient_checkpointing()
+        loss, _ = task.training_step(model, batch, 0, torch.Generator().manual_seed(0))
+        loss.backward()
+        results.append((loss.detach(), model.tokenizer.encoder.conv_in.weight.grad.clone()))
+    assert torch.allclose(results[0][0], results[1][0])
+    assert torch.allclose(results[0][1], results[1][1], atol=1e-6)

@@ -47,12 +47,23 @@ def _layout(x: torch.Tensor, want_video: bool, batch_size: int) -> torch.Tensor:
     return x
 
 
+class _Checkpointable(nn.Module):
+    """``gradient_checkpointing`` is switched by diffusers' ``enable_gradient_checkpointing``."""
+
+    gradient_checkpointing = False
+
+    def _block(self, block: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        if self.gradient_checkpointing and torch.is_grad_enabled():
+            return self._gradient_checkpointing_func(block, x)
+        return block(x)
+
+
 def _run_resample(resample: nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     needs_video = isinstance(resample, (SpatioTemporalDownsample, SpatioTemporalUpsample))
     return resample(_layout(x, needs_video, batch_size))
 
 
-class Encoder(nn.Module):
+class Encoder(_Checkpointable):
     def __init__(self, in_channels: int, out_channels: int, base_channels: int, channel_multipliers: tuple[int, ...],
                  num_res_blocks: int, num_mid_blocks: int, temporal_downsamples: int, causal_3d_stages: int):
         super().__init__()
@@ -84,16 +95,16 @@ class Encoder(nn.Module):
         for stage in self.stages:
             x = _layout(x, stage.is_3d, batch_size)
             for block in stage.blocks:
-                x = block(x)
+                x = self._block(block, x)
             if stage.resample is not None:
                 x = _run_resample(stage.resample, x, batch_size)
         x = _layout(x, True, batch_size)
         for block in self.mid:
-            x = block(x)
+            x = self._block(block, x)
         return self.conv_out(F.silu(self.norm_out(x)))
 
 
-class Decoder(nn.Module):
+class Decoder(_Checkpointable):
     def __init__(self, in_channels: int, out_channels: int, base_channels: int, channel_multipliers: tuple[int, ...],
                  num_res_blocks: int, num_mid_blocks: int, temporal_upsamples: int, causal_3d_stages: int):
         super().__init__()
@@ -122,11 +133,11 @@ class Decoder(nn.Module):
         batch_size = latents.shape[0]
         x = self.conv_in(latents)
         for block in self.mid:
-            x = block(x)
+            x = self._block(block, x)
         for stage in self.stages:
             x = _layout(x, stage.is_3d, batch_size)
             for block in stage.blocks:
-                x = block(x)
+                x = self._block(block, x)
             if stage.resample is not None:
                 x = _run_resample(stage.resample, x, batch_size)
         x = _layout(x, False, batch_size)

@@ -71,19 +71,20 @@ class FiniteScalarQuantizer(nn.Module):
         return tensor.view(1, -1, 1, 1, 1)
 
     def forward(self, z: torch.Tensor, **_) -> BottleneckOutput:
-        levels = self._shape(self._levels).to(z.dtype)
+        dtype, z = z.dtype, z.float()  # rounding boundaries need fp32 under bf16 autocast
+        levels = self._shape(self._levels)
         # Bound so that rounding gives exactly ``levels`` values; even level counts sit half a step off zero.
         half = (levels - 1) * (1 - 1e-3) / 2
-        offset = torch.where(levels % 2 == 0, 0.5, 0.0).to(z.dtype)
+        offset = torch.where(levels % 2 == 0, 0.5, 0.0)
         shift = torch.atanh(offset / half)
         bounded = torch.tanh(z + shift) * half - offset
         rounded = bounded + (torch.round(bounded) - bounded).detach()
         latents = rounded / (levels // 2)
-        return BottleneckOutput(latents=latents, ids=self.latents_to_ids(latents.detach()))
+        return BottleneckOutput(latents=latents.to(dtype), ids=self.latents_to_ids(latents.detach()))
 
     def latents_to_ids(self, latents: torch.Tensor) -> torch.Tensor:
-        levels = self._shape(self._levels).to(latents.dtype)
-        indices = torch.round(latents * (levels // 2) + levels // 2).long()
+        levels = self._shape(self._levels)
+        indices = torch.round(latents.float() * (levels // 2) + levels // 2).long()
         return (indices * self._shape(self._basis)).sum(dim=1)
 
     def ids_to_latents(self, ids: torch.Tensor) -> torch.Tensor:
@@ -120,9 +121,10 @@ class LookupFreeQuantizer(nn.Module):
         self.register_buffer("_powers", 2 ** torch.arange(num_bits), persistent=False)
 
     def forward(self, z: torch.Tensor, **_) -> BottleneckOutput:
-        z = self.norm(z)
-        codes = torch.where(z > 0, 1.0, -1.0).to(z.dtype)
-        latents = z + (codes - z).detach()
+        dtype = z.dtype
+        z = self.norm(z.float())
+        codes = torch.where(z > 0, 1.0, -1.0)
+        latents = (z + (codes - z).detach()).to(dtype)
         commitment = F.mse_loss(z.float(), codes.float())
         per_sample_entropy, codebook_entropy = self.entropies(z)
         losses = {

@@ -63,7 +63,7 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         latent_mean, latent_std: statistics for :meth:`normalize_latents` (scalars or per channel).
     """
 
-    _supports_gradient_checkpointing = False
+    _supports_gradient_checkpointing = True
 
     @register_to_config
     def __init__(
@@ -185,9 +185,9 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
             yield start, min(start + size, length)
 
     def _stream(self, module: nn.Module, x: torch.Tensor, first: int, size: int, progress: bool, what: str):
+        if x.shape[2] <= first + size:
+            return module(x)  # fits in one pass: no streaming
         chunks = list(self._chunks(x.shape[2], first, size))
-        if len(chunks) == 1:
-            return module(x)
         outputs = []
         set_streaming(module, True)
         try:

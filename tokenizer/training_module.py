@@ -61,6 +61,9 @@ class TokenizerTrainingModule(nn.Module):
         self.register_buffer("ema_real_logits", torch.zeros(()))
         self.register_buffer("ema_fake_logits", torch.zeros(()))
 
+    def enable_gradient_checkpointing(self) -> None:
+        self.tokenizer.enable_gradient_checkpointing()
+
     def discriminator_active(self, step: int) -> bool:
         return self.discriminator is not None and step >= self.weights.discriminator_start_step
 
