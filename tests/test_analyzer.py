@@ -52,3 +52,16 @@ def test_evaluate_prompt_following():
     swapped = evaluate_prompt_following(clips, [("red", "square", "left"), {"color": "red", "shape": "circle", "motion": "up"}])
     assert swapped["all_accuracy"] == 0.0
     assert swapped["color_accuracy"] == 0.5 and swapped["shape_accuracy"] == 0.0 and swapped["motion_accuracy"] == 1.0
+
+
+def test_robust_to_blur_like_a_decoder_leaves():
+    """A 3x3 box blur (about what a small tokenizer's reconstruction does) on 32x32 and 64x64 clips."""
+    right, total = 0, 0
+    for index, combination in enumerate(ALL_COMBINATIONS):
+        size = 32 if index % 2 else 64
+        clip = render_clip(*combination, num_frames=5, height=size, width=size, seed=index)
+        blurred = torch.nn.functional.avg_pool2d(clip, 3, stride=1, padding=1, count_include_pad=False)
+        found = analyze_clip(blurred)
+        right += (found["color"], found["shape"], found["motion"]) == combination
+        total += 1
+    assert right / total >= 0.97

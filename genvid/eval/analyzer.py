@@ -5,7 +5,8 @@ Reads colour, shape and motion of the one object on a plain background without a
 - background: the per-frame median colour (the object covers a few percent of the frame);
 - object mask: pixels whose colour differs from the background by more than a threshold;
 - colour: the mean colour of the mask's core pixels -> nearest named colour;
-- shape: fill ratio of the mask in its bounding box (circle ~0.785, square ~1.0, triangle ~0.5);
+- shape: fill ratio of the mask in its bounding box (circle ~0.785, square ~1.0, triangle ~0.5),
+  with the triangle told apart by where its mass sits (low: it points up), which blur keeps;
 - motion: the centroid's displacement from the first to the last frames.
 
 A generated clip that shows nothing (or a smear) gets ``None`` for what cannot be read.
@@ -31,13 +32,19 @@ MASK_THRESHOLD = 60.0
 # the synthetic object covers about 5-6% of the frame.
 MIN_AREA_FRACTION = 0.002
 MAX_AREA_FRACTION = 0.3
-# Fill-ratio boundaries between triangle (0.5), circle (0.785) and square (1.0).
-TRIANGLE_CIRCLE_BOUNDARY = 0.71
-CIRCLE_SQUARE_BOUNDARY = 0.89
+# The triangle points up, so its mass sits low: the vertical skewness of its row mass is about
+# -0.57 (circle and square: 0). Blur (generated or decoded clips) rounds a triangle's corners and
+# raises its fill ratio towards a circle's, but leaves the skewness's sign and much of its size.
+TRIANGLE_SKEW = -0.15
+# Fill ratio (area over soft bounding box) between circle (0.785) and square (1.0); blur and
+# noise move both by up to ~0.1 at 32x32.
+CIRCLE_SQUARE_BOUNDARY = 0.86
 # The centroid must travel this fraction of the frame for a motion to count.
 MIN_TRAVEL_FRACTION = 0.08
 # A named colour farther than this (RGB distance) from the object's mean colour is not claimed.
 MAX_COLOR_DISTANCE = 110.0
+# The least share of the named colour (vs. the background) a blurred object's core may show.
+MIN_BLEND = 0.5
 
 
 def _to_uint8_frames(video) -> np.ndarray:
@@ -67,8 +74,8 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
     return grown
 
 
-def _shape_from_fill(fill_ratio: float) -> str:
-    if fill_ratio < TRIANGLE_CIRCLE_BOUNDARY:
+def _shape_from(fill_ratio: float, vertical_skew: float) -> str:
+    if vertical_skew < TRIANGLE_SKEW:
         return "triangle"
     if fill_ratio < CIRCLE_SQUARE_BOUNDARY:
         return "circle"
@@ -78,8 +85,8 @@ def _shape_from_fill(fill_ratio: float) -> str:
 def analyze_clip(video) -> dict:
     """Read ``{"color", "shape", "motion"}`` from one clip (None where nothing can be read).
 
-    Also returns the measurements behind them: ``fill_ratio``, ``displacement`` (x, y in pixels,
-    image coordinates: +x right, +y down), ``visible_frames``.
+    Also returns the measurements behind them: ``fill_ratio``, ``vertical_skew``, ``displacement``
+    (x, y in pixels, image coordinates: +x right, +y down), ``visible_frames``.
     """
     frames = _to_uint8_frames(video)
     num_frames, height, width, _ = frames.shape
@@ -88,8 +95,8 @@ def analyze_clip(video) -> dict:
     mask = difference > MASK_THRESHOLD
     areas = mask.sum(axis=(1, 2))
     visible = (areas >= MIN_AREA_FRACTION * height * width) & (areas <= MAX_AREA_FRACTION * height * width)
-    result = {"color": None, "shape": None, "motion": None, "fill_ratio": None, "displacement": None,
-              "visible_frames": int(visible.sum())}
+    result = {"color": None, "shape": None, "motion": None, "fill_ratio": None, "vertical_skew": None,
+              "displacement": None, "visible_frames": int(visible.sum())}
     if not visible.any():
         return result
 
@@ -97,8 +104,15 @@ def analyze_clip(video) -> dict:
     # chroma subsampling leave alone.
     core = mask & (difference > 0.6 * difference.max(axis=(1, 2), keepdims=True))
     core &= visible[:, None, None]
+    # Blur mixes the object with the background: a pixel is background + a * (colour - background)
+    # with a <= 1. So each named colour is matched as the nearest point on its segment from the
+    # background (a in [MIN_BLEND, 1]), not only at its end.
     mean_color = frames[core].mean(axis=0)
-    distances = np.linalg.norm(_COLOR_VALUES - mean_color, axis=1)
+    mean_background = (background[:, None, None, :] * core[..., None]).sum(axis=(0, 1, 2)) / core.sum()
+    offset = mean_color - mean_background
+    directions = _COLOR_VALUES - mean_background
+    blend = np.clip(directions @ offset / (directions * directions).sum(axis=1), MIN_BLEND, 1.0)
+    distances = np.linalg.norm(offset[None, :] - blend[:, None] * directions, axis=1)
     if distances.min() <= MAX_COLOR_DISTANCE:
         result["color"] = _COLOR_NAMES[int(distances.argmin())]
 
@@ -108,20 +122,24 @@ def analyze_clip(video) -> dict:
     # objects, where whole edge pixels would swing a thresholded mask's ratio by a lot.
     contrast = max(float(np.median(difference[core])), MASK_THRESHOLD)
     coverage = np.clip(difference / contrast, 0.0, 1.0) * _dilate(mask)
-    fill_ratios, centroids = [], []
+    fill_ratios, skews, centroids = [], [], []
     for frame_index in np.flatnonzero(visible):
         frame_coverage = coverage[frame_index]
         soft_width = frame_coverage.max(axis=0).sum()
         soft_height = frame_coverage.max(axis=1).sum()
         soft_area = frame_coverage.sum()
         fill_ratios.append(soft_area / max(soft_width * soft_height, 1e-6))
-        centroids.append(
-            (float((frame_coverage.sum(axis=0) * columns).sum() / soft_area),
-             float((frame_coverage.sum(axis=1) * rows).sum() / soft_area))
-        )
+        row_mass = frame_coverage.sum(axis=1)
+        centre_y = float((row_mass * rows).sum() / soft_area)
+        offsets = rows - centre_y
+        variance = float((row_mass * offsets**2).sum() / soft_area)
+        skews.append(float((row_mass * offsets**3).sum() / soft_area) / max(variance, 1e-6) ** 1.5)
+        centroids.append((float((frame_coverage.sum(axis=0) * columns).sum() / soft_area), centre_y))
     fill_ratio = float(np.median(fill_ratios))
+    skew = float(np.median(skews))
     result["fill_ratio"] = fill_ratio
-    result["shape"] = _shape_from_fill(fill_ratio)
+    result["vertical_skew"] = skew
+    result["shape"] = _shape_from(fill_ratio, skew)
 
     if len(centroids) >= 2:
         track = np.asarray(centroids)
