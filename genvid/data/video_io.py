@@ -67,8 +67,11 @@ def video_to_uint8(video) -> np.ndarray:
     if array.ndim == 5 and array.shape[0] == 1:
         array = array[0]
     if array.ndim != 4 or array.shape[0] not in (1, 3):
+        hint = ""
+        if array.ndim == 4 and array.shape[-1] == 3:
+            hint = "; for (frames, height, width, 3) floats in [0, 1] (output_type='np') pass (frames * 255).round() as uint8"
         raise GenvidError(
-            f"a float video must be (channels=3, frames, height, width) in [-1, 1], got shape {tuple(array.shape)}"
+            f"a float video must be (channels=3, frames, height, width) in [-1, 1], got shape {tuple(array.shape)}{hint}"
         )
     if array.shape[0] == 1:
         array = np.repeat(array, 3, axis=0)
