@@ -151,3 +151,15 @@ def test_spatial_compression_16_and_tiling():
         assert decoded.shape == video.shape
     with pytest.raises(ValueError, match="channel_multipliers"):
         tiny("gaussian", spatial_compression=16)
+
+
+def test_channels_last_gives_the_same_result():
+    tokenizer = tiny("gaussian")
+    video = clip(num_frames=9)
+    with torch.no_grad():
+        latents = tokenizer.encode(video)
+        decoded = tokenizer.decode(latents)
+        tokenizer.to_channels_last()
+        assert torch.allclose(tokenizer.encode(video), latents, atol=1e-4)
+        assert torch.allclose(tokenizer.encode(video, chunk_size=1), latents, atol=1e-4)
+        assert torch.allclose(tokenizer.decode(latents), decoded, atol=1e-4)

@@ -117,6 +117,23 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         self.decoder = Decoder(self.latent_bottleneck.latent_channels, in_channels, base_channels, channel_multipliers,
                                num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages)
 
+    # ------------------------------------------------------------------ memory layout
+    def to_channels_last(self) -> "VideoTokenizer":
+        """Keep weights and activations channels-last (NHWC / NDHWC), the layout tensor cores
+        prefer; switching between the per-frame and the video layout is then a free view."""
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last)
+            elif isinstance(module, nn.Conv3d):
+                module.weight.data = module.weight.data.contiguous(memory_format=torch.channels_last_3d)
+        self.channels_last = True
+        return self
+
+    def _layout(self, x: torch.Tensor) -> torch.Tensor:
+        if getattr(self, "channels_last", False):
+            return x.contiguous(memory_format=torch.channels_last_3d)
+        return x
+
     # ------------------------------------------------------------------ properties and shapes
     @property
     def is_discrete(self) -> bool:
@@ -213,7 +230,7 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         show = latent_frames > 8 if progress is None else progress
 
         def run(frames: torch.Tensor) -> torch.Tensor:
-            return self._stream(self.encoder, frames, 1, chunk * self.temporal_factor, show, "encode")
+            return self._stream(self.encoder, self._layout(frames), 1, chunk * self.temporal_factor, show, "encode")
 
         if tile_size:
             return tiled_apply(run, video, tile_size, tile_overlap, self.spatial_factor, upscale=False)
@@ -240,7 +257,7 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         show = latents.shape[2] > 8 if progress is None else progress
 
         def run(part: torch.Tensor) -> torch.Tensor:
-            return self._stream(self.decoder, part, 1, chunk, show, "decode")
+            return self._stream(self.decoder, self._layout(part), 1, chunk, show, "decode")
 
         if tile_size:
             return tiled_apply(run, latents, tile_size, tile_overlap, self.spatial_factor, upscale=True)

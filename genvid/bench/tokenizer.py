@@ -113,7 +113,6 @@ def _measure(function: Callable[[], object], device, repeats: int) -> tuple[floa
 
 
 def _genvid_tokenizer(args, device, dtype):
-    import torch
     from genvid.config import load_config, section
     from tokenizer import VideoTokenizer
 
@@ -126,7 +125,7 @@ def _genvid_tokenizer(args, device, dtype):
         model = VideoTokenizer(**model_config)
     model = model.to(device, dtype).eval()
     if args.channels_last:
-        model = model.to(memory_format=torch.channels_last_3d)
+        model = model.to_channels_last()
     return model
 
 
