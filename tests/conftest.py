@@ -9,3 +9,9 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 # tests/ holds a tiny task used to exercise the training loop (importable as fixture_tasks).
 sys.path.insert(0, str(Path(__file__).parent))
+
+import torch  # noqa: E402
+
+# The test models are tiny: one thread avoids oversubscription on small CI machines, where two
+# threads made them many times slower.
+torch.set_num_threads(1)

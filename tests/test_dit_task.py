@@ -62,16 +62,29 @@ def test_text_dropout_uses_the_empty_prompt_and_captions_are_cached():
     task = make_task(text_dropout=1.0)
     model = task.build_model()
     task.training_step(model, synthetic_batch(["a red circle", "a blue square"]), 0, torch.Generator().manual_seed(0))
-    assert set(task._text_cache) == {""}
+    assert set(task._text_cache.entries) == {""}
     task = make_task(text_dropout=0.0)
     hidden, mask = task.encode_text(["a red circle", "a much longer caption about a blue square moving"])
     assert hidden.shape[:2] == mask.shape and mask[0].sum() < mask[1].sum()
     direct, direct_mask = task.text_encoder.encode(["a red circle"])
     torch.testing.assert_close(hidden[0, : int(direct_mask.sum())], direct[0, direct_mask[0]])
     assert len(task._text_cache) == 2
-    task.options.text_cache_size = 2
+    task._text_cache.max_entries = 2
     task.encode_text(["a green triangle"])
-    assert list(task._text_cache) == ["a much longer caption about a blue square moving", "a green triangle"]
+    assert list(task._text_cache.entries) == ["a much longer caption about a blue square moving", "a green triangle"]
+
+
+def test_latents_are_cached_by_clip_content():
+    task = make_task(text_dropout=0.0)
+    batch = synthetic_batch(["a red circle", "a blue square"])
+    calls = []
+    encode = task.video_tokenizer.encode
+    task.video_tokenizer.encode = lambda video: calls.append(len(video)) or encode(video)
+    first = task.encode_video(batch["video"])
+    again = task.encode_video(torch.cat([batch["video"][1:], batch["video"]]))
+    assert calls == [2]  # the second batch holds only clips seen before
+    torch.testing.assert_close(again[1:], first)
+    torch.testing.assert_close(first, task.video_tokenizer.normalize_latents(encode(batch["video"])).float())
 
 
 class Recorder(torch.nn.Module):

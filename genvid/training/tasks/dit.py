@@ -14,7 +14,6 @@ lone image as exactly that first latent frame.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +23,7 @@ from torch import nn
 
 from genvid.config import ConfigError, build_model
 from genvid.models.dit import VideoDiffusionTransformer, forward_flops
+from genvid.training.frozen_cache import EncodingCache, content_keys, pad_rows
 from genvid.training.task import TrainingTask
 
 TIMESTEP_SAMPLINGS = ("logit_normal", "uniform", "shifted")
@@ -41,6 +41,8 @@ class DiffusionOptions:
     text_dropout: float = 0.1
     #: captions whose text-encoder states are kept (least recently used dropped first)
     text_cache_size: int = 4096
+    #: clips whose latents are kept (by content) so repeated clips skip the frozen encoder; 0 = off
+    latent_cache_size: int = 20000
     first_frame_probability: float = 0.0
     #: "logit_normal" (default), "uniform" or "shifted"
     timestep_sampling: str = "logit_normal"
@@ -114,7 +116,8 @@ class DiffusionTask(TrainingTask):
         self.video_tokenizer = None
         self.text_encoder = None
         self.device = torch.device("cpu")
-        self._text_cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._text_cache = EncodingCache(options.text_cache_size)
+        self._latent_cache = EncodingCache(options.latent_cache_size)
 
     # ------------------------------------------------------------------ helpers
     def _load_helpers(self) -> None:
@@ -160,36 +163,29 @@ class DiffusionTask(TrainingTask):
         self.video_tokenizer.to(self.device)
         self.text_encoder.to(self.device)
         self._text_cache.clear()
+        self._latent_cache.clear()
 
     def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Text hidden states ``(batch, length, dim)`` and mask. The encoder is frozen, so each
         caption's real-token states are cached (least recently used out first): the synthetic set
         has few distinct captions, a folder set may have one per clip."""
-        cache = self._text_cache
-        missing = sorted({caption for caption in captions if caption not in cache})
-        if missing:
-            hidden, mask = self.text_encoder.encode(missing, device=self.device)
-            for caption, row, row_mask in zip(missing, hidden, mask.bool()):
-                cache[caption] = row[row_mask].detach()
-        rows = []
-        for caption in captions:
-            cache.move_to_end(caption)
-            rows.append(cache[caption])
-        while len(cache) > max(self.options.text_cache_size, len(set(captions))):
-            cache.popitem(last=False)
-        length = max(row.shape[0] for row in rows)
-        hidden = torch.zeros(len(rows), length, rows[0].shape[-1], device=self.device)
-        mask = torch.zeros(len(rows), length, dtype=torch.bool, device=self.device)
-        for index, row in enumerate(rows):
-            hidden[index, : row.shape[0]] = row
-            mask[index, : row.shape[0]] = True
-        return hidden, mask
+
+        def compute(positions):
+            hidden, mask = self.text_encoder.encode([captions[i] for i in positions], device=self.device)
+            return [row[row_mask] for row, row_mask in zip(hidden, mask.bool())]
+
+        return pad_rows(self._text_cache.lookup(captions, compute), self.device)
 
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
+        """Normalised latents of a batch; cached by clip content (task_options.latent_cache_size)."""
         tokenizer = self.video_tokenizer
-        with torch.no_grad():
-            latents = tokenizer.encode(video.to(self.device, tokenizer.dtype))
-            return tokenizer.normalize_latents(latents).float()
+
+        def compute(positions):
+            with torch.no_grad():
+                latents = tokenizer.encode(video[positions].to(self.device, tokenizer.dtype))
+                return list(tokenizer.normalize_latents(latents).float())
+
+        return torch.stack(self._latent_cache.lookup(content_keys(video), compute)).to(self.device)
 
     # ------------------------------------------------------------------ the step
     def training_step(self, model, batch, step, generator):
