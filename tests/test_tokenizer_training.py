@@ -148,3 +148,11 @@ def test_gradient_checkpointing_gives_the_same_loss_and_gradients():
         results.append((loss.detach(), model.tokenizer.encoder.conv_in.weight.grad.clone()))
     assert torch.allclose(results[0][0], results[1][0])
     assert torch.allclose(results[0][1], results[1][1], atol=1e-6)
+
+
+def test_entropy_weight_anneals():
+    task = make_task("lfq", use_discriminator=False, entropy_weight=0.1, entropy_weight_start=1.0, entropy_anneal_steps=10)
+    model = task.build_model()
+    assert model.entropy_weight(0) == pytest.approx(1.0)
+    assert model.entropy_weight(5) == pytest.approx(0.55)
+    assert model.entropy_weight(100) == pytest.approx(0.1)

@@ -39,6 +39,9 @@ class LossWeights:
     kl: float = 1e-6
     commitment: float = 0.25
     entropy: float = 0.1
+    #: LFQ: the entropy weight starts here and falls linearly to ``entropy`` over the anneal steps
+    entropy_start: float | None = None
+    entropy_anneal_steps: int = 0
     #: weight of the batch codebook entropy inside the entropy term (raised, hence subtracted)
     codebook_entropy: float = 1.0
     adversarial: float = 0.1
@@ -79,7 +82,7 @@ class TokenizerTrainingModule(nn.Module):
             perceptual = self._perceptual[0](reconstruction, video)
             rec = rec + weights.perceptual * perceptual
             logs["perceptual"] = float(perceptual.detach())
-        total = rec + self._bottleneck_terms(out.losses, logs)
+        total = rec + self._bottleneck_terms(out.losses, logs, step)
 
         if self.discriminator_active(step):
             fake_logits = functional_call(
@@ -104,7 +107,14 @@ class TokenizerTrainingModule(nn.Module):
             logs.update(codebook_statistics(out.ids, self.tokenizer.codebook_size))
         return total, logs
 
-    def _bottleneck_terms(self, losses: dict[str, torch.Tensor], logs: dict[str, float]) -> torch.Tensor:
+    def entropy_weight(self, step: int) -> float:
+        weights = self.weights
+        if weights.entropy_start is None or weights.entropy_anneal_steps <= 0:
+            return weights.entropy
+        progress = min(step / weights.entropy_anneal_steps, 1.0)
+        return weights.entropy_start + (weights.entropy - weights.entropy_start) * progress
+
+    def _bottleneck_terms(self, losses: dict[str, torch.Tensor], logs: dict[str, float], step: int) -> torch.Tensor:
         weights = self.weights
         total = torch.zeros((), device=next(iter(losses.values())).device) if losses else 0.0
         if "kl" in losses:
@@ -113,7 +123,7 @@ class TokenizerTrainingModule(nn.Module):
             total = total + weights.commitment * losses["commitment"]
         if "per_sample_entropy" in losses:
             entropy = losses["per_sample_entropy"] - weights.codebook_entropy * losses["codebook_entropy"]
-            total = total + weights.entropy * entropy
+            total = total + self.entropy_weight(step) * entropy
         logs.update({name: float(value.detach()) for name, value in losses.items()})
         return total
 

@@ -37,6 +37,9 @@ class TokenizerTaskOptions:
     kl_weight: float = 1e-6
     commitment_weight: float = 0.25
     entropy_weight: float = 0.1
+    #: LFQ entropy annealing: start at this weight (None = no annealing), reach entropy_weight after the steps
+    entropy_weight_start: float | None = None
+    entropy_anneal_steps: int = 0
     codebook_entropy_weight: float = 1.0
     use_discriminator: bool = True
     discriminator_channels: int = 32
@@ -54,6 +57,7 @@ class TokenizerTaskOptions:
         return LossWeights(
             l1=self.l1_weight, l2=self.l2_weight, perceptual=self.perceptual_weight, kl=self.kl_weight,
             commitment=self.commitment_weight, entropy=self.entropy_weight,
+            entropy_start=self.entropy_weight_start, entropy_anneal_steps=self.entropy_anneal_steps,
             codebook_entropy=self.codebook_entropy_weight, adversarial=self.adversarial_weight,
             discriminator=self.discriminator_weight, lecam=self.lecam_weight,
             discriminator_start_step=self.discriminator_start_step,
