@@ -134,7 +134,7 @@ def _train_step_timer(torch, timer, forward_loss, model, device, reps):
 
 
 def _matmul_tflops(torch, timer, device, dtype) -> float:
-    size = 2048 if torch.device(device).type == "cpu" else 8192
+    size = 1024 if torch.device(device).type == "cpu" else 8192
     left = torch.randn(size, size, device=device, dtype=dtype)
     right = torch.randn(size, size, device=device, dtype=dtype)
     seconds = timer(lambda: left @ right, warmup=1, reps=3)

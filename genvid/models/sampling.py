@@ -24,6 +24,17 @@ def _kind(is_local: bool) -> str:
     return "local" if is_local else "global"
 
 
+def _join_valid(old, old_length: int, keep: int, new, new_length: int):
+    """The last ``keep`` of the old key-validity columns then the new ones; None = all valid."""
+    if old is None and new is None:
+        return None
+    reference = old if old is not None else new
+    batch, device = reference.shape[0], reference.device
+    old = old if old is not None else torch.ones(batch, old_length, dtype=torch.bool, device=device)
+    new = new if new is not None else torch.ones(batch, new_length, dtype=torch.bool, device=device)
+    return torch.cat([old[:, old_length - keep :], new], dim=1)
+
+
 class DynamicCache:
     """Keys/values concatenated per layer; local layers keep only the last ``sliding_window - 1``
     old entries (all that a later query can still see)."""
@@ -39,28 +50,21 @@ class DynamicCache:
         self.length = 0
 
     def start(self, positions: torch.Tensor, valid: torch.Tensor | None):
-        batch_valid = valid
         states = {}
         for kind in ("global", "local"):
             old_positions, old_valid = self.positions[kind], self.valid[kind]
-            keep = 0 if old_positions is None else old_positions.shape[0]
+            keep = 0 if old_positions is None else len(old_positions)
             if kind == "local" and self.window is not None:
                 keep = min(keep, self.window - 1)
             self.keep[kind] = keep
             if old_positions is None:
-                new_positions, new_valid = positions, batch_valid
+                new_positions, new_valid = positions, valid
             else:
                 new_positions = torch.cat([old_positions[len(old_positions) - keep :], positions])
-                if old_valid is None and batch_valid is None:
-                    new_valid = None
-                else:
-                    batch = (old_valid if old_valid is not None else batch_valid).shape[0]
-                    old = old_valid if old_valid is not None else torch.ones(batch, len(old_positions), dtype=torch.bool, device=positions.device)
-                    new = batch_valid if batch_valid is not None else torch.ones(batch, len(positions), dtype=torch.bool, device=positions.device)
-                    new_valid = torch.cat([old[:, old.shape[1] - keep :], new], dim=1)
+                new_valid = _join_valid(old_valid, len(old_positions), keep, valid, len(positions))
             self.positions[kind], self.valid[kind] = new_positions, new_valid
             states[kind] = (new_positions, new_valid)
-        self.length = int(positions[-1].item()) + 1
+        self.length += len(positions)
         return states
 
     def update(self, layer: int, key: torch.Tensor, value: torch.Tensor):
@@ -98,6 +102,14 @@ class StaticCache(nn.Module):
             self.register_buffer(f"valid_{kind}", torch.zeros(batch_size, slots, dtype=torch.bool, device=device), persistent=False)
         self.prefilling = False
         self._written: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def reset(self) -> None:
+        """Empty the cache in place (same buffers: a captured CUDA graph stays valid)."""
+        for kind in self.slots:
+            getattr(self, f"positions_{kind}").fill_(-1)
+            getattr(self, f"valid_{kind}").fill_(False)
+        self.length = 0
+        self.prefilling = False
 
     def _slot_index(self, kind: str, positions: torch.Tensor) -> torch.Tensor:
         return positions % self.slots[kind] if kind == "local" else positions
@@ -201,6 +213,24 @@ def guide(logits: torch.Tensor, guidance_scale: float) -> torch.Tensor:
     return unconditional + guidance_scale * (conditional - unconditional)
 
 
+def _static_decoder(model, batch_size: int, length: int, compile: bool):
+    """A static cache and its decode step. Compiled steps are kept on the model (one at a time)
+    and reused by later calls of the same shape: compiling and recording a CUDA graph costs
+    seconds, so only the first call pays it."""
+    if not compile:
+        cache = StaticCache(model, batch_size, max_length=length)
+        return cache, DecodeStep(model, cache)
+    kept = model.__dict__.setdefault("_compiled_decoders", {})  # plain dict: not a submodule, not saved
+    key = (batch_size, length, model.dtype, model.device)
+    if key not in kept:
+        kept.clear()
+        cache = StaticCache(model, batch_size, max_length=length)
+        kept[key] = (cache, torch.compile(DecodeStep(model, cache), mode="reduce-overhead", fullgraph=True))
+    cache, step = kept[key]
+    cache.reset()
+    return cache, step
+
+
 @torch.no_grad()
 def generate(
     model,
@@ -249,16 +279,12 @@ def generate(
             text_mask = torch.cat([text_mask.bool(), torch.zeros_like(text_mask, dtype=torch.bool)])
     prefix_lengths = torch.full((prefix_ids.shape[0],), prefix_length, dtype=torch.long, device=device)
 
+    step = None
     if static_cache:
-        cache = StaticCache(model, prefix_ids.shape[0], max_length=total)
+        cache, step = _static_decoder(model, prefix_ids.shape[0], total, compile)
     else:
         cache = DynamicCache(model)
     logits = model(prefix_ids, text_hidden_states, text_mask, prefix_lengths, cache=cache, num_logits=1)[:, -1]
-    step = None
-    if static_cache:
-        step = DecodeStep(model, cache)
-        if compile:
-            step = torch.compile(step, mode="reduce-overhead", fullgraph=True)
     position = torch.full((1,), prefix_length, dtype=torch.long, device=device)
 
     tokens = torch.empty(batch, num_tokens, dtype=torch.long, device=device)
