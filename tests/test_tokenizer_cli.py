@@ -63,7 +63,7 @@ def test_bench_prints_json_lines(files, capsys):
     config = files / "bench.yaml"
     config.write_text("model:\n  base_channels: 8\n  channel_multipliers: [1, 2, 2, 4]\n  num_res_blocks: 1\n")
     assert main(["bench", "tokenizer", "--device", "cpu", "--shapes", "1x3x5x32x32", "--config", str(config),
-                 "--repeats", "1", "--no-peer"]) == 0
+                 "--repeats", "1", "--no-peer", "--flops"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     assert {line["operation"] for line in lines} == {"encode", "decode"}
-    assert all(line["frames_per_second"] > 0 for line in lines)
+    assert all(line["frames_per_second"] > 0 and line["gflops"] > 0 for line in lines)

@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--chunk-size", type=int, default=None, help="latent frames per chunk (default: the tokenizer's)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (the median is reported)")
     parser.add_argument("--no-peer", action="store_true", help="time genvid only")
+    parser.add_argument("--flops", action="store_true",
+                        help="also count each call's FLOPs (torch.utils.flop_counter; a device-independent ratio)")
     parser.add_argument("--channels-last", action="store_true", help="run genvid's tokenizer in channels_last_3d memory")
 
 
@@ -112,6 +114,14 @@ def _measure(function: Callable[[], object], device, repeats: int) -> tuple[floa
     return statistics.median(times), peak / 2**30
 
 
+def _count_flops(function: Callable[[], object]) -> float:
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        function()
+    return float(counter.get_total_flops())
+
+
 def _genvid_tokenizer(args, device, dtype):
     from genvid.config import load_config, section
     from tokenizer import VideoTokenizer
@@ -164,7 +174,7 @@ def run(args) -> int:
     for shape in shapes:
         batch, channels, num_frames, height, width = shape
         video = (torch.rand(shape, generator=generator) * 2 - 1).to(device, dtype)
-        figures: dict[tuple[str, str], tuple[float, float]] = {}
+        figures: dict[tuple[str, str], tuple] = {}
         for name, model in models.items():
             with torch.no_grad():
                 if name == "genvid":
@@ -178,13 +188,15 @@ def run(args) -> int:
                     decode = lambda m=model: m.decode(latents).sample  # noqa: E731
                 for operation, function in (("encode", encode), ("decode", decode)):
                     seconds, peak_gb = _measure(function, device, args.repeats)
-                    figures[(name, operation)] = (seconds, peak_gb)
+                    flops = _count_flops(function) if args.flops else None
+                    figures[(name, operation)] = (seconds, peak_gb, flops)
                     _emit({
                         "bench": "tokenizer", "model": name, "operation": operation,
                         "shape": "x".join(map(str, shape)), "device": str(device), "dtype": dtype_name,
                         "parameters_m": round(parameters[name], 2), "latent_shape": list(latents.shape),
                         "seconds": round(seconds, 5), "frames_per_second": round(batch * num_frames / seconds, 3),
                         "peak_memory_gb": round(peak_gb, 4),
+                        **({"gflops": round(flops / 1e9, 2)} if flops is not None else {}),
                     })
                 del latents
         if "cogvideox" in models:
@@ -200,6 +212,12 @@ def run(args) -> int:
                     "shape": "x".join(map(str, shape)), "device": str(device), "dtype": dtype_name,
                     "value": round(ours[1] / peer[1], 3) if peer[1] > 0 else None,
                 })
+                if args.flops:
+                    _emit({
+                        "bench": "tokenizer", "ratio": f"{operation}_flops_cogvideox_over_genvid",
+                        "shape": "x".join(map(str, shape)), "device": str(device), "dtype": dtype_name,
+                        "value": round(peer[2] / ours[2], 3),
+                    })
     return 0
 
 
