@@ -209,12 +209,12 @@ class GenVidARPipeline(DiffusionPipeline):
         # 1. prompts -> text hidden states (the unconditional task has none)
         prompts = [prompt] if isinstance(prompt, str) else list(prompt or [""])
         batch = len(prompts) * num_videos_per_prompt
-        text, text_mask = None, None
-        if task != "uncond":
-            text, text_mask = self.encode_prompt(prompts, device)
-            text = text.repeat_interleave(num_videos_per_prompt, dim=0)
-            text_mask = text_mask.repeat_interleave(num_videos_per_prompt, dim=0)
-        text_length = 0 if text is None else text.shape[1]
+        text, text_mask = self.encode_prompt(prompts, device)
+        text = text.repeat_interleave(num_videos_per_prompt, dim=0)
+        text_mask = text_mask.repeat_interleave(num_videos_per_prompt, dim=0)
+        if task == "uncond":  # as trained: the text positions stay, masked out
+            text_mask = torch.zeros_like(text_mask)
+        text_length = text.shape[1]
 
         # 2. conditioning video -> tokens
         condition, given_grid, forced = None, None, None
@@ -266,12 +266,12 @@ class GenVidARPipeline(DiffusionPipeline):
         # 4. sample the target tokens
         if static_cache is None:
             static_cache = torch.device(device).type == "cuda"
-        use_guidance = guidance_scale != 1.0 and text is not None
+        use_guidance = guidance_scale != 1.0 and task != "uncond"
         tokens = generate(
             model,
             sequence.prefix_ids,
             target_length,
-            text_hidden_states=text if text is None else text.to(model.dtype),
+            text_hidden_states=text.to(model.dtype),
             text_mask=text_mask,
             guidance_scale=guidance_scale if use_guidance else 1.0,
             temperature=temperature,

@@ -6,7 +6,7 @@ in :mod:`genvid.models.sequence` and computes cross-entropy on the target tokens
 only (the prefix is conditioning). One task per batch keeps every row on the same layout, so
 there is no padding; over steps the mixture follows the weights. Text is dropped per sample with
 probability ``text_dropout`` (its positions masked out of attention), which teaches the
-text-free stream classifier-free guidance samples with.
+text-free stream classifier-free guidance samples with; the unconditional task drops all text.
 """
 
 from __future__ import annotations
@@ -176,14 +176,15 @@ class LanguageModelTask(TrainingTask):
             task = "t2v"  # single-frame data (images): nothing to continue
         example = task_example(task, grid, generator)
 
-        text, text_mask = None, None
         drop = torch.rand(batch_size, generator=generator, device=generator_device) < options.text_dropout
-        if task != "uncond":
-            text, text_mask = self.encode_text(list(batch["caption"]))
-            text_mask = text_mask & ~drop.to(self.device)[:, None]
+        if task == "uncond":
+            drop = torch.ones_like(drop)
+        text, text_mask = self.encode_text(list(batch["caption"]))
+        # dropped text keeps its positions (masked out of attention): every task has the same layout,
+        # and the text projection stays in every step's graph (DDP needs all parameters used)
+        text_mask = text_mask & ~drop.to(self.device)[:, None]
         sequence = build_sequence(
-            task, batch_size, 0 if text is None else text.shape[1], example.condition_ids, example.target_ids,
-            device=self.device,
+            task, batch_size, text.shape[1], example.condition_ids, example.target_ids, device=self.device
         )
         self._last_sequence_length = sequence.input_ids.shape[1]
         targets = sequence.target_ids
