@@ -84,7 +84,9 @@ class FiniteScalarQuantizer(nn.Module):
 
     def latents_to_ids(self, latents: torch.Tensor) -> torch.Tensor:
         levels = self._shape(self._levels)
-        indices = torch.round(latents.float() * (levels // 2) + levels // 2).long()
+        indices = torch.round(latents.float() * (levels // 2) + levels // 2)
+        # Latents from a generator (the DiT) may fall off the grid: snap to the nearest level.
+        indices = torch.minimum(indices.clamp_min(0), levels - 1).long()
         return (indices * self._shape(self._basis)).sum(dim=1)
 
     def ids_to_latents(self, ids: torch.Tensor) -> torch.Tensor:

@@ -334,7 +334,11 @@ class GenVidDiffusionPipeline(DiffusionPipeline):
             frames_out = latents
         else:
             tokenizer = self.video_tokenizer
-            video = tokenizer.decode(tokenizer.denormalize_latents(latents.to(tokenizer.dtype)))
+            latents = tokenizer.denormalize_latents(latents.to(tokenizer.dtype))
+            if tokenizer.is_discrete:
+                # A discrete tokenizer's decoder only saw its grid: snap the DiT's latents onto it.
+                latents = tokenizer.ids_to_latents(tokenizer.latents_to_ids(latents))
+            video = tokenizer.decode(latents)
             frames_out = postprocess_video(video, output_type)
 
         self.maybe_free_model_hooks()

@@ -135,8 +135,8 @@ class DiffusionTask(TrainingTask):
             tokenizer = VideoTokenizer.from_pretrained(path)
         else:
             tokenizer = VideoTokenizer(**options.tokenizer_config)
-        if tokenizer.is_discrete:
-            raise ConfigError("the DiT needs a continuous (gaussian bottleneck) tokenizer, got a discrete one")
+        # A discrete (FSQ/LFQ) tokenizer also works: its quantized latents are continuous values
+        # on a grid, and the pipeline snaps generated latents back onto that grid before decoding.
         self.video_tokenizer = tokenizer.eval().requires_grad_(False)
         self.text_encoder = TextEncoder(options.text_encoder, max_length=options.text_max_length).eval()
         self.text_encoder.requires_grad_(False)
