@@ -210,3 +210,12 @@ def test_tiny_model_overfits_and_samples_back_exactly():
     sampled = generate(model, sequence.prefix_ids, sequence.target_length, texts, top_k=1,
                        allowed=model.vocabulary.allowed_range("video"), progress=False)
     assert torch.equal(sampled, example.target_ids)
+
+
+def test_save_load_round_trip_with_tied_embeddings(tmp_path):
+    model = tiny_model(tie_word_embeddings=True)
+    model.save_pretrained(tmp_path / "lm")
+    loaded = VideoLanguageModel.from_pretrained(tmp_path / "lm").eval()
+    sequence, text, text_mask = tiny_batch()
+    arguments = (sequence.input_ids, text, text_mask, sequence.prefix_length)
+    assert torch.equal(model(*arguments), loaded(*arguments))

@@ -175,6 +175,8 @@ class VideoLanguageModel(ModelMixin, ConfigMixin):
             raise ValueError(f"num_heads ({num_heads}) must be a multiple of num_kv_heads ({num_kv_heads})")
         if head_dim % 2:
             raise ValueError(f"head_dim must be even for rotary positions, got {head_dim}")
+        if sliding_window is not None and sliding_window < 1:
+            raise ValueError(f"sliding_window must be >= 1 (or None for all-global layers), got {sliding_window}")
         if local_global_pattern < 1:
             raise ValueError(f"local_global_pattern must be >= 1, got {local_global_pattern}")
         if intermediate_size is None:
@@ -189,9 +191,8 @@ class VideoLanguageModel(ModelMixin, ConfigMixin):
             for local in self.layer_is_local
         )
         self.norm = RMSNorm(hidden_size, norm_eps)
-        self.lm_head = nn.Linear(hidden_size, self.vocabulary.size, bias=False)
-        if tie_word_embeddings:
-            self.lm_head.weight = self.embed_tokens.weight
+        # tied: the output reuses the embedding table (no second parameter, so safetensors saves it once)
+        self.lm_head = None if tie_word_embeddings else nn.Linear(hidden_size, self.vocabulary.size, bias=False)
         self.gradient_checkpointing = False
         self.apply(self._init_weights)
         # residual branches scaled so the residual stream's variance does not grow with depth
@@ -297,7 +298,10 @@ class VideoLanguageModel(ModelMixin, ConfigMixin):
                 hidden = layer(hidden, cos, sin, mask, cache, index)
         if num_logits is not None:
             hidden = hidden[:, -num_logits:]
-        return self.lm_head(self.norm(hidden))
+        hidden = self.norm(hidden)
+        if self.lm_head is None:
+            return F.linear(hidden, self.embed_tokens.weight)
+        return self.lm_head(hidden)
 
     def forward_flops(self, length: int, context: int | None = None) -> float:
         return forward_flops(self.config, length, context)
