@@ -83,7 +83,7 @@ class GenVidARPipeline(DiffusionPipeline):
                 task = "continue"
             elif image is not None:
                 task = "i2v"
-            elif prompt is None:
+            elif prompt is None or all(not text.strip() for text in ([prompt] if isinstance(prompt, str) else prompt)):
                 task = "uncond"
             else:
                 task = "t2v"
@@ -184,7 +184,8 @@ class GenVidARPipeline(DiffusionPipeline):
         """Generate videos.
 
         Args:
-            prompt: text or texts; ``None`` with no conditioning = unconditional.
+            prompt: text or texts; ``None`` or ``""`` with no conditioning = unconditional (an empty
+                prompt is the text-free stream the model was trained with).
             image: first frame for image-to-video (PIL image, path, or tensor (3, H, W) in [-1, 1]).
             video: (3, T, H, W) or (B, 3, T, H, W) in [-1, 1]: the given frames for continuation
                 (T = 1 + 4k, fewer than ``num_frames``) or the clip to in/outpaint (T = ``num_frames``).
@@ -212,8 +213,11 @@ class GenVidARPipeline(DiffusionPipeline):
         text, text_mask = self.encode_prompt(prompts, device)
         text = text.repeat_interleave(num_videos_per_prompt, dim=0)
         text_mask = text_mask.repeat_interleave(num_videos_per_prompt, dim=0)
-        if task == "uncond":  # as trained: the text positions stay, masked out
-            text_mask = torch.zeros_like(text_mask)
+        # no text (the unconditional task, an empty prompt) is trained as dropped text: the text
+        # positions stay, masked out of attention
+        empty = torch.tensor([not text.strip() for text in prompts], device=device)
+        empty = empty.repeat_interleave(num_videos_per_prompt) | (task == "uncond")
+        text_mask = text_mask & ~empty[:, None]
         text_length = text.shape[1]
 
         # 2. conditioning video -> tokens
