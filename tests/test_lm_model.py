@@ -219,3 +219,19 @@ def test_save_load_round_trip_with_tied_embeddings(tmp_path):
     sequence, text, text_mask = tiny_batch()
     arguments = (sequence.input_ids, text, text_mask, sequence.prefix_length)
     assert torch.equal(model(*arguments), loaded(*arguments))
+
+
+def test_task_conditioning_layouts():
+    generator = torch.Generator().manual_seed(0)
+    grid = torch.randint(0, CODEBOOK, (6, 3, 4, 4), generator=generator) + 32
+    from genvid.models.sequence import random_region_mask
+
+    for kind in ("inpaint", "outpaint"):
+        region = random_region_mask(tuple(grid.shape), kind, generator)
+        assert region.shape == grid.shape and region.any(dim=(1, 2, 3)).all() and not region.all()
+        example = task_example(kind, grid, region=region)
+        assert torch.equal(example.condition_ids == MASK, region.flatten(1))  # hidden exactly where generated
+        assert torch.equal(example.target_ids, grid.flatten(1))
+    continued = task_example("continue", grid, num_given_frames=2)
+    assert continued.condition_ids.shape[1] == 2 * 16 and continued.target_ids.shape[1] == 16
+    assert task_example("t2v", grid).condition_ids is None
