@@ -207,7 +207,7 @@ class GenVidARPipeline(DiffusionPipeline):
         grid = self.latent_shape(num_frames, height, width)
         frames, rows, columns = grid
 
-        # 1. prompts -> text hidden states (the unconditional task has none)
+        # 1. prompts -> text hidden states, padded to the text encoder's max_length
         prompts = [prompt] if isinstance(prompt, str) else list(prompt or [""])
         batch = len(prompts) * num_videos_per_prompt
         text, text_mask = self.encode_prompt(prompts, device)
@@ -215,7 +215,7 @@ class GenVidARPipeline(DiffusionPipeline):
         text_mask = text_mask.repeat_interleave(num_videos_per_prompt, dim=0)
         # no text (the unconditional task, an empty prompt) is trained as dropped text: the text
         # positions stay, masked out of attention
-        empty = torch.tensor([not text.strip() for text in prompts], device=device)
+        empty = torch.tensor([not prompt_text.strip() for prompt_text in prompts], device=device)
         empty = empty.repeat_interleave(num_videos_per_prompt) | (task == "uncond")
         text_mask = text_mask & ~empty[:, None]
         text_length = text.shape[1]
@@ -224,6 +224,8 @@ class GenVidARPipeline(DiffusionPipeline):
         condition, given_grid, forced = None, None, None
         target_length = frames * rows * columns
         if task == "i2v":
+            if frames < 2:
+                raise GenvidError("image-to-video needs num_frames > 1 (at least 1 + 4 frames)")
             if image is not None:
                 from genvid.pipelines.diffusion import image_to_tensor
 
@@ -233,8 +235,6 @@ class GenVidARPipeline(DiffusionPipeline):
             pixels = self._repeat(pixels, batch, "image")
             given_grid = self.tokenize(pixels, device)
             condition, target_length = flatten_grid(given_grid), (frames - 1) * rows * columns
-            if frames < 2:
-                raise GenvidError("image-to-video needs num_frames > 1 (at least 1 + 4 frames)")
         elif task == "continue":
             clip = self._repeat(_as_video_tensor(video, "video"), batch, "video")
             given_frames = self.latent_shape(*clip.shape[2:])[0]
@@ -264,7 +264,7 @@ class GenVidARPipeline(DiffusionPipeline):
             raise GenvidError(
                 f"prompt and conditioning ({sequence.prefix_length} tokens) plus {target_length} video tokens "
                 f"need {needed} positions, more than the model's context (max_sequence_length={context}); "
-                f"use fewer frames, a smaller size or a shorter prompt"
+                f"use fewer frames or a smaller size"
             )
 
         # 4. sample the target tokens
