@@ -74,9 +74,12 @@ def test_sampled_ids_are_video_ids_and_top_k_one_is_deterministic(pipeline):
            for seed in range(3)]
     for sample in ids:
         assert 0 <= sample.min() and sample.max() < pipeline.video_tokenizer.codebook_size
-    greedy = [pipeline("a", **SIZE, top_k=1, output_type="latent", generator=torch.Generator().manual_seed(seed)).frames
+    seen = []
+    greedy = [pipeline("a", **SIZE, top_k=1, output_type="latent", generator=torch.Generator().manual_seed(seed),
+                       callback_on_step_end=lambda pipe, index, timestep, kwargs: seen.append(kwargs["tokens"].shape[1])).frames
               for seed in (0, 1)]
     assert torch.equal(greedy[0], greedy[1])
+    assert seen == list(range(1, 9)) * 2  # one call per sampled token (2x2x2 grid)
 
 
 def test_clear_errors(pipeline):

@@ -249,6 +249,7 @@ def generate(
     compile: bool = False,
     progress: bool = True,
     return_logits: bool = False,
+    callback=None,
 ):
     """Sample ``num_tokens`` target tokens after a laid-out prefix (ending with ``<bov>``).
 
@@ -258,8 +259,9 @@ def generate(
     from (video ids for a video target). ``forced`` (batch, num_tokens): ids to emit instead of
     sampling where >= 0 (inpainting's given tokens). ``static_cache``: the pre-allocated cache
     and fixed-shape decode step; ``compile``: wrap that step in ``torch.compile(mode=
-    "reduce-overhead")`` (CUDA graphs on GPUs). Returns ids (batch, num_tokens) (and the guided
-    logits (batch, num_tokens, vocabulary) with ``return_logits``).
+    "reduce-overhead")`` (CUDA graphs on GPUs). ``callback(index, tokens)`` is called after each
+    token with the ids so far. Returns ids (batch, num_tokens) (and the guided logits (batch,
+    num_tokens, vocabulary) with ``return_logits``).
     """
     batch, prefix_length = prefix_ids.shape
     total = prefix_length + num_tokens
@@ -298,6 +300,8 @@ def generate(
             given = forced[:, index].to(device)
             token = torch.where(given >= 0, given, token)
         tokens[:, index] = token
+        if callback is not None:
+            callback(index, tokens[:, : index + 1])
         if index == num_tokens - 1:
             break
         fed = token[:, None].repeat(streams, 1)

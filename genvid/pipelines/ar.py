@@ -180,6 +180,7 @@ class GenVidARPipeline(DiffusionPipeline):
         return_dict: bool = True,
         static_cache: bool | None = None,
         compile: bool = False,
+        callback_on_step_end=None,
     ):
         """Generate videos.
 
@@ -198,6 +199,8 @@ class GenVidARPipeline(DiffusionPipeline):
             output_type: "np", "pil", "pt" or "latent" (token ids (B, t, h, w)).
             static_cache: pre-allocated KV cache (default: on CUDA); ``compile``: compile its
                 decode step with CUDA graphs (first call slow, then much less host overhead).
+            callback_on_step_end: ``callback(pipeline, index, None, {"tokens": ids so far})`` after each
+                sampled token (diffusers' signature; the timestep slot is None for an AR model).
         """
         self.check_inputs(prompt, num_videos_per_prompt, output_type, temperature, top_k, top_p)
         task = self.infer_task(prompt, image, video, mask, task)
@@ -287,6 +290,8 @@ class GenVidARPipeline(DiffusionPipeline):
             static_cache=static_cache,
             compile=compile,
             progress=not getattr(self, "_progress_bar_config", {}).get("disable", False),
+            callback=None if callback_on_step_end is None
+            else lambda index, so_far: callback_on_step_end(self, index, None, {"tokens": so_far}),
         )
 
         # 5. tokens -> video
