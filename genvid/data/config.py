@@ -9,7 +9,7 @@ import torch
 
 from genvid.errors import GenvidError
 
-SOURCES = ("synthetic", "folder")
+SOURCES = ("synthetic", "folder", "real_images", "mixed")
 DEFAULT_SYNTHETIC_SAMPLES = 10000
 
 
@@ -17,17 +17,25 @@ DEFAULT_SYNTHETIC_SAMPLES = 10000
 class DataConfig:
     """Where training videos come from and how they are shaped.
 
-    source: "synthetic" (genvid.data.synthetic, rendered on the fly) or "folder" (a manifest).
-    manifest: CSV / JSONL manifest for source="folder".
-    num_samples: dataset size for "synthetic" (default 10000); for "folder" the first N rows (None = all).
+    source: "synthetic" (genvid.data.synthetic, rendered on the fly), "folder" (a manifest),
+        "real_images" (camera-motion clips of the photographs installed packages bundle,
+        genvid.data.real_images / camera_motion; no download) or "mixed" (real_images + synthetic,
+        + the manifest's videos when ``manifest`` is set; see the *_fraction fields).
+    manifest: CSV / JSONL manifest for source="folder" (and, optionally, "mixed").
+    num_samples: dataset size for "synthetic" / "real_images" / "mixed" (default 10000); for "folder"
+        the first N rows (None = all).
     num_frames, height, width: clip shape; frame_stride: source frames between sampled frames ("folder").
     seed: picks the synthetic clips and the folder clips' start frames.
-    split: synthetic split "train" | "heldout" | "all".
+    split: "train" | "heldout" | "all": the synthetic combinations and the bundled photographs
+        (genvid.data.real_images.HELDOUT_IMAGES are only in "heldout").
     random_start: "folder": start each clip at a (seed, index)-determined frame instead of frame 0.
     media: "folder": "all" | "video" | "image" (a batch must share its frame count).
     fps: frame rate of synthetic clips (sets their soundtrack's duration).
     audio_sample_rate: when set, items carry "audio", a mono waveform (samples,) aligned with the
         clip (synthetic: a tone naming the attributes; folder: the audio column or the video's track).
+    still_fraction: "real_images" / "mixed": share of photographs shown with a motionless camera.
+    synthetic_fraction: "mixed": share of synthetic clips.
+    manifest_fraction: "mixed" with a manifest: share of the manifest's videos (the rest real_images).
     """
 
     source: str = "synthetic"
@@ -43,6 +51,9 @@ class DataConfig:
     media: str = "all"
     fps: float = 8.0
     audio_sample_rate: int | None = None
+    still_fraction: float = 0.1
+    synthetic_fraction: float = 0.25
+    manifest_fraction: float = 0.5
 
 
 def build_dataset(config: DataConfig | dict):
@@ -81,7 +92,75 @@ def build_dataset(config: DataConfig | dict):
             num_samples=config.num_samples,
             audio_sample_rate=config.audio_sample_rate,
         )
+    if config.source == "real_images":
+        return _real_images(config)
+    if config.source == "mixed":
+        return _mixed(config)
     raise GenvidError(f"unknown data.source {config.source!r}; expected one of {', '.join(SOURCES)}")
+
+
+def _real_images(config: DataConfig):
+    from genvid.data.camera_motion import CameraMotionDataset
+
+    return CameraMotionDataset(
+        split=config.split,
+        num_samples=config.num_samples or DEFAULT_SYNTHETIC_SAMPLES,
+        num_frames=config.num_frames,
+        height=config.height,
+        width=config.width,
+        seed=config.seed,
+        still_fraction=config.still_fraction,
+    )
+
+
+def _mixed(config: DataConfig):
+    from dataclasses import replace
+
+    for name in ("synthetic_fraction", "manifest_fraction"):
+        if not 0.0 <= getattr(config, name) <= 1.0:
+            raise GenvidError(f"data.{name} must be within [0, 1], got {getattr(config, name)}")
+    num_samples = config.num_samples or DEFAULT_SYNTHETIC_SAMPLES
+    parts = [(1.0 - config.synthetic_fraction, _real_images(config))]
+    if config.manifest:
+        manifest = build_dataset(replace(config, source="folder", num_samples=None, media="video"))
+        real_share = parts[0][0]
+        parts = [(real_share * (1 - config.manifest_fraction), parts[0][1]), (real_share * config.manifest_fraction, manifest)]
+    if config.synthetic_fraction > 0:
+        synthetic = build_dataset(replace(config, source="synthetic", num_samples=num_samples))
+        parts.append((config.synthetic_fraction, synthetic))
+    return MixtureDataset(parts, num_samples, config.seed)
+
+
+class MixtureDataset(torch.utils.data.Dataset):
+    """Item ``i`` comes from one of several datasets, picked by weight from ``(seed, i)``.
+
+    The chosen dataset's own item ``i mod len`` is returned, so every part stays deterministic.
+    """
+
+    def __init__(self, parts: list[tuple[float, Any]], num_samples: int, seed: int = 0):
+        parts = [(float(weight), dataset) for weight, dataset in parts if weight > 0 and len(dataset) > 0]
+        if not parts:
+            raise GenvidError("data.source 'mixed': every part has weight 0")
+        total = sum(weight for weight, _ in parts)
+        self.datasets = [dataset for _, dataset in parts]
+        self.bounds = torch.tensor([weight for weight, _ in parts], dtype=torch.float64).cumsum(0) / total
+        self.num_samples = int(num_samples)
+        self.seed = int(seed)
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def part_of(self, index: int) -> int:
+        import numpy as np
+
+        draw = float(np.random.default_rng([self.seed, index, 17]).random())
+        return min(int(torch.searchsorted(self.bounds, torch.tensor(draw, dtype=torch.float64), right=True)), len(self.datasets) - 1)
+
+    def __getitem__(self, index: int):
+        if not 0 <= index < self.num_samples:
+            raise IndexError(f"index {index} out of range for {self.num_samples} samples")
+        dataset = self.datasets[self.part_of(index)]
+        return dataset[index % len(dataset)]
 
 
 def collate_videos(items: list[dict | None]) -> dict[str, Any]:
