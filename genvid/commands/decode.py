@@ -8,7 +8,9 @@ HELP = "decode latents or token ids written by 'genvid encode' back into a video
 def add_arguments(parser) -> None:
     parser.add_argument("codes", help="a .safetensors file written by 'genvid encode'")
     parser.add_argument("--output", "-o", required=True, help="output video (.mp4 or .gif) or a .png contact sheet")
-    parser.add_argument("--tokenizer", default=None, help="tokenizer folder (default: the one recorded in the file)")
+    parser.add_argument("--tokenizer", default=None,
+                        help="tokenizer folder (default: the one recorded in the file; a shipped one when it "
+                             "was written with genvid's default tokenizer)")
     parser.add_argument("--fps", type=float, default=None, help="frames per second (default: the source's)")
     parser.add_argument("--chunk-size", type=int, default=None, help="latent frames per chunk (default: automatic)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
@@ -36,7 +38,10 @@ def run(args) -> int:
         raise GenvidError(f"cannot read {path}: {str(error).splitlines()[0]}") from None
     if metadata.get("format") != FORMAT or metadata.get("kind") not in tensors:
         raise GenvidError(f"{path} was not written by 'genvid encode' (no {FORMAT} metadata)")
-    tokenizer_path = args.tokenizer or metadata.get("tokenizer")
+    # files from before the shipped tokenizers existed may record none: fall back to the shipped one
+    # that fits what the file holds
+    fallback = "pretrained:" + ("fsq" if metadata["kind"] == "ids" else "gaussian")
+    tokenizer_path = args.tokenizer or metadata.get("tokenizer") or fallback
     device, dtype = pick_device(args.device), getattr(torch, args.dtype)
     tokenizer = load_tokenizer(tokenizer_path, device, dtype)
     codes = tensors[metadata["kind"]].to(device)

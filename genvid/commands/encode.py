@@ -1,7 +1,9 @@
-"""genvid encode VIDEO -o FILE.safetensors --tokenizer PATH
+"""genvid encode VIDEO -o FILE.safetensors [--tokenizer PATH | --pretrained gaussian|fsq]
 
 Writes the tokenizer's latents (continuous) or ids (discrete) with what ``genvid decode`` needs
-to rebuild the video: the tokenizer path, frame count, size and fps, as safetensors metadata.
+to rebuild the video: the tokenizer (its path, or ``pretrained:<kind>`` for a shipped one, so the
+file decodes on any installation), frame count, size and fps, as safetensors metadata. Without
+--tokenizer the shipped Gaussian tokenizer (genvid/pretrained/) is used.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ FORMAT = "genvid-tokenizer-codes"
 def add_arguments(parser) -> None:
     parser.add_argument("video", help="video or image file")
     parser.add_argument("--output", "-o", required=True, help="output .safetensors file")
-    parser.add_argument("--tokenizer", required=True, help="a VideoTokenizer save_pretrained folder")
+    add_tokenizer_arguments(parser)
     parser.add_argument("--num-frames", type=int, default=None,
                         help="frames to read (default: all; trailing frames beyond 1 + 4k are dropped)")
     parser.add_argument("--frame-stride", type=int, default=1, help="keep every n-th frame")
@@ -25,14 +27,32 @@ def add_arguments(parser) -> None:
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
 
 
-def load_tokenizer(path: str, device, dtype):
-    """A VideoTokenizer from a save_pretrained folder, with a one-line error when it is missing."""
-    from pathlib import Path
+def add_tokenizer_arguments(parser, tokenizer_default_help: str = "the shipped one, see --pretrained") -> None:
+    parser.add_argument("--tokenizer", default=None,
+                        help=f"a VideoTokenizer save_pretrained folder (default: {tokenizer_default_help})")
+    parser.add_argument("--pretrained", default=None, choices=["gaussian", "fsq"],
+                        help="which shipped tokenizer to use without --tokenizer: gaussian (continuous latents, "
+                             "the default) or fsq (token ids)")
 
+
+def tokenizer_reference(args) -> str:
+    """What the arguments name: a folder path, or ``pretrained:<kind>`` for a shipped tokenizer."""
     from genvid.errors import GenvidError
+    from genvid.pretrained import DEFAULT_KIND, REFERENCE_PREFIX
+
+    if args.tokenizer and getattr(args, "pretrained", None):
+        raise GenvidError("give either --tokenizer or --pretrained, not both")
+    return args.tokenizer or REFERENCE_PREFIX + (getattr(args, "pretrained", None) or DEFAULT_KIND)
+
+
+def load_tokenizer(path: str | None, device, dtype):
+    """A VideoTokenizer from a save_pretrained folder (or ``pretrained:<kind>``; None = the shipped
+    Gaussian one), with a one-line error when it is missing."""
+    from genvid.errors import GenvidError
+    from genvid.pretrained import resolve_tokenizer
     from tokenizer import VideoTokenizer
 
-    folder = Path(path)
+    folder = resolve_tokenizer(path)
     if not (folder / "config.json").is_file():
         raise GenvidError(f"no tokenizer at {folder}: expected {folder / 'config.json'} (a save_pretrained folder)")
     if not any(folder.glob("*.safetensors")):
@@ -57,7 +77,8 @@ def run(args) -> int:
     from genvid.errors import GenvidError
 
     device, dtype = pick_device(args.device), getattr(torch, args.dtype)
-    tokenizer = load_tokenizer(args.tokenizer, device, dtype)
+    reference = tokenizer_reference(args)
+    tokenizer = load_tokenizer(reference, device, dtype)
     video = read_video(args.video, num_frames=args.num_frames, frame_stride=args.frame_stride)
     if args.height or args.width:
         video = resize_and_center_crop(video, args.height or video.shape[-2], args.width or video.shape[-1])
@@ -86,7 +107,7 @@ def run(args) -> int:
     metadata = {
         "format": FORMAT,
         "kind": kind,
-        "tokenizer": str(Path(args.tokenizer).resolve()),
+        "tokenizer": reference if reference.startswith("pretrained:") else str(Path(reference).resolve()),
         "bottleneck": tokenizer.config.bottleneck,
         "num_frames": str(video.shape[1]),
         "height": str(video.shape[2]),
