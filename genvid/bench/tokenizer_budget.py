@@ -226,7 +226,14 @@ def _child_argv(args, name: str) -> list[str]:
 def run(args) -> int:
     import torch
 
+    from genvid.errors import GenvidError
+
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    # CogVideoX's VAE encodes frames in groups of 8 after the first: it needs 1 + 8k frames
+    if "cogvideox" in args.models and (args.num_frames - 1) % 8 != 0:
+        raise GenvidError(f"--num-frames {args.num_frames}: AutoencoderKLCogVideoX needs 1 + 8k frames (9, 17, ...)")
+    if args.crop % 8 != 0:
+        raise GenvidError(f"--crop {args.crop}: must be a multiple of 8")
     records = {}
     for name in args.models:
         if args.in_process:
@@ -235,8 +242,6 @@ def run(args) -> int:
             completed = subprocess.run(_child_argv(args, name), capture_output=True, text=True)
             lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
             if completed.returncode != 0 or not lines:
-                from genvid.errors import GenvidError
-
                 tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
                 raise GenvidError(f"bench tokenizer_budget: the {name} run failed: {tail}")
             record = json.loads(lines[-1])
