@@ -125,3 +125,17 @@ def test_training_task_learns_exports_and_previews(tmp_path):
     assert loaded.transformer.config.codebook_size == 16
     assert (tmp_path / "run" / "previews" / "step0000020.png").is_file()
     assert (tmp_path / "run" / "previews" / "step0000020_sample0.mp4").is_file()
+
+
+def test_from_pretrained_in_a_fresh_process(pipeline, tmp_path):
+    # diffusers resolves non-diffusers component modules only from sys.modules; the pipeline must
+    # import genvid's own ones itself (a CLI process has not imported them)
+    import subprocess
+    import sys
+
+    pipeline.save_pretrained(tmp_path / "ar")
+    code = ("from genvid.pipelines.ar import GenVidARPipeline; import sys; "
+            "pipe = GenVidARPipeline.from_pretrained(sys.argv[1]); print(type(pipe.video_tokenizer).__name__)")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ar")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith("VideoTokenizer")
