@@ -115,6 +115,16 @@ def test_static_decode_equals_eager_cached_generation(sliding_window):
     torch.testing.assert_close(static_logits[finite], eager_logits[finite], rtol=1e-5, atol=1e-5)
 
 
+def test_fully_masked_text_in_a_small_window_stays_finite():
+    model = tiny_model(sliding_window=2, local_global_pattern=2)
+    sequence, text, _ = tiny_batch("t2v", text_length=6)
+    dropped = torch.zeros(2, 6, dtype=torch.bool)  # text dropped: some local windows hold only padding
+    logits = model(sequence.input_ids, text, dropped, sequence.prefix_length)
+    assert torch.isfinite(logits).all()
+    without_text = model(sequence.input_ids, text * 0 + 3.0, dropped, sequence.prefix_length)
+    torch.testing.assert_close(without_text[:, sequence.prefix_length :], logits[:, sequence.prefix_length :])
+
+
 def test_static_decode_step_compiles_without_graph_breaks():
     model = tiny_model(4)
     prefix = torch.tensor([[1, TASK_IDS["uncond"], 3, 4, BOV]])

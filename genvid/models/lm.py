@@ -108,7 +108,8 @@ def prefix_lm_mask(
 
     A key is visible if it is not after the query (causal) or lies inside the prefix while the query
     does too (bidirectional prefix); never if it is an empty cache slot (position < 0) or padding
-    (``key_valid`` False); with ``window``, only keys less than ``window`` positions away.
+    (``key_valid`` False); with ``window``, only keys less than ``window`` positions away. A query
+    always sees its own position.
     Built from position tensors only, so a compiled decode step sees no shape change per token.
     """
     query = query_positions[:, None]
@@ -120,7 +121,9 @@ def prefix_lm_mask(
         allowed = allowed & (query - key < window) & (key - query < window)
     if key_valid is not None:
         allowed = allowed & key_valid[:, None, :]
-    return allowed[:, None]
+    # every query keeps its own position: a padded query whose whole window is padding would
+    # otherwise get an all-masked row (NaN), and NaN values leak through zero attention weights
+    return (allowed | (key == query))[:, None]
 
 
 class VideoLanguageModel(ModelMixin, ConfigMixin):
