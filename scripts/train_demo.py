@@ -1,0 +1,158 @@
+#!/usr/bin/env python
+"""Train the demo models that ship inside genvid, from scratch, on the synthetic set.
+
+    python scripts/train_demo.py --output runs/demo            # train + evaluate
+    python scripts/train_demo.py --output runs/demo --install  # ... then copy into genvid/demo/
+
+Stages (each through the one training loop, each resumable: a finished stage is skipped, an
+interrupted one continues from its newest checkpoint):
+
+1. one FSQ tokenizer, configs/tokenizer/demo.yaml: its ids feed the LM and its quantized latents
+   (continuous values on the FSQ grid) feed the DiT, so one tokenizer serves both generators
+2. the DiT on the tokenizer's latents: configs/dit/demo.yaml
+3. the LM on the tokenizer's ids: configs/lm/demo.yaml
+4. evaluation: tokenizer PSNR/SSIM on held-out synthetic clips, prompt following of both
+   pipelines (seen vs held-out combinations), CPU generate time; written to OUTPUT/report.json.
+
+Same seed, same models (within floating-point noise). Extra ``key=value`` arguments after ``--``
+are OmegaConf overrides applied to every stage (e.g. ``-- training.max_steps=100`` for a smoke run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO_ROOT = ROOT / "genvid" / "demo"
+
+
+def stage_overrides(name: str, output: Path, args) -> list[str]:
+    overrides = [f"training.output_dir={output / name}", f"training.seed={args.seed}"]
+    steps = getattr(args, f"{name}_steps", None)
+    if steps:
+        overrides.append(f"training.max_steps={steps}")
+    return overrides
+
+
+def run_stage(name: str, config: Path, overrides: list[str], output: Path) -> Path:
+    from genvid.config import load_config
+    from genvid.training.loop import train
+
+    final = output / name / "final"
+    if (final / ("model_index.json" if name in ("dit", "lm") else "config.json")).is_file():
+        print(f"[demo] {name}: already trained ({final})", flush=True)
+        return final
+    print(f"[demo] {name}: training with {config} {' '.join(overrides)}", flush=True)
+    started = time.perf_counter()
+    summary = train(load_config(config, overrides), resume="auto")
+    print(f"[demo] {name}: done in {time.perf_counter() - started:.0f} s, final loss {summary['final_loss']:.4f}", flush=True)
+    return final
+
+
+def evaluate_tokenizer(path: Path, num_clips: int = 32) -> dict:
+    from tokenizer import VideoTokenizer
+
+    from genvid.data import SyntheticVideoDataset
+    from genvid.eval.metrics import codebook_usage, psnr, ssim
+
+    tokenizer = VideoTokenizer.from_pretrained(path).eval()
+    dataset = SyntheticVideoDataset(split="heldout", num_samples=num_clips, seed=12345)
+    videos = torch.stack([dataset[index]["video"] for index in range(num_clips)])
+    report = {}
+    with torch.no_grad():
+        latents = tokenizer.encode(videos)
+        reconstruction = tokenizer.decode(latents).clamp(-1, 1)
+        report["psnr"] = float(psnr(reconstruction, videos))
+        report["ssim"] = float(ssim(reconstruction, videos))
+        if tokenizer.is_discrete:
+            usage, perplexity = codebook_usage(tokenizer.tokenize(videos), tokenizer.codebook_size)
+            report.update(codebook_usage=usage, codebook_perplexity=perplexity)
+    return report
+
+
+def time_generation(model: str, pipeline_path: Path, repeats: int = 3) -> float:
+    """Median wall time (s) of one 17-frame 64x64 generation with the CLI's defaults, CPU."""
+    from genvid.commands.generate import load_pipeline
+
+    pipeline = load_pipeline(model, str(pipeline_path), "cpu")
+    pipeline.set_progress_bar_config(disable=True)
+    times = []
+    for seed in range(repeats):
+        started = time.perf_counter()
+        pipeline("a red circle moving left", generator=torch.Generator().manual_seed(seed))
+        times.append(time.perf_counter() - started)
+    return sorted(times)[len(times) // 2]
+
+
+def install(source: Path, name: str) -> None:
+    target = DEMO_ROOT / name
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.tmp"))
+    print(f"[demo] installed {source} -> {target}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--output", default="runs/demo", help="folder for the runs and the report")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tokenizer-steps", type=int, default=None)
+    parser.add_argument("--dit-steps", type=int, default=None)
+    parser.add_argument("--lm-steps", type=int, default=None)
+    parser.add_argument("--only", choices=("tokenizer", "dit", "lm", "eval"), default=None, help="run one stage")
+    parser.add_argument("--install", action="store_true", help="copy the trained pipelines into genvid/demo/")
+    parser.add_argument("--overwrite", action="store_true", help="with --install: replace shipped demo files")
+    parser.add_argument("--eval-samples", type=int, default=1, help="clips per combination in the prompt evaluation")
+    parser.add_argument("overrides", nargs="*", help="OmegaConf overrides for every stage (after --)")
+    args = parser.parse_args(argv)
+    if args.install and not args.overwrite and any((DEMO_ROOT / name).exists() for name in ("diffusion", "ar")):
+        parser.error(f"{DEMO_ROOT} already holds demo pipelines; add --overwrite to replace them")
+
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(args.seed)
+    configs = ROOT / "configs"
+    wanted = lambda stage: args.only in (None, stage)  # noqa: E731
+    tokenizer = output / "tokenizer" / "final"
+    if wanted("tokenizer"):
+        tokenizer = run_stage("tokenizer", configs / "tokenizer" / "demo.yaml", stage_overrides("tokenizer", output, args) + args.overrides, output)
+    pipelines = {}
+    for name, stage in (("diffusion", "dit"), ("ar", "lm")):
+        if wanted(stage):
+            overrides = stage_overrides(stage, output, args) + [f"task_options.tokenizer={tokenizer}"]
+            pipelines[name] = run_stage(stage, configs / stage / "demo.yaml", overrides + args.overrides, output)
+    if not wanted("eval"):
+        return 0
+    for name, stage in (("diffusion", "dit"), ("ar", "lm")):
+        pipelines.setdefault(name, output / stage / "final")
+
+    from genvid.commands.generate import load_pipeline
+    from genvid.eval.prompts_eval import evaluate_pipeline, format_table
+
+    report = {"seed": args.seed, "command": " ".join(sys.argv), "prompt_following": {}, "generate_seconds": {}}
+    report["tokenizer"] = evaluate_tokenizer(tokenizer)
+    print(f"[demo] tokenizer on held-out synthetic clips (17x64x64): {report['tokenizer']}", flush=True)
+    for name, path in pipelines.items():
+        pipeline = load_pipeline(name, str(path), "cuda" if torch.cuda.is_available() else "cpu")
+        pipeline.set_progress_bar_config(disable=True)
+        report["prompt_following"][name] = evaluate_pipeline(pipeline, args.eval_samples, seed=args.seed)
+        report["generate_seconds"][name] = time_generation(name, path)
+    print(format_table(report["prompt_following"]), flush=True)
+    print(f"[demo] CPU generate time (median of 3, 17x64x64): {report['generate_seconds']}", flush=True)
+    (output / "report.json").write_text(json.dumps(report, indent=1))
+    if args.install:
+        for name, path in pipelines.items():
+            install(path, name)
+        (DEMO_ROOT / "report.json").write_text(json.dumps(report, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
