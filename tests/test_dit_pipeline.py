@@ -222,3 +222,20 @@ def test_model_cpu_offload_gives_the_same_video(pipe):
     finally:
         pipe.remove_all_hooks()
         pipe.to("cpu")
+
+
+def test_from_pretrained_in_a_fresh_process(pipe, tmp_path):
+    # A CLI process has imported only the pipeline module; diffusers finds genvid's component
+    # classes only among modules already imported, so the pipeline must import them itself.
+    import subprocess
+    import sys
+
+    pipe.save_pretrained(tmp_path / "diffusion")
+    code = (
+        "import sys; from genvid.pipelines.diffusion import GenVidDiffusionPipeline; "
+        "pipe = GenVidDiffusionPipeline.from_pretrained(sys.argv[1]); "
+        "print(type(pipe.transformer).__name__, type(pipe.video_tokenizer).__name__)"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "diffusion")], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["VideoDiffusionTransformer", "VideoTokenizer"]

@@ -19,7 +19,7 @@ from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
 from genvid.errors import GenvidError
-from genvid.pipelines.common import GenVidPipelineOutput, OUTPUT_TYPES, postprocess_video
+from genvid.pipelines.common import GenVidPipelineOutput, OUTPUT_TYPES, OwnComponentsMixin, postprocess_video
 
 EXAMPLE = """
     Examples:
@@ -72,7 +72,7 @@ def image_to_tensor(image: Any, height: int, width: int) -> torch.Tensor:
     return resize_and_center_crop(tensor.cpu()[:, :, None], height, width)
 
 
-class GenVidDiffusionPipeline(DiffusionPipeline):
+class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
     """Text-to-video with a rectified-flow DiT over a causal video tokenizer's latents.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer``, Gaussian bottleneck),
@@ -81,6 +81,7 @@ class GenVidDiffusionPipeline(DiffusionPipeline):
     (``FlowMatchEulerDiscreteScheduler``).
     """
 
+    component_modules = ("genvid.models.dit", "genvid.text", "tokenizer")
     model_cpu_offload_seq = "text_encoder->transformer->video_tokenizer"
     _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
 
