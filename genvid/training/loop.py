@@ -22,6 +22,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from genvid.errors import GenvidError
 from genvid.config import ConfigError, build_dataclass, check_keys, constructor_keys, section
 from genvid.training.checkpoint import load_checkpoint, resolve_resume, save_checkpoint
 from genvid.training.config import TrainingConfig
@@ -226,7 +227,7 @@ def train(config: DictConfig, resume: str | None = None) -> dict[str, Any]:
             bad_steps += 1
             logger.warning(f"step {step}: non-finite loss or gradient, step skipped ({bad_steps}/{training.max_bad_steps})")
             if bad_steps >= training.max_bad_steps:
-                raise RuntimeError(
+                raise GenvidError(
                     f"stopping: {bad_steps} steps had a non-finite loss or gradient (training.max_bad_steps)"
                 )
         optimizer.zero_grad(set_to_none=True)
