@@ -225,6 +225,9 @@ def _static_decoder(model, batch_size: int, length: int, compile: bool):
     if key not in kept:
         kept.clear()
         cache = StaticCache(model, batch_size, max_length=length)
+        for buffer in cache.buffers():
+            # fixed addresses: CUDA graphs may then mutate them in place instead of skipping the graph
+            torch._dynamo.mark_static_address(buffer)
         kept[key] = (cache, torch.compile(DecodeStep(model, cache), mode="reduce-overhead", fullgraph=True))
     cache, step = kept[key]
     cache.reset()
