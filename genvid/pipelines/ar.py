@@ -10,9 +10,6 @@ attribute GenVidARPipeline``. Always load through this class.
 
 from __future__ import annotations
 
-import importlib
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,7 +21,7 @@ from einops import rearrange
 from genvid.errors import GenvidError
 from genvid.models.sampling import generate
 from genvid.models.sequence import VIDEO_TASKS, build_sequence, flatten_grid, masked_condition
-from genvid.pipelines.common import OUTPUT_TYPES, GenVidPipelineOutput, postprocess_video
+from genvid.pipelines.common import OUTPUT_TYPES, GenVidPipelineOutput, OwnComponentsMixin, postprocess_video
 
 EXAMPLE = """
     Examples:
@@ -53,26 +50,7 @@ def _as_video_tensor(video: Any, what: str) -> torch.Tensor:
     return video.float()
 
 
-#: genvid's own packages: the only component libraries this pipeline imports for diffusers
-OWN_PACKAGES = ("genvid", "tokenizer")
-DEFAULT_COMPONENT_MODULES = ("genvid.models.lm", "genvid.text", "tokenizer")
-
-
-def import_component_modules(folder) -> None:
-    """Import the component modules a saved pipeline names, when they belong to genvid's own
-    packages (and genvid's defaults in any case); other names are left to diffusers."""
-    names = list(DEFAULT_COMPONENT_MODULES)
-    index = Path(folder) / "model_index.json"
-    if index.is_file():
-        for value in json.loads(index.read_text()).values():
-            if isinstance(value, list) and value and isinstance(value[0], str):
-                if value[0].split(".")[0] in OWN_PACKAGES:
-                    names.append(value[0])
-    for name in names:
-        importlib.import_module(name)
-
-
-class GenVidARPipeline(DiffusionPipeline):
+class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
     """Video generation with a VideoPoet-style prefix LM over a discrete video tokenizer's ids.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer`` with an FSQ or LFQ bottleneck),
@@ -84,15 +62,8 @@ class GenVidARPipeline(DiffusionPipeline):
     the same request with the outpainting task token (``mask`` True = the area to generate).
     """
 
+    component_modules = ("genvid.models.lm", "genvid.text", "tokenizer")
     model_cpu_offload_seq = "text_encoder->transformer->video_tokenizer"
-
-    @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
-        """diffusers' loader, after importing genvid's own component modules: diffusers 0.42 resolves
-        a component whose library is not diffusers/transformers only from ``sys.modules`` (it never
-        imports a module because a folder names it), so a fresh process must import them first."""
-        import_component_modules(pretrained_model_name_or_path)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
 
     def __init__(self, video_tokenizer, text_encoder, transformer):
         super().__init__()
