@@ -13,6 +13,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--overwrite", action="store_true", help="replace --output if it exists")
     parser.add_argument("--image", default=None, help="first frame (image-to-video)")
     parser.add_argument("--video", default=None, help="conditioning video (ar: --task continue|inpaint|outpaint)")
+    parser.add_argument(
+        "--mask", default=None, help="ar inpaint/outpaint: an image the video's size, white = the region to generate"
+    )
     parser.add_argument("--task", choices=TASKS, default=None, help="ar task (inferred from --image / --video)")
     parser.add_argument("--num-frames", type=int, default=None, help="frames (1 + 4k)")
     parser.add_argument("--height", type=int, default=None)
@@ -54,15 +57,19 @@ def run(args) -> int:
     if args.image is not None:
         options["image"] = args.image
     if args.model == "diffusion":
-        if args.video is not None or args.task not in (None, "t2v", "i2v"):
-            raise GenvidError("--video and --task are for --model ar")
+        if args.video is not None or args.mask is not None or args.task not in (None, "t2v", "i2v"):
+            raise GenvidError("--video, --mask and --task are for --model ar")
         options["num_inference_steps"] = args.steps
     else:
         options.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, task=args.task)
-        if args.video is not None:
-            from genvid.data import read_video
+        from genvid.data import read_video
 
+        if args.video is not None:
             options["video"] = read_video(args.video)
+        if args.mask is not None:
+            if args.video is None:
+                raise GenvidError("--mask needs --video (the clip to inpaint or outpaint)")
+            options["mask"] = read_video(args.mask)[:, 0].mean(dim=0) > 0  # (H, W): bright = generate
     options = {key: value for key, value in options.items() if value is not None}
     result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
     video = result.frames[0].permute(1, 0, 2, 3) * 2 - 1  # (T, C, H, W) in [0, 1] -> (C, T, H, W) in [-1, 1]
