@@ -60,8 +60,6 @@ def _repeat_kv(tensor: torch.Tensor, num_query_heads: int) -> torch.Tensor:
     num_kv_heads = tensor.shape[1]
     if num_kv_heads == num_query_heads:
         return tensor
-    if num_query_heads % num_kv_heads:
-        raise ValueError(f"query heads ({num_query_heads}) must be a multiple of key/value heads ({num_kv_heads})")
     return tensor.repeat_interleave(num_query_heads // num_kv_heads, dim=1)
 
 
@@ -94,14 +92,22 @@ def attention(
             f"{tuple(key.shape)}, {tuple(value.shape)}"
         )
     num_heads = query.shape[1]
-    key = _repeat_kv(key, num_heads)
-    value = _repeat_kv(value, num_heads)
+    if num_heads % key.shape[1]:
+        raise ValueError(f"query heads ({num_heads}) must be a multiple of key/value heads ({key.shape[1]})")
     if is_causal:
         causal = causal_mask(query.shape[2], key.shape[2], device=query.device)
         attention_mask = causal if attention_mask is None else _combine(attention_mask, causal)
     chosen = _choose_backend(query, attention_mask, backend)
     scale = scale if scale is not None else 1.0 / math.sqrt(query.shape[-1])
 
+    grouped = key.shape[1] != num_heads
+    if chosen == "sdpa":
+        # SDPA shares key/value heads itself (no copy per call, which matters for cached decoding).
+        return F.scaled_dot_product_attention(
+            query, key, value, attn_mask=attention_mask, scale=scale, enable_gqa=grouped
+        )
+    key = _repeat_kv(key, num_heads)
+    value = _repeat_kv(value, num_heads)
     if chosen == "xformers":
         xops = _xformers_ops()
         bias = None
@@ -113,12 +119,11 @@ def attention(
             query.transpose(1, 2), key.transpose(1, 2), value.transpose(1, 2), attn_bias=bias, scale=scale
         )
         return out.transpose(1, 2)
-    if chosen == "math":
-        scores = torch.matmul(query, key.transpose(-1, -2)) * scale
-        if attention_mask is not None:
-            scores = scores + _as_additive(attention_mask, scores.dtype)
-        return torch.matmul(scores.softmax(dim=-1), value)
-    return F.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, scale=scale)
+    # "math": the plain softmax(QK^T)V reference
+    scores = torch.matmul(query, key.transpose(-1, -2)) * scale
+    if attention_mask is not None:
+        scores = scores + _as_additive(attention_mask, scores.dtype)
+    return torch.matmul(scores.softmax(dim=-1), value)
 
 
 def _combine(mask: torch.Tensor, causal: torch.Tensor) -> torch.Tensor:
