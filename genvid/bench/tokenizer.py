@@ -3,7 +3,8 @@ diffusers' AutoencoderKLCogVideoX (random weights, 4x8x8 compression, 16 latent 
 same shapes in the same run. One JSON line per figure, then ratio lines (genvid / CogVideoX).
 
 GPU: peak memory is ``torch.cuda.max_memory_allocated`` over the call. CPU: the peak resident
-memory above the starting level, sampled every few milliseconds (approximate).
+memory above the starting level (after returning freed heap pages to the OS), sampled every few
+milliseconds (approximate).
 """
 
 from __future__ import annotations
@@ -87,6 +88,19 @@ class _ResidentPeak:
         return False
 
 
+def _release_freed_memory() -> None:
+    """Hand freed heap pages back to the OS so the next resident-memory peak is the call's own
+    (otherwise glibc reuses the warm-up's pages and the growth reads as zero)."""
+    import ctypes
+    import gc
+
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc: the figure is then a lower bound
+        pass
+
+
 def _measure(function: Callable[[], object], device, repeats: int) -> tuple[float, float]:
     """(median seconds, peak memory GB) of ``function``; one untimed warm-up call first."""
     import torch
@@ -106,6 +120,7 @@ def _measure(function: Callable[[], object], device, repeats: int) -> tuple[floa
             times.append(time.perf_counter() - start)
             peak = max(peak, torch.cuda.max_memory_allocated(device) - baseline)
         else:
+            _release_freed_memory()
             with _ResidentPeak() as monitor:
                 start = time.perf_counter()
                 function()
