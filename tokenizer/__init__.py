@@ -19,3 +19,7 @@ __all__ = [
     "VideoTokenizer",
     "codebook_statistics",
 ]
+from .audio_codec import AudioCodec, AudioCodecOutput
+from .residual_vq import ResidualVectorQuantizer, VectorQuantizer
+
+__all__ += ["AudioCodec", "AudioCodecOutput", "ResidualVectorQuantizer", "VectorQuantizer"]

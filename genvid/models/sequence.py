@@ -46,6 +46,8 @@ MIN_SPECIAL_TOKENS = TASK_OFFSET + len(TASKS)
 
 #: tasks whose target is video tokens (the ones trained on the video-only datasets)
 VIDEO_TASKS = ("t2v", "i2v", "continue", "inpaint", "outpaint", "uncond")
+#: tasks that pair the video with its soundtrack's codec codes (need an audio codec and data with sound)
+AUDIO_TASKS = ("v2a", "a2v")
 
 
 @dataclass(frozen=True)
@@ -101,6 +103,14 @@ class Vocabulary:
         ids = rearrange(ids, "b (f q) -> b q f", q=self.num_audio_codebooks)
         levels = torch.arange(self.num_audio_codebooks, device=ids.device)[None, :, None]
         return ids - self.audio_start - levels * self.audio_codebook_size
+
+    def audio_level_range(self, level: int) -> tuple[int, int]:
+        """Ids of audio codebook ``level``: at position ``i`` of an audio target only level
+        ``i % num_audio_codebooks`` is valid (codes are interleaved frame by frame)."""
+        if not 0 <= level < self.num_audio_codebooks:
+            raise ValueError(f"audio level {level} outside [0, {self.num_audio_codebooks})")
+        start = self.audio_start + level * self.audio_codebook_size
+        return start, start + self.audio_codebook_size
 
     def allowed_range(self, target: str) -> tuple[int, int]:
         """Ids a sampler may emit for a "video" or "audio" target."""
@@ -237,6 +247,8 @@ class TaskExample:
     condition_ids: torch.Tensor | None
     target_ids: torch.Tensor
     forced: torch.Tensor | None = None
+    condition_audio_ids: torch.Tensor | None = None
+    target_kind: str = "video"
 
 
 def task_example(
@@ -245,6 +257,7 @@ def task_example(
     generator: torch.Generator | None = None,
     num_given_frames: int | None = None,
     region: torch.Tensor | None = None,
+    audio_ids: torch.Tensor | None = None,
 ) -> TaskExample:
     """Split a grid of vocabulary ids ``(batch, t, h, w)`` into conditioning and target for ``task``.
 
@@ -252,6 +265,8 @@ def task_example(
     i2v: the first latent frame is given, target = the remaining frames.
     continue: the first ``num_given_frames`` latent frames (random in [1, t-1] when None) are given.
     inpaint / outpaint: conditioning = grid with ``region`` (random when None) masked, target = grid.
+    v2a: conditioning = every video token, target = ``audio_ids`` (batch, frames * codebooks).
+    a2v: conditioning audio = ``audio_ids``, target = every video token.
     """
     frames = grid.shape[1]
     if task in ("t2v", "uncond"):
@@ -273,4 +288,10 @@ def task_example(
         target = flatten_grid(grid)
         forced = torch.where(flatten_grid(region), torch.full_like(target, -1), target)
         return TaskExample(condition, target, forced)
-    raise ValueError(f"task {task!r} has no video-only conditioning (audio tasks need audio codes)")
+    if task in AUDIO_TASKS:
+        if audio_ids is None:
+            raise ValueError(f"task {task!r} needs audio_ids (the soundtrack's codec codes as vocabulary ids)")
+        if task == "v2a":
+            return TaskExample(flatten_grid(grid), audio_ids, target_kind="audio")
+        return TaskExample(None, flatten_grid(grid), condition_audio_ids=audio_ids)
+    raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")

@@ -19,8 +19,8 @@ from diffusers import DiffusionPipeline
 from einops import rearrange
 
 from genvid.errors import GenvidError
-from genvid.models.sampling import generate
-from genvid.models.sequence import VIDEO_TASKS, build_sequence, flatten_grid, masked_condition
+from genvid.models.sampling import DynamicCache, generate, guide, process_logits, sample_token
+from genvid.models.sequence import AUDIO_TASKS, VIDEO_TASKS, build_sequence, flatten_grid, masked_condition
 from genvid.pipelines.common import OUTPUT_TYPES, GenVidPipelineOutput, OwnComponentsMixin, postprocess_video
 
 EXAMPLE = """
@@ -34,6 +34,9 @@ EXAMPLE = """
         >>> # inpainting: True in `mask` marks the pixels to regenerate; the rest keeps its tokens
         >>> mask = torch.zeros(17, 64, 64, dtype=torch.bool); mask[:, 16:48, 16:48] = True
         >>> out = pipe("a red circle", video=clip, mask=mask).frames   # clip: (3, 17, 64, 64) in [-1, 1]
+        >>> # with an audio codec: the soundtrack of a clip (v2a), or a clip for a soundtrack (a2v)
+        >>> sound = pipe(video=clip, task="v2a").audio          # (1, samples) at audio_codec's rate
+        >>> out = pipe(audio="tone.wav", num_frames=17)          # a2v: .frames, and .audio = the tone
 """
 
 
@@ -54,20 +57,25 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
     """Video generation with a VideoPoet-style prefix LM over a discrete video tokenizer's ids.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer`` with an FSQ or LFQ bottleneck),
-    ``text_encoder`` (``genvid.text.TextEncoder``) and ``transformer``
-    (:class:`genvid.models.lm.VideoLanguageModel`).
+    ``text_encoder`` (``genvid.text.TextEncoder``), ``transformer``
+    (:class:`genvid.models.lm.VideoLanguageModel`) and, optionally, ``audio_codec``
+    (``tokenizer.AudioCodec``; None for a video-only model) for the v2a / a2v tasks.
 
     The task is inferred from the inputs: ``mask`` (with ``video``) -> inpaint, ``video`` ->
-    continue, ``image`` -> i2v, no prompt -> uncond, else t2v. ``task="outpaint"`` with a mask is
-    the same request with the outpainting task token (``mask`` True = the area to generate).
+    continue, ``image`` -> i2v, ``audio`` -> a2v, no prompt -> uncond, else t2v. ``task="outpaint"``
+    with a mask is the same request with the outpainting task token (``mask`` True = the area to
+    generate); ``task="v2a"`` with ``video`` generates the clip's soundtrack.
     """
 
     component_modules = ("genvid.models.lm", "genvid.text", "tokenizer")
     model_cpu_offload_seq = "text_encoder->transformer->video_tokenizer"
+    _optional_components = ["audio_codec"]
 
-    def __init__(self, video_tokenizer, text_encoder, transformer):
+    def __init__(self, video_tokenizer, text_encoder, transformer, audio_codec=None):
         super().__init__()
-        self.register_modules(video_tokenizer=video_tokenizer, text_encoder=text_encoder, transformer=transformer)
+        self.register_modules(
+            video_tokenizer=video_tokenizer, text_encoder=text_encoder, transformer=transformer, audio_codec=audio_codec
+        )
 
     # ------------------------------------------------------------------ input checks
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
@@ -76,9 +84,11 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         except ValueError as error:
             raise GenvidError(str(error).splitlines()[0]) from None
 
-    def infer_task(self, prompt, image, video, mask, task) -> str:
+    def infer_task(self, prompt, image, video, mask, task, audio=None) -> str:
         if task is None:
-            if mask is not None:
+            if audio is not None and video is None and image is None:
+                task = "a2v"
+            elif mask is not None:
                 task = "inpaint"
             elif video is not None:
                 task = "continue"
@@ -88,8 +98,17 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
                 task = "uncond"
             else:
                 task = "t2v"
-        if task not in VIDEO_TASKS:
-            raise GenvidError(f"task must be one of {', '.join(VIDEO_TASKS)}, got {task!r}")
+        if task not in VIDEO_TASKS + AUDIO_TASKS:
+            raise GenvidError(f"task must be one of {', '.join(VIDEO_TASKS + AUDIO_TASKS)}, got {task!r}")
+        if task in AUDIO_TASKS:
+            if getattr(self, "audio_codec", None) is None or self.transformer.vocabulary.num_audio_codebooks == 0:
+                raise GenvidError(f"task {task!r} needs a pipeline with an audio codec and an LM trained with audio codes")
+            if task == "v2a" and video is None:
+                raise GenvidError("task 'v2a' needs video (the clip to give a soundtrack)")
+            if task == "a2v" and audio is None:
+                raise GenvidError("task 'a2v' needs audio (a waveform or a sound file)")
+        elif audio is not None:
+            raise GenvidError(f"audio conditions only the 'a2v' task, not {task!r}")
         needs = {"i2v": "image", "continue": "video", "inpaint": "video and mask", "outpaint": "video and mask"}
         given = {"i2v": image is not None or video is not None, "continue": video is not None,
                  "inpaint": video is not None and mask is not None, "outpaint": video is not None and mask is not None}
@@ -182,6 +201,7 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         static_cache: bool | None = None,
         compile: bool = False,
         callback_on_step_end=None,
+        audio: Any = None,
     ):
         """Generate videos.
 
@@ -202,9 +222,19 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
                 decode step with CUDA graphs (first call slow, then much less host overhead).
             callback_on_step_end: ``callback(pipeline, index, None, {"tokens": ids so far})`` after each
                 sampled token (diffusers' signature; the timestep slot is None for an AR model).
+            audio: a2v: the soundtrack to make a video for: a waveform ``(samples,)`` / ``(batch, samples)``
+                at the audio codec's sample rate, or a sound or video file path (resampled); cut or
+                zero-padded to ``num_frames`` at the codec's video fps.
+
+        Returns ``GenVidPipelineOutput(frames, audio)``: ``audio`` (batch, samples) in [-1, 1] is the
+        generated soundtrack for v2a (``frames`` are then the given clip; with ``output_type="latent"``
+        the clip's token ids and the sound's codec codes (batch, levels, frames)), the conditioning
+        sound for a2v, else None.
         """
         self.check_inputs(prompt, num_videos_per_prompt, output_type, temperature, top_k, top_p)
-        task = self.infer_task(prompt, image, video, mask, task)
+        task = self.infer_task(prompt, image, video, mask, task, audio)
+        if task == "v2a":
+            num_frames, height, width = _as_video_tensor(video, "video").shape[2:]
         device = self._execution_device
         model = self.transformer
         vocabulary = model.vocabulary
@@ -224,10 +254,26 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         text_mask = text_mask & ~empty[:, None]
         text_length = text.shape[1]
 
-        # 2. conditioning video -> tokens
-        condition, given_grid, forced = None, None, None
+        # 2. conditioning video (or audio) -> tokens
+        condition, given_grid, forced, condition_audio, audio_out = None, None, None, None, None
         target_length = frames * rows * columns
-        if task == "i2v":
+        if task in AUDIO_TASKS:
+            codec = self.audio_codec
+            codec_frames = codec.frames_for_video(num_frames)
+            levels = vocabulary.num_audio_codebooks
+        if task == "v2a":
+            clip = self._repeat(_as_video_tensor(video, "video"), batch, "video")
+            condition = flatten_grid(self.tokenize(clip, device))
+            target_length = codec_frames * levels
+        elif task == "a2v":
+            from genvid.data.audio_io import as_waveform
+
+            waveform = self._repeat(as_waveform(audio, codec.config.sample_rate), batch, "soundtrack")
+            waveform = codec.fit_to_frames(waveform.to(device), codec_frames)
+            codes = codec.encode(waveform.to(codec.dtype), num_codebooks=levels)
+            condition_audio = vocabulary.audio_to_ids(codes)
+            audio_out = waveform.float().cpu()
+        elif task == "i2v":
             if frames < 2:
                 raise GenvidError("image-to-video needs num_frames > 1 (at least 1 + 4 frames)")
             if image is not None:
@@ -261,12 +307,21 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
             forced = torch.where(flatten_grid(region), torch.full_like(condition, -1), flatten_grid(ids))
 
         # 3. the prefix, checked against the model's context
-        sequence = build_sequence(task, batch, text_length, condition, target_length=target_length, device=device)
+        sequence = build_sequence(
+            task,
+            batch,
+            text_length,
+            condition,
+            target_length=target_length,
+            condition_audio_ids=condition_audio,
+            target_kind="audio" if task == "v2a" else "video",
+            device=device,
+        )
         needed = sequence.prefix_length + target_length
         context = model.config.max_sequence_length
         if needed > context:
             raise GenvidError(
-                f"prompt and conditioning ({sequence.prefix_length} tokens) plus {target_length} video tokens "
+                f"prompt and conditioning ({sequence.prefix_length} tokens) plus {target_length} target tokens "
                 f"need {needed} positions, more than the model's context (max_sequence_length={context}); "
                 f"use fewer frames or a smaller size"
             )
@@ -274,7 +329,35 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         # 4. sample the target tokens
         if static_cache is None:
             static_cache = torch.device(device).type == "cuda"
-        use_guidance = guidance_scale != 1.0 and task != "uncond"
+        # a text-free audio task has no text to guide by: both streams would be the same
+        use_guidance = guidance_scale != 1.0 and task != "uncond" and bool(text_mask.any())
+        progress = not getattr(self, "_progress_bar_config", {}).get("disable", False)
+        if task == "v2a":
+            tokens = generate_audio(
+                model,
+                sequence.prefix_ids,
+                target_length,
+                text_hidden_states=text.to(model.dtype),
+                text_mask=text_mask,
+                guidance_scale=guidance_scale if use_guidance else 1.0,
+                temperature=temperature,
+                top_k=top_k,
+                top_p=top_p,
+                generator=generator,
+                progress=progress,
+            )
+            codes = vocabulary.ids_to_audio(tokens)
+            clip = self._repeat(_as_video_tensor(video, "video"), batch, "video")
+            if output_type == "latent":  # the clip's token ids and the sound's codec codes
+                frames_out = vocabulary.ids_to_video(rearrange(condition, "b (t h w) -> b t h w", t=frames, h=rows, w=columns))
+                audio_out = codes
+            else:
+                frames_out = postprocess_video(clip, output_type)
+                audio_out = self.audio_codec.decode(codes).float().clamp(-1, 1).cpu()
+            self.maybe_free_model_hooks()
+            if not return_dict:
+                return (frames_out, audio_out)
+            return GenVidPipelineOutput(frames=frames_out, audio=audio_out)
         tokens = generate(
             model,
             sequence.prefix_ids,
@@ -290,7 +373,7 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
             generator=generator,
             static_cache=static_cache,
             compile=compile,
-            progress=not getattr(self, "_progress_bar_config", {}).get("disable", False),
+            progress=progress,
             callback=None if callback_on_step_end is None
             else lambda index, so_far: callback_on_step_end(self, index, None, {"tokens": so_far}),
         )
@@ -306,8 +389,8 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
             frames_out = postprocess_video(decoded, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
-            return (frames_out,)
-        return GenVidPipelineOutput(frames=frames_out)
+            return (frames_out,) if audio_out is None else (frames_out, audio_out)
+        return GenVidPipelineOutput(frames=frames_out, audio=audio_out)
 
 
 GenVidARPipeline.__call__.__doc__ += EXAMPLE
@@ -318,3 +401,55 @@ def pad_text(hidden: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[tor
     hidden, mask = hidden[:, :length], mask[:, :length].bool()
     extra = length - hidden.shape[1]
     return F.pad(hidden, (0, 0, 0, extra)), F.pad(mask, (0, extra), value=False)
+
+
+@torch.no_grad()
+def generate_audio(
+    model,
+    prefix_ids: torch.Tensor,
+    num_tokens: int,
+    text_hidden_states=None,
+    text_mask=None,
+    guidance_scale: float = 1.0,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    generator: torch.Generator | None = None,
+    progress: bool = True,
+) -> torch.Tensor:
+    """Sample an audio target after a prefix ending with ``<boa_out>``: token ``i`` is drawn only
+    among the ids of codebook level ``i % num_audio_codebooks`` (codes are interleaved frame by
+    frame), so every sampled id decodes. Same guidance and sampling rules as
+    :func:`genvid.models.sampling.generate`; the eager (dynamic) cache only."""
+    from tqdm.auto import tqdm
+
+    vocabulary = model.vocabulary
+    levels = vocabulary.num_audio_codebooks
+    batch, prefix_length = prefix_ids.shape
+    if prefix_length + num_tokens > model.config.max_sequence_length:
+        raise GenvidError(
+            f"prefix ({prefix_length} tokens) + {num_tokens} audio tokens is longer than the model's context "
+            f"(max_sequence_length={model.config.max_sequence_length})"
+        )
+    streams = 2 if guidance_scale != 1.0 else 1
+    device = prefix_ids.device
+    if streams == 2:
+        prefix_ids = torch.cat([prefix_ids, prefix_ids])
+        if text_hidden_states is not None:
+            text_hidden_states = torch.cat([text_hidden_states, text_hidden_states])
+            if text_mask is None:
+                text_mask = torch.ones(text_hidden_states.shape[:2], dtype=torch.bool, device=device)
+            text_mask = torch.cat([text_mask.bool(), torch.zeros_like(text_mask, dtype=torch.bool)])
+    prefix_lengths = torch.full((prefix_ids.shape[0],), prefix_length, dtype=torch.long, device=device)
+    cache = DynamicCache(model)
+    logits = model(prefix_ids, text_hidden_states, text_mask, prefix_lengths, cache=cache, num_logits=1)[:, -1]
+    tokens = torch.empty(batch, num_tokens, dtype=torch.long, device=device)
+    for index in tqdm(range(num_tokens), desc="audio tokens", disable=not progress, leave=False):
+        allowed = vocabulary.audio_level_range(index % levels)
+        guided = process_logits(guide(logits.float(), guidance_scale), temperature, top_k, top_p, allowed)
+        token = sample_token(guided, temperature, generator)
+        tokens[:, index] = token
+        if index == num_tokens - 1:
+            break
+        logits = model(token[:, None].repeat(streams, 1), prefix_length=prefix_lengths, cache=cache)[:, -1]
+    return tokens

@@ -10,6 +10,7 @@ TASKS = {
     "tokenizer": "genvid.training.tasks.tokenizer:TokenizerTask",
     "dit": "genvid.training.tasks.dit:DiffusionTask",
     "lm": "genvid.training.tasks.lm:LanguageModelTask",
+    "audio_codec": "genvid.training.tasks.audio_codec:AudioCodecTask",
 }
 
 

@@ -3,7 +3,12 @@
 Each step tokenizes the batch with the frozen discrete tokenizer, draws one task for the batch
 from ``task_weights`` (t2v, i2v, continue, inpaint, outpaint, uncond), lays the sequence out as
 in :mod:`genvid.models.sequence` and computes cross-entropy on the target tokens and ``<eos>``
-only (the prefix is conditioning). One task per batch keeps every row on the same layout, so
+only (the prefix is conditioning). With an audio codec (``audio_codec`` / ``audio_codec_config``)
+and data that carries sound, the mixture may also hold ``v2a`` (video tokens in the prefix, the
+soundtrack's codec codes as target) and ``a2v`` (codes in the prefix, video as target); their
+codes share the one vocabulary (``model.num_audio_codebooks`` first codec levels, interleaved frame
+by frame). Audio tasks are text-free by default (``audio_tasks_use_text``), so the sound has to
+come from the picture and the picture from the sound. One task per batch keeps every row on the same layout, so
 there is no padding; over steps the mixture follows the weights. Text is dropped per sample with
 probability ``text_dropout`` (its positions masked out of attention), which teaches the
 text-free stream classifier-free guidance samples with; the unconditional task drops all text.
@@ -21,9 +26,10 @@ from torch import nn
 
 from genvid.config import ConfigError, build_model
 from genvid.models.lm import VideoLanguageModel
-from genvid.models.sequence import VIDEO_TASKS, build_sequence, task_example
+from genvid.models.sequence import AUDIO_TASKS, VIDEO_TASKS, Vocabulary, build_sequence, task_example
 from genvid.training.task import TrainingTask
 
+ALL_TASKS = VIDEO_TASKS + AUDIO_TASKS
 DEFAULT_TASK_WEIGHTS = {"t2v": 0.4, "i2v": 0.15, "continue": 0.15, "inpaint": 0.1, "outpaint": 0.1, "uncond": 0.1}
 
 
@@ -45,6 +51,12 @@ class LanguageModelOptions:
     preview_guidance_scale: float = 3.0
     preview_temperature: float = 1.0
     preview_top_k: int | None = None
+    #: folder of a saved tokenizer.AudioCodec (frozen), for the v2a / a2v tasks
+    audio_codec: str | None = None
+    #: constructor arguments of a random-init AudioCodec instead (for tests and smoke runs)
+    audio_codec_config: dict | None = None
+    #: keep the caption in v2a / a2v sequences (default: text dropped, sound from picture alone)
+    audio_tasks_use_text: bool = False
 
 
 class LanguageModelTask(TrainingTask):
@@ -58,15 +70,27 @@ class LanguageModelTask(TrainingTask):
             raise ConfigError("task_options: give exactly one of 'tokenizer' (a saved folder) or 'tokenizer_config'")
         if not 0 <= options.text_dropout <= 1:
             raise ConfigError(f"task_options.text_dropout must be in [0, 1], got {options.text_dropout}")
-        unknown = [name for name in options.task_weights if name not in VIDEO_TASKS]
+        unknown = [name for name in options.task_weights if name not in ALL_TASKS]
         if unknown:
             raise ConfigError(
-                f"task_options.task_weights: unknown task {unknown[0]!r}; video tasks are {', '.join(VIDEO_TASKS)}"
+                f"task_options.task_weights: unknown task {unknown[0]!r}; tasks are {', '.join(ALL_TASKS)}"
             )
-        weights = [float(options.task_weights.get(name, 0.0)) for name in VIDEO_TASKS]
+        if options.audio_codec is not None and options.audio_codec_config is not None:
+            raise ConfigError("task_options: give at most one of 'audio_codec' (a saved folder) or 'audio_codec_config'")
+        weights = [float(options.task_weights.get(name, 0.0)) for name in ALL_TASKS]
         if any(weight < 0 for weight in weights) or sum(weights) <= 0:
             raise ConfigError("task_options.task_weights must be >= 0 with a positive sum")
+        self.has_audio_codec = options.audio_codec is not None or options.audio_codec_config is not None
+        audio_tasks = [name for name, weight in zip(ALL_TASKS, weights) if weight > 0 and name in AUDIO_TASKS]
+        if audio_tasks and not self.has_audio_codec:
+            raise ConfigError(
+                f"task_options.task_weights has {audio_tasks[0]!r}: audio tasks need task_options.audio_codec "
+                "(a saved AudioCodec folder) or audio_codec_config"
+            )
+        if audio_tasks and data_config is not None and not getattr(data_config, "audio_sample_rate", None):
+            raise ConfigError(f"task {audio_tasks[0]!r} needs clips with sound: set data.audio_sample_rate")
         self.task_weights = torch.tensor(weights)
+        self.audio_codec = None
         self.video_tokenizer = None
         self.text_encoder = None
         self.device = torch.device("cpu")
@@ -95,6 +119,13 @@ class LanguageModelTask(TrainingTask):
         self.video_tokenizer = tokenizer.eval().requires_grad_(False)
         self.text_encoder = TextEncoder(options.text_encoder, max_length=options.text_max_length).eval()
         self.text_encoder.requires_grad_(False)
+        if self.has_audio_codec:
+            self.audio_codec = load_audio_codec(options.audio_codec, options.audio_codec_config)
+            rate = getattr(self.data_config, "audio_sample_rate", None) if self.data_config is not None else None
+            if rate and rate != self.audio_codec.config.sample_rate:
+                raise ConfigError(
+                    f"data.audio_sample_rate={rate} but the audio codec works at {self.audio_codec.config.sample_rate} Hz"
+                )
 
     def _resolved_model_config(self) -> dict[str, Any]:
         """The ``model:`` section with codebook and text widths filled from the helpers (when left
@@ -106,7 +137,36 @@ class LanguageModelTask(TrainingTask):
             config.setdefault(key, value)
             if config[key] != value:
                 raise ConfigError(f"model.{key}={config[key]} but the {'tokenizer' if key == 'codebook_size' else 'text encoder'} has {value}")
+        if self.audio_codec is not None:
+            codec = self.audio_codec
+            config.setdefault("num_audio_codebooks", codec.num_codebooks)
+            config.setdefault("audio_codebook_size", codec.codebook_size)
+            if not 1 <= config["num_audio_codebooks"] <= codec.num_codebooks:
+                raise ConfigError(
+                    f"model.num_audio_codebooks={config['num_audio_codebooks']} but the audio codec has "
+                    f"{codec.num_codebooks} codebooks (the LM may use its first 1..{codec.num_codebooks})"
+                )
+            if config["audio_codebook_size"] != codec.codebook_size:
+                raise ConfigError(
+                    f"model.audio_codebook_size={config['audio_codebook_size']} but the audio codec has {codec.codebook_size} codes per codebook"
+                )
         return config
+
+    def vocabulary(self) -> Vocabulary:
+        config = self._resolved_model_config()
+        return Vocabulary(
+            config["codebook_size"],
+            config.get("num_special_tokens", 32),
+            config.get("num_audio_codebooks", 0),
+            config.get("audio_codebook_size", 0),
+        )
+
+    def _audio_tokens(self) -> int:
+        """Audio ids of one clip: codec frames of ``num_frames`` video frames times the LM's codebooks."""
+        if self.audio_codec is None:
+            return 0
+        levels = self._resolved_model_config()["num_audio_codebooks"]
+        return self.audio_codec.frames_for_video(self.data_config.num_frames, self.data_config.fps) * levels
 
     def _grid(self) -> tuple[int, int, int]:
         data = self.data_config
@@ -115,9 +175,12 @@ class LanguageModelTask(TrainingTask):
     def _longest_sequence(self, model: VideoLanguageModel) -> int:
         frames, height, width = self._grid()
         tokens = frames * height * width
-        active = [name for name, weight in zip(VIDEO_TASKS, self.task_weights.tolist()) if weight > 0]
+        active = [name for name, weight in zip(ALL_TASKS, self.task_weights.tolist()) if weight > 0]
         condition = tokens if any(name in ("inpaint", "outpaint") for name in active) else (frames - 1) * height * width
-        return 6 + self.options.text_max_length + condition + tokens
+        longest = condition + tokens
+        if any(name in AUDIO_TASKS for name in active):
+            longest = max(longest, tokens + self._audio_tokens())
+        return 6 + self.options.text_max_length + longest
 
     def build_model(self) -> nn.Module:
         model = build_model(VideoLanguageModel, self._resolved_model_config(), "model")
@@ -138,6 +201,8 @@ class LanguageModelTask(TrainingTask):
         self.device = torch.device(device)
         self.video_tokenizer.to(self.device)
         self.text_encoder.to(self.device)
+        if self.audio_codec is not None:
+            self.audio_codec.to(self.device)
         self._text_cache.clear()
 
     def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -160,6 +225,20 @@ class LanguageModelTask(TrainingTask):
             codes = tokenizer.tokenize(video.to(self.device, tokenizer.dtype))
         return codes.long() + self._vocabulary_offset()
 
+    def encode_audio(self, audio, num_frames: int) -> torch.Tensor:
+        """Soundtracks ``(batch, samples)`` -> vocabulary ids ``(batch, codec frames * levels)`` for
+        clips of ``num_frames`` video frames (cut or zero-padded to exactly their duration)."""
+        codec = self.audio_codec
+        if isinstance(audio, list):
+            length = max(len(row) for row in audio)
+            audio = torch.stack([F.pad(row, (0, length - len(row))) for row in audio])
+        frames = codec.frames_for_video(num_frames, self.data_config.fps if self.data_config is not None else None)
+        waveform = codec.fit_to_frames(audio.float().to(self.device), frames)
+        vocabulary = self.vocabulary()
+        with torch.no_grad():
+            codes = codec.encode(waveform.to(codec.dtype), num_codebooks=vocabulary.num_audio_codebooks)
+        return vocabulary.audio_to_ids(codes)
+
     def _vocabulary_offset(self) -> int:
         return int(self.model_config.get("num_special_tokens", 32))
 
@@ -171,20 +250,32 @@ class LanguageModelTask(TrainingTask):
         generator_device = generator.device if generator is not None else "cpu"
 
         task_index = int(torch.multinomial(self.task_weights.to(generator_device), 1, generator=generator).item())
-        task = VIDEO_TASKS[task_index]
+        task = ALL_TASKS[task_index]
         if task in ("i2v", "continue") and grid.shape[1] < 2:
             task = "t2v"  # single-frame data (images): nothing to continue
-        example = task_example(task, grid, generator)
+        audio_ids = None
+        if task in AUDIO_TASKS:
+            if "audio" not in batch:
+                raise ConfigError(f"task {task!r} needs clips with sound: set data.audio_sample_rate")
+            audio_ids = self.encode_audio(batch["audio"], batch["video"].shape[2])
+        example = task_example(task, grid, generator, audio_ids=audio_ids)
 
         drop = torch.rand(batch_size, generator=generator, device=generator_device) < options.text_dropout
-        if task == "uncond":
+        if task == "uncond" or (task in AUDIO_TASKS and not options.audio_tasks_use_text):
             drop = torch.ones_like(drop)
         text, text_mask = self.encode_text(list(batch["caption"]))
         # dropped text keeps its positions (masked out of attention): every task has the same layout,
         # and the text projection stays in every step's graph (DDP needs all parameters used)
         text_mask = text_mask & ~drop.to(self.device)[:, None]
         sequence = build_sequence(
-            task, batch_size, text.shape[1], example.condition_ids, example.target_ids, device=self.device
+            task,
+            batch_size,
+            text.shape[1],
+            example.condition_ids,
+            example.target_ids,
+            condition_audio_ids=example.condition_audio_ids,
+            target_kind=example.target_kind,
+            device=self.device,
         )
         self._last_sequence_length = sequence.input_ids.shape[1]
         targets = sequence.target_ids
@@ -211,7 +302,9 @@ class LanguageModelTask(TrainingTask):
 
         self._load_helpers()
         model = getattr(model, "module", model)
-        return GenVidARPipeline(video_tokenizer=self.video_tokenizer, text_encoder=self.text_encoder, transformer=model)
+        return GenVidARPipeline(
+            video_tokenizer=self.video_tokenizer, text_encoder=self.text_encoder, transformer=model, audio_codec=self.audio_codec
+        )
 
     def _preview_prompts(self) -> list[str]:
         if self.options.preview_prompts:
@@ -251,3 +344,17 @@ class LanguageModelTask(TrainingTask):
 
     def export(self, model, output_dir):
         self.pipeline(model).save_pretrained(Path(output_dir), safe_serialization=True)
+
+
+def load_audio_codec(path: str | None, config: dict | None):
+    """A frozen AudioCodec from a saved folder or from constructor arguments (random init)."""
+    from tokenizer import AudioCodec
+
+    if path is not None:
+        folder = Path(path)
+        if not (folder / "config.json").is_file():
+            raise ConfigError(f"task_options.audio_codec: no saved AudioCodec at {folder} (expected config.json)")
+        codec = AudioCodec.from_pretrained(folder)
+    else:
+        codec = AudioCodec(**dict(config))
+    return codec.eval().requires_grad_(False)
