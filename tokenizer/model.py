@@ -10,8 +10,8 @@ Example::
     ids = tokenizer.tokenize(video)                       # (1, 5, 8, 8)
     reconstruction = tokenizer.detokenize(ids)            # (1, 3, 17, 64, 64)
 
-Long clips are encoded chunk by chunk (first frame alone, then groups of ``4 * chunk_size``
-frames) and decoded one latent frame at a time, carrying each causal convolution's last frames
+Clips are encoded chunk by chunk (first frame alone, then groups of ``4 * chunk_size``
+frames, 8 by default) and decoded one latent frame at a time, carrying each causal convolution's last frames
 between chunks: the result equals whole-clip processing and peak memory does not grow with the
 clip length.
 """
@@ -214,10 +214,14 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
             set_streaming(module, False)
         return torch.cat(outputs, dim=2)
 
-    def _auto_chunk(self, chunk_size: int | None, latent_frames: int) -> int:
+    #: default latent frames per chunk: encode 8 pixel frames at a time, decode one latent frame
+    #: (enough work per pass to fill a GPU at video sizes; memory stays flat however long the clip)
+    default_encode_chunk = 2
+    default_decode_chunk = 1
+
+    def _auto_chunk(self, chunk_size: int | None, default: int) -> int:
         if chunk_size is None:
-            # short clips in one pass (fastest); longer ones stream so memory stays flat
-            return latent_frames if latent_frames <= 5 else 1
+            return default
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be a positive number of latent frames, got {chunk_size}")
         return chunk_size
@@ -226,7 +230,7 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
                        tile_overlap: int = 64, progress: bool | None = None) -> torch.Tensor:
         """Raw encoder output (Gaussian: mean and log-variance; discrete: pre-quantization values)."""
         latent_frames = self._check_video(video)[0]
-        chunk = self._auto_chunk(chunk_size, latent_frames)
+        chunk = self._auto_chunk(chunk_size, self.default_encode_chunk)
         show = latent_frames > 8 if progress is None else progress
 
         def run(frames: torch.Tensor) -> torch.Tensor:
@@ -242,7 +246,8 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         """Video ``(B, C, T, H, W)`` in [-1, 1] -> latents ``(B, c, t, h, w)``.
 
         Gaussian: the posterior mean (or a sample with ``sample=True``); discrete: quantized values.
-        ``chunk_size``: latent frames per chunk (None: whole clip up to 5 latent frames, else 1).
+        ``chunk_size``: latent frames per chunk after the first frame (None: 2, i.e. 8 frames; a clip
+        that fits in the first frame plus one chunk runs in one pass).
         ``tile_size``: pixel tile for very large frames (approximate, see tokenizer.tiling).
         """
         moments = self.encode_moments(video, chunk_size, tile_size, tile_overlap, progress)
@@ -251,9 +256,9 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
     def decode(self, latents: torch.Tensor, chunk_size: int | None = None, tile_size: int | None = None,
                tile_overlap: int = 8, progress: bool | None = None) -> torch.Tensor:
         """Latents ``(B, c, t, h, w)`` -> video ``(B, C, 1 + 4(t-1), 8h, 8w)``; decoded one latent
-        frame at a time by default for clips longer than 5 latent frames."""
+        frame at a time by default (``chunk_size`` latent frames per chunk otherwise)."""
         self._check_latents(latents)
-        chunk = self._auto_chunk(chunk_size, latents.shape[2])
+        chunk = self._auto_chunk(chunk_size, self.default_decode_chunk)
         show = latents.shape[2] > 8 if progress is None else progress
 
         def run(part: torch.Tensor) -> torch.Tensor:
