@@ -15,6 +15,11 @@ Conventions:
 * Positions come from 3D rotary embeddings computed for each input's own grid, so a model trained
   at one frame count / size runs at others.
 * Every attention goes through :func:`genvid.models.attention.attention`.
+* Audio conditioning (``num_audio_codebooks > 0``): an audio codec's codes ``(batch, levels,
+  frames)`` are embedded (one table for all levels, summed per codec frame, plus a projected
+  sinusoidal position so the order of the sound is visible) and appended to the text tokens that
+  cross-attention reads, each kind with its own learned type embedding. ``audio_mask`` False drops
+  a sample's sound (classifier-free guidance), like a padded text token.
 
 The AdaLN design follows Wan 2.1: one timestep projection to six modulation vectors shared by all
 blocks, plus a learned per-block offset. It costs ``6 d^2`` parameters once instead of per block,
@@ -34,7 +39,7 @@ from einops import rearrange, reduce
 from torch import nn
 
 from genvid.models.attention import attention, key_padding_mask
-from genvid.models.embeddings import TimestepEmbedding
+from genvid.models.embeddings import TimestepEmbedding, sinusoidal_embedding
 from genvid.models.rope import apply_rotary, rotary_3d, split_3d_dims
 
 
@@ -165,6 +170,8 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
         norm_eps: float = 1e-6,
         rope_theta: float = 10000.0,
         timestep_frequency_dim: int = 256,
+        num_audio_codebooks: int = 0,
+        audio_codebook_size: int = 0,
     ):
         super().__init__()
         if hidden_size % num_heads:
@@ -182,6 +189,15 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
         self.text_embedding = nn.Sequential(
             nn.Linear(text_hidden_size, hidden_size), nn.GELU(approximate="tanh"), nn.Linear(hidden_size, hidden_size)
         )
+        if num_audio_codebooks < 0 or (num_audio_codebooks > 0 and audio_codebook_size < 1):
+            raise ValueError("audio conditioning needs num_audio_codebooks >= 1 and audio_codebook_size >= 1 (or both 0: off)")
+        if num_audio_codebooks:
+            self.audio_embedding = nn.Embedding(num_audio_codebooks * audio_codebook_size, hidden_size)
+            self.audio_position = nn.Linear(timestep_frequency_dim, hidden_size)
+            # row 0 marks text tokens, row 1 audio tokens, in the shared cross-attention context
+            self.context_type_embedding = nn.Parameter(torch.zeros(2, hidden_size))
+            for weight in (self.audio_embedding.weight, self.audio_position.weight, self.context_type_embedding):
+                nn.init.normal_(weight, std=0.02)
         self.time_embedding = TimestepEmbedding(hidden_size, timestep_frequency_dim)
         self.time_projection = nn.Linear(hidden_size, 6 * hidden_size)
         self.blocks = nn.ModuleList(
@@ -243,6 +259,24 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
             )
         return timestep
 
+    def embed_audio(self, audio_codes: torch.Tensor) -> torch.Tensor:
+        """Codec codes ``(batch, levels, frames)`` (the first 1..num_audio_codebooks levels) ->
+        context tokens ``(batch, frames, hidden_size)``."""
+        config = self.config
+        if not config.num_audio_codebooks:
+            raise ValueError("this model has no audio conditioning (num_audio_codebooks=0)")
+        if audio_codes.ndim != 3 or not 1 <= audio_codes.shape[1] <= config.num_audio_codebooks:
+            raise ValueError(
+                f"audio_codes must be (batch, levels <= {config.num_audio_codebooks}, frames), got shape {tuple(audio_codes.shape)}"
+            )
+        if audio_codes.numel() and (int(audio_codes.min()) < 0 or int(audio_codes.max()) >= config.audio_codebook_size):
+            raise ValueError(f"audio_codes must lie in [0, {config.audio_codebook_size})")
+        levels = torch.arange(audio_codes.shape[1], device=audio_codes.device)[None, :, None]
+        tokens = self.audio_embedding(audio_codes.long() + levels * config.audio_codebook_size).sum(dim=1)
+        positions = torch.arange(audio_codes.shape[2], device=audio_codes.device)
+        features = sinusoidal_embedding(positions, config.timestep_frequency_dim).to(tokens.dtype)
+        return tokens + self.audio_position(features)[None] + self.context_type_embedding[1].to(tokens.dtype)
+
     def forward(
         self,
         hidden_states: torch.Tensor,
@@ -250,6 +284,8 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
         encoder_hidden_states: torch.Tensor,
         encoder_attention_mask: torch.Tensor | None = None,
         return_dict: bool = True,
+        audio_codes: torch.Tensor | None = None,
+        audio_mask: torch.Tensor | None = None,
     ):
         """Predict the velocity ``noise - clean`` for latents at noise level ``timestep / 1000``.
 
@@ -258,6 +294,9 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
             timestep: ``sigma * 1000``, shape ``()``, ``(batch,)`` or ``(batch, frames)``.
             encoder_hidden_states: text hidden states ``(batch, length, text_hidden_size)``.
             encoder_attention_mask: ``(batch, length)`` bool, True for real tokens (None: all real).
+            audio_codes: audio codec codes ``(batch, levels, audio_frames)`` (models built with
+                ``num_audio_codebooks``); None = no sound.
+            audio_mask: ``(batch,)`` or ``(batch, audio_frames)`` bool, False drops that sound.
         Returns:
             ``Transformer2DModelOutput(sample=velocity)`` or ``(velocity,)`` if not ``return_dict``.
         """
@@ -286,6 +325,24 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
 
         context = self.text_embedding(encoder_hidden_states.to(x.dtype))
         context_mask = None
+        if config.num_audio_codebooks:
+            context = context + self.context_type_embedding[0].to(context.dtype)
+        if audio_codes is not None:
+            if audio_codes.shape[0] != context.shape[0]:
+                raise ValueError(f"audio_codes has batch {audio_codes.shape[0]}, the latents {context.shape[0]}")
+            audio_context = self.embed_audio(audio_codes.to(context.device)).to(context.dtype)
+            text_mask = (
+                torch.ones(context.shape[:2], dtype=torch.bool, device=context.device)
+                if encoder_attention_mask is None
+                else encoder_attention_mask.bool()
+            )
+            if audio_mask is None:
+                audio_mask = torch.ones(audio_context.shape[:2], dtype=torch.bool, device=context.device)
+            audio_mask = audio_mask.bool().to(context.device)
+            if audio_mask.ndim == 1:
+                audio_mask = audio_mask[:, None].expand(-1, audio_context.shape[1])
+            context = torch.cat([context, audio_context], dim=1)
+            encoder_attention_mask = torch.cat([text_mask, audio_mask], dim=1)
         if encoder_attention_mask is not None:
             mask = encoder_attention_mask.bool()
             # A row with no real token would make softmax undefined (NaN); let it see everything instead.

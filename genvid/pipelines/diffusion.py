@@ -30,6 +30,8 @@ EXAMPLE = """
         >>> video = pipe("a red circle moving left", num_frames=17, height=64, width=64,
         ...              generator=torch.Generator().manual_seed(0)).frames[0]   # (17, 64, 64, 3) in [0, 1]
         >>> write_video("red_circle.mp4", torch.from_numpy(video).permute(3, 0, 1, 2) * 2 - 1)
+        >>> # a pipeline with an audio codec also takes a soundtrack to follow (path or waveform)
+        >>> video = pipe("a shape moving", audio="tone.wav").frames[0]
 """
 
 
@@ -77,18 +79,26 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer``, Gaussian bottleneck),
     ``text_encoder`` (``genvid.text.TextEncoder``), ``transformer``
-    (:class:`genvid.models.dit.VideoDiffusionTransformer`) and ``scheduler``
-    (``FlowMatchEulerDiscreteScheduler``).
+    (:class:`genvid.models.dit.VideoDiffusionTransformer`), ``scheduler``
+    (``FlowMatchEulerDiscreteScheduler``) and, optionally, ``audio_codec`` (``tokenizer.AudioCodec``,
+    None for a model without audio conditioning).
     """
 
     component_modules = ("genvid.models.dit", "genvid.text", "tokenizer")
     model_cpu_offload_seq = "text_encoder->transformer->video_tokenizer"
     _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
+    _optional_components = ["audio_codec"]
 
-    def __init__(self, video_tokenizer, text_encoder, transformer, scheduler: FlowMatchEulerDiscreteScheduler):
+    def __init__(
+        self, video_tokenizer, text_encoder, transformer, scheduler: FlowMatchEulerDiscreteScheduler, audio_codec=None
+    ):
         super().__init__()
         self.register_modules(
-            video_tokenizer=video_tokenizer, text_encoder=text_encoder, transformer=transformer, scheduler=scheduler
+            video_tokenizer=video_tokenizer,
+            text_encoder=text_encoder,
+            transformer=transformer,
+            scheduler=scheduler,
+            audio_codec=audio_codec,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -201,6 +211,21 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
             return latents.repeat_interleave(num_videos_per_prompt, dim=0)
         return latents
 
+    def encode_audio(self, audio: Any, num_frames: int, videos: int, device) -> torch.Tensor:
+        """A soundtrack (path or waveform at the codec's rate) -> codes ``(videos, levels, frames)``
+        covering ``num_frames`` video frames (cut or zero-padded)."""
+        codec = getattr(self, "audio_codec", None)
+        if codec is None or not self.transformer.config.num_audio_codebooks:
+            raise GenvidError("audio conditioning needs a pipeline with an audio codec and a DiT trained with audio")
+        from genvid.data.audio_io import as_waveform
+
+        waveform = as_waveform(audio, codec.config.sample_rate)
+        if waveform.shape[0] not in (1, videos):
+            raise GenvidError(f"got {waveform.shape[0]} soundtracks for {videos} videos; give 1 or {videos}")
+        waveform = codec.fit_to_frames(waveform.to(device), codec.frames_for_video(num_frames))
+        codes = codec.encode(waveform.to(codec.dtype), num_codebooks=self.transformer.config.num_audio_codebooks)
+        return codes.expand(videos, -1, -1) if codes.shape[0] == 1 else codes
+
     def prepare_latents(self, shape, device, generator, latents=None) -> torch.Tensor:
         if latents is not None:
             # A copy: sampling writes into it (the image frame), and the caller's tensor must not change.
@@ -240,6 +265,7 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ["latents"],
+        audio: Any = None,
     ):
         """Generate videos.
 
@@ -255,6 +281,9 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
             output_type: "np", "pil", "pt" or "latent" (normalized latents, not decoded).
             callback_on_step_end: ``fn(pipe, step, timestep, tensors: dict) -> dict`` called after
                 each step with ``callback_on_step_end_tensor_inputs``; returned tensors replace them.
+            audio: a soundtrack to follow (pipelines with an audio codec): a sound or video file path
+                or a waveform ``(samples,)`` / ``(batch, samples)`` at the codec's rate; cut or padded
+                to ``num_frames`` at the codec's video fps. Guidance drops it with the text.
         Returns:
             :class:`genvid.pipelines.common.GenVidPipelineOutput` (or ``(frames,)`` if not ``return_dict``).
         """
@@ -282,6 +311,22 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
         if image is not None:
             image_latents = self.encode_image(image, len(prompt), num_videos_per_prompt, height, width, device)
 
+        # 3b. Encode the soundtrack; the unconditional branch has none
+        audio_kwargs = {}
+        audio_out = None
+        if audio is not None:
+            codes = self.encode_audio(audio, num_frames, batch_size, device)
+            present = torch.ones(batch_size, dtype=torch.bool, device=device)
+            if self.do_classifier_free_guidance:
+                audio_kwargs = {"audio_codes": torch.cat([codes, codes]), "audio_mask": torch.cat([present, ~present])}
+            else:
+                audio_kwargs = {"audio_codes": codes, "audio_mask": present}
+            from genvid.data.audio_io import as_waveform
+
+            codec = self.audio_codec
+            waveform = codec.fit_to_frames(as_waveform(audio, codec.config.sample_rate), codec.frames_for_video(num_frames))
+            audio_out = waveform.expand(batch_size, -1) if waveform.shape[0] == 1 else waveform
+
         # 4. Timesteps
         self.scheduler.set_timesteps(num_inference_steps, device=device)
         timesteps = self.scheduler.timesteps
@@ -305,7 +350,7 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
                     model_timestep = model_timestep[:, None].repeat(1, frames)
                     model_timestep[:, 0] = 0
                 velocity = self.transformer(
-                    model_input, model_timestep, text.to(dtype), text_mask, return_dict=False
+                    model_input, model_timestep, text.to(dtype), text_mask, return_dict=False, **audio_kwargs
                 )[0].float()
                 if self.do_classifier_free_guidance:
                     conditional, unconditional = velocity.chunk(2)
@@ -344,8 +389,8 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
 
         self.maybe_free_model_hooks()
         if not return_dict:
-            return (frames_out,)
-        return GenVidPipelineOutput(frames=frames_out)
+            return (frames_out,) if audio_out is None else (frames_out, audio_out)
+        return GenVidPipelineOutput(frames=frames_out, audio=audio_out)
 
 
 GenVidDiffusionPipeline.__call__.__doc__ += EXAMPLE

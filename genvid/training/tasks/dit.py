@@ -10,6 +10,11 @@ the model also learns the unconditional velocity for classifier-free guidance. W
 ``first_frame_probability`` a sample's first latent frame is given clean (its noise removed, its
 noise level 0, its loss masked): that teaches image-to-video, since the causal tokenizer encodes a
 lone image as exactly that first latent frame.
+
+Audio conditioning (``audio_codec`` / ``audio_codec_config``, data with ``audio_sample_rate``): the
+frozen codec turns each clip's soundtrack into codes the model cross-attends to next to the text.
+A sample whose text is dropped loses its sound too (the pipeline's unconditional branch has
+neither), and the sound alone is dropped with probability ``audio_dropout``.
 """
 
 from __future__ import annotations
@@ -54,6 +59,11 @@ class DiffusionOptions:
     preview_prompts: list = field(default_factory=list)
     preview_steps: int = 20
     preview_guidance_scale: float = 5.0
+    #: folder of a saved tokenizer.AudioCodec (frozen): condition on the clips' soundtracks
+    audio_codec: str | None = None
+    #: constructor arguments of a random-init AudioCodec instead (for tests and smoke runs)
+    audio_codec_config: dict | None = None
+    audio_dropout: float = 0.1
 
 
 def sample_noise_levels(
@@ -80,9 +90,11 @@ def flow_matching_loss(
     text: torch.Tensor,
     text_mask: torch.Tensor,
     clean_first_frame: torch.Tensor | None = None,
+    **conditioning,
 ) -> torch.Tensor:
     """Rectified-flow loss. ``noise_levels (batch,)``; ``clean_first_frame (batch,)`` bool marks
-    samples whose first latent frame is given clean (excluded from the loss)."""
+    samples whose first latent frame is given clean (excluded from the loss); ``conditioning``:
+    extra model inputs (``audio_codes``, ``audio_mask``)."""
     batch, _, frames = latents.shape[:3]
     levels = noise_levels.float()[:, None].repeat(1, frames)
     frame_weight = torch.ones(batch, frames, device=latents.device)
@@ -92,7 +104,7 @@ def flow_matching_loss(
     broadcast = levels[:, None, :, None, None]
     noisy = (1 - broadcast) * latents + broadcast * noise
     target = noise - latents
-    prediction = model(noisy, levels * 1000, text, text_mask).sample
+    prediction = model(noisy, levels * 1000, text, text_mask, **conditioning).sample
     error = (prediction.float() - target.float()).pow(2).mean(dim=(1, 3, 4))  # (batch, frames)
     return (error * frame_weight).sum() / frame_weight.sum().clamp_min(1)
 
@@ -113,6 +125,12 @@ class DiffusionTask(TrainingTask):
             raise ConfigError("task_options: give exactly one of 'tokenizer' (a saved folder) or 'tokenizer_config'")
         if not 0 <= options.text_dropout <= 1 or not 0 <= options.first_frame_probability <= 1:
             raise ConfigError("task_options.text_dropout and first_frame_probability must be in [0, 1]")
+        if options.audio_codec is not None and options.audio_codec_config is not None:
+            raise ConfigError("task_options: give at most one of 'audio_codec' (a saved folder) or 'audio_codec_config'")
+        self.has_audio_codec = options.audio_codec is not None or options.audio_codec_config is not None
+        if self.has_audio_codec and data_config is not None and not getattr(data_config, "audio_sample_rate", None):
+            raise ConfigError("audio conditioning needs clips with sound: set data.audio_sample_rate")
+        self.audio_codec = None
         self.video_tokenizer = None
         self.text_encoder = None
         self.device = torch.device("cpu")
@@ -152,9 +170,27 @@ class DiffusionTask(TrainingTask):
                 f"model.text_hidden_size={text_hidden_size} but the text encoder's hidden size is "
                 f"{self.text_encoder.hidden_size}"
             )
+        if self.has_audio_codec:
+            from genvid.training.tasks.lm import load_audio_codec
+
+            codec = load_audio_codec(options.audio_codec, options.audio_codec_config)
+            rate = getattr(self.data_config, "audio_sample_rate", None) if self.data_config is not None else None
+            if rate and rate != codec.config.sample_rate:
+                raise ConfigError(f"data.audio_sample_rate={rate} but the audio codec works at {codec.config.sample_rate} Hz")
+            config.setdefault("num_audio_codebooks", codec.num_codebooks)
+            config.setdefault("audio_codebook_size", codec.codebook_size)
+            if not 1 <= config["num_audio_codebooks"] <= codec.num_codebooks or config["audio_codebook_size"] != codec.codebook_size:
+                raise ConfigError(
+                    f"model.num_audio_codebooks / audio_codebook_size ({config['num_audio_codebooks']}, "
+                    f"{config['audio_codebook_size']}) do not fit the audio codec ({codec.num_codebooks} codebooks of "
+                    f"{codec.codebook_size})"
+                )
+            self.audio_codec = codec
 
     def build_model(self) -> nn.Module:
         # Gradient checkpointing is the loop's switch (training.gradient_checkpointing).
+        if self.has_audio_codec:
+            self._load_helpers()  # fills the model's audio sizes from the codec
         return build_model(VideoDiffusionTransformer, self.model_config, "model")
 
     def setup(self, device: torch.device) -> None:
@@ -162,6 +198,8 @@ class DiffusionTask(TrainingTask):
         self.device = torch.device(device)
         self.video_tokenizer.to(self.device)
         self.text_encoder.to(self.device)
+        if self.audio_codec is not None:
+            self.audio_codec.to(self.device)
         self._text_cache.clear()
         self._latent_cache.clear()
 
@@ -187,6 +225,17 @@ class DiffusionTask(TrainingTask):
 
         return torch.stack(self._latent_cache.lookup(content_keys(video), compute)).to(self.device)
 
+    def encode_audio(self, audio, num_frames: int) -> torch.Tensor:
+        """Soundtracks -> codec codes ``(batch, model levels, codec frames of num_frames)``."""
+        codec = self.audio_codec
+        if isinstance(audio, list):
+            length = max(len(row) for row in audio)
+            audio = torch.stack([torch.nn.functional.pad(row, (0, length - len(row))) for row in audio])
+        frames = codec.frames_for_video(num_frames, self.data_config.fps if self.data_config is not None else None)
+        waveform = codec.fit_to_frames(audio.float().to(self.device), frames)
+        with torch.no_grad():
+            return codec.encode(waveform.to(codec.dtype), num_codebooks=self.model_config["num_audio_codebooks"])
+
     # ------------------------------------------------------------------ the step
     def training_step(self, model, batch, step, generator):
         options = self.options
@@ -204,8 +253,20 @@ class DiffusionTask(TrainingTask):
         if options.first_frame_probability > 0:
             draw = torch.rand(batch_size, generator=generator, device=generator_device)
             clean_first = (draw < options.first_frame_probability).to(self.device)
-        loss = flow_matching_loss(model, latents, noise, levels, text, text_mask, clean_first)
-        logs = {"noise_level_mean": float(levels.mean()), "text_dropped": float(drop.float().mean())}
+        conditioning = {}
+        logs = {}
+        if self.audio_codec is not None:
+            if "audio" not in batch:
+                raise ConfigError("audio conditioning needs clips with sound: set data.audio_sample_rate")
+            audio_dropped = torch.rand(batch_size, generator=generator, device=generator_device) < options.audio_dropout
+            audio_dropped = audio_dropped | drop
+            conditioning = {
+                "audio_codes": self.encode_audio(batch["audio"], batch["video"].shape[2]),
+                "audio_mask": (~audio_dropped).to(self.device),
+            }
+            logs["audio_dropped"] = float(audio_dropped.float().mean())
+        loss = flow_matching_loss(model, latents, noise, levels, text, text_mask, clean_first, **conditioning)
+        logs.update(noise_level_mean=float(levels.mean()), text_dropped=float(drop.float().mean()))
         if clean_first is not None:
             logs["first_frame_given"] = float(clean_first.float().mean())
         return loss, logs
@@ -236,7 +297,11 @@ class DiffusionTask(TrainingTask):
         scheduler = FlowMatchEulerDiscreteScheduler(shift=self.options.scheduler_shift)
         model = getattr(model, "module", model)
         return GenVidDiffusionPipeline(
-            video_tokenizer=self.video_tokenizer, text_encoder=self.text_encoder, transformer=model, scheduler=scheduler
+            video_tokenizer=self.video_tokenizer,
+            text_encoder=self.text_encoder,
+            transformer=model,
+            scheduler=scheduler,
+            audio_codec=self.audio_codec,
         )
 
     def _preview_prompts(self) -> list[str]:
