@@ -4,7 +4,7 @@ The data must carry sound (``data.audio_sample_rate`` = the codec's ``sample_rat
 set renders a tone naming each clip's attributes). Each step crops a random segment of whole codec
 frames from every waveform (``segment_seconds``), draws how many codebooks to use (quantizer
 dropout: with probability ``quantizer_dropout`` a uniform count in [1, num_codebooks]), and
-minimises waveform L1 + multi-resolution STFT + log-mel + commitment (+ codebook loss for
+minimises waveform L1 and L2 + multi-resolution STFT + log-mel + commitment (+ codebook loss for
 non-EMA codebooks, + an adversarial term once the optional discriminator starts).
 
 The model the loop trains is :class:`AudioCodecTrainingModule` (the codec and, when enabled, its
@@ -42,6 +42,8 @@ class AudioCodecOptions:
     #: seconds of audio per sample and step (a random crop of whole codec frames); None = all
     segment_seconds: float | None = 1.0
     waveform_weight: float = 1.0
+    #: squared waveform error: measured the fastest start on tones (see tokenizer.audio_losses)
+    waveform_l2_weight: float = 10.0
     stft_weight: float = 1.0
     mel_weight: float = 1.0
     commitment_weight: float = 0.25
@@ -77,11 +79,13 @@ class AudioCodecTrainingModule(nn.Module):
         sample_rate = self.codec.config.sample_rate
         terms = {
             "waveform_l1": F.l1_loss(reconstruction, target),
+            "waveform_l2": F.mse_loss(reconstruction, target),
             "stft": multi_resolution_stft_loss(reconstruction, target, tuple(options.stft_fft_sizes)),
             "mel": mel_loss(reconstruction, target, sample_rate, tuple(options.mel_fft_sizes), options.num_mels),
         }
         loss = (
             options.waveform_weight * terms["waveform_l1"]
+            + options.waveform_l2_weight * terms["waveform_l2"]
             + options.stft_weight * terms["stft"]
             + options.mel_weight * terms["mel"]
             + options.commitment_weight * output.commitment_loss
@@ -94,8 +98,8 @@ class AudioCodecTrainingModule(nn.Module):
             loss = loss + options.adversarial_weight * generator_term + discriminator_term
             terms.update(adversarial=generator_term, discriminator=discriminator_term)
         logs = {name: float(value.detach()) for name, value in terms.items()}
-        logs["commitment"] = float(output.commitment_loss)
-        logs["perplexity"] = float(output.perplexity)
+        logs["commitment"] = float(output.commitment_loss.detach())
+        logs["perplexity"] = float(output.perplexity.detach())
         with torch.no_grad():
             logs["snr_db"] = float(signal_to_noise_db(reconstruction, target).mean())
         return loss, logs
