@@ -107,3 +107,5 @@ def test_codec_task_config_and_registry():
     assert type(task).__name__ == "AudioCodecTask" and data.audio_sample_rate == 16000
     with pytest.raises(ConfigError, match="audio_sample_rate"):
         build_task(load_config("configs/audio/tiny.yaml", ["data.audio_sample_rate=8000"]))
+    lm_task, lm_data, _ = build_task(load_config("configs/audio/lm_tiny.yaml"))
+    assert lm_task.has_audio_codec and lm_data.audio_sample_rate == 16000

@@ -77,6 +77,8 @@ def test_v2a_pipeline_returns_the_clip_and_its_sound(trained, tmp_path):
     assert output.audio.shape == (1, 5 * 2000)  # 5 frames at 8 fps, 16 kHz
     assert output.audio.abs().max() <= 1
     assert output.frames.shape == (1, 5, 3, 16, 16)
+    both = pipe(video=batch["video"], task="v2a", output_type="latent")  # a batch of clips, no prompt
+    assert both.audio.shape == (2, 2, 25) and both.frames.shape == (2, 2, 2, 2)
     # the tiny model was fitted on this clip's sound: greedy decoding gives back its codes
     codec = pipe.audio_codec
     greedy = pipe(video=video, task="v2a", temperature=0, output_type="latent").audio

@@ -243,6 +243,12 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
 
         # 1. prompts -> text hidden states, padded to the text encoder's max_length
         prompts = [prompt] if isinstance(prompt, str) else list(prompt or [""])
+        if task in AUDIO_TASKS and len(prompts) == 1:
+            # a batch of clips (or sounds) with one prompt: one output per clip
+            from genvid.data.audio_io import as_waveform
+
+            given = _as_video_tensor(video, "video") if task == "v2a" else as_waveform(audio)
+            prompts = prompts * given.shape[0]
         batch = len(prompts) * num_videos_per_prompt
         text, text_mask = self.encode_prompt(prompts, device)
         text = text.repeat_interleave(num_videos_per_prompt, dim=0)
