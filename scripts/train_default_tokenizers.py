@@ -7,7 +7,7 @@ the synthetic set; then held-out PSNR / SSIM (real: the held-out photographs; sy
 held-out combinations) against a trivial baseline (every pixel the clip's mean colour), contact
 sheets, and a copy of the export next to its figures.
 
-    OMP_NUM_THREADS=1 python scripts/train_default_tokenizers.py --steps 600 --seed 0
+    OMP_NUM_THREADS=1 python scripts/train_default_tokenizers.py --seed 0          # the configs' 1800 steps
     python scripts/train_default_tokenizers.py --skip-training     # evaluate + install existing runs
 """
 
@@ -61,6 +61,7 @@ def main(argv=None) -> int:
     parser.add_argument("--install-to", default=str(REPO / "genvid" / "pretrained"),
                         help="copy each export to <this>/tokenizer_<kind> with its figures")
     parser.add_argument("--skip-training", action="store_true", help="evaluate and install the existing runs")
+    parser.add_argument("--resume", action="store_true", help="resume each run from its latest checkpoint")
     parser.add_argument("--eval-frames", type=int, default=17)
     parser.add_argument("--eval-size", type=int, default=64)
     parser.add_argument("overrides", nargs="*", help="extra config overrides (OmegaConf dot-list)")
@@ -78,7 +79,7 @@ def main(argv=None) -> int:
             overrides.append(f"training.max_steps={args.steps}")
         config = load_config(config_path, overrides)
         if not args.skip_training:
-            train(config)
+            train(config, resume="auto" if args.resume else None)
         export = run_dir / "final"
         if not (export / "config.json").is_file():
             print(f"{kind}: no export at {export} (train first)", file=sys.stderr)
