@@ -95,3 +95,17 @@ def test_eval_writes_sheet_with_error_panel(clip_file, capsys):
     assert main(["eval", "tokenizer", "--heldout", "synthetic", "--pretrained", "fsq", "--max-clips", "1",
                  "--num-frames", "1", "--height", "32", "--width", "32"]) == 0
     assert "codebook usage" in capsys.readouterr().out
+
+
+def test_budget_bench_reports_both_models(capsys):
+    import json
+
+    from genvid.bench.tokenizer_budget import main as bench
+
+    assert bench(["--in-process", "--device", "cpu", "--budget-seconds", "0.01", "--num-frames", "9", "--crop", "16",
+                  "--batch-size", "1", "--size", "tiny"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
+    assert [record.get("model") for record in records[:2]] == ["genvid", "cogvideox"]
+    assert all(record["steps"] >= 1 and 0 < record["heldout_psnr"] < 60 for record in records[:2])
+    assert "heldout_psnr_difference_db" in records[2]
+    assert bench(["--in-process", "--num-frames", "5", "--crop", "16"]) == 2  # CogVideoX needs 1 + 8k frames

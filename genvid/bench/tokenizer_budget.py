@@ -170,7 +170,7 @@ def train_one(args, name: str) -> dict:
                 torch.cuda.synchronize(device)
             trained_seconds += time.perf_counter() - start
             steps += 1
-            last_loss = float(loss)
+            last_loss = float(loss.detach())
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else resident.used
 
     trainer.module.eval()
