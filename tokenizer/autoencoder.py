@@ -13,10 +13,13 @@ Temporal down/up-sampling sits in the last/first transitions for the same reason
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import layers
 from .layers import (
     CausalConv3d,
     ResBlock2d,
@@ -63,10 +66,17 @@ def _run_resample(resample: nn.Module, x: torch.Tensor, batch_size: int) -> torc
     return resample(_layout(x, needs_video, batch_size))
 
 
+def _blocks(norm_groups: int):
+    """The residual block classes with the model's norm group count bound."""
+    return partial(layers.ResBlock2d, norm_groups=norm_groups), partial(layers.ResBlock3d, norm_groups=norm_groups)
+
+
 class Encoder(_Checkpointable):
     def __init__(self, in_channels: int, out_channels: int, base_channels: int, channel_multipliers: tuple[int, ...],
-                 num_res_blocks: int, num_mid_blocks: int, temporal_downsamples: int, causal_3d_stages: int):
+                 num_res_blocks: int, num_mid_blocks: int, temporal_downsamples: int, causal_3d_stages: int,
+                 norm_groups: int = 32):
         super().__init__()
+        ResBlock2d, ResBlock3d = _blocks(norm_groups)
         channels = [base_channels * multiplier for multiplier in channel_multipliers]
         num_stages = len(channels)
         self.conv_in = nn.Conv2d(in_channels, channels[0], 3, padding=1)
@@ -86,7 +96,7 @@ class Encoder(_Checkpointable):
         self.mid = nn.ModuleList([ResBlock3d(previous, channels[-1]) if i == 0 else ResBlock3d(channels[-1], channels[-1])
                                   for i in range(num_mid_blocks)])
         last = channels[-1] if num_mid_blocks else previous
-        self.norm_out = group_norm(last)
+        self.norm_out = group_norm(last, max_groups=norm_groups)
         self.conv_out = CausalConv3d(last, out_channels)
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
@@ -106,8 +116,10 @@ class Encoder(_Checkpointable):
 
 class Decoder(_Checkpointable):
     def __init__(self, in_channels: int, out_channels: int, base_channels: int, channel_multipliers: tuple[int, ...],
-                 num_res_blocks: int, num_mid_blocks: int, temporal_upsamples: int, causal_3d_stages: int):
+                 num_res_blocks: int, num_mid_blocks: int, temporal_upsamples: int, causal_3d_stages: int,
+                 norm_groups: int = 32):
         super().__init__()
+        ResBlock2d, ResBlock3d = _blocks(norm_groups)
         channels = [base_channels * multiplier for multiplier in reversed(channel_multipliers)]
         num_stages = len(channels)
         self.conv_in = CausalConv3d(in_channels, channels[0])
@@ -126,7 +138,7 @@ class Decoder(_Checkpointable):
                 resample = (SpatioTemporalUpsample if temporal else SpatialUpsample)(previous, next_width)
                 previous = next_width
             self.stages.append(_Stage(blocks, resample, is_3d))
-        self.norm_out = group_norm(previous)
+        self.norm_out = group_norm(previous, max_groups=norm_groups)
         self.conv_out = nn.Conv2d(previous, out_channels, 3, padding=1)
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:

@@ -40,8 +40,13 @@ class FrameGroupNorm(nn.GroupNorm):
         return super().forward(x)
 
 
-def group_norm(channels: int, affine: bool = True) -> FrameGroupNorm:
-    groups = 32
+def group_norm(channels: int, affine: bool = True, max_groups: int = 32) -> FrameGroupNorm:
+    """Per-frame GroupNorm with the largest group count <= ``max_groups`` that divides ``channels``.
+
+    Few channels per group normalise each channel's scale away; on a small coloured object over a
+    plain background that scale *is* the colour, so narrow models want few groups (1 = LayerNorm
+    over the whole frame)."""
+    groups = max(1, max_groups)
     while channels % groups:
         groups //= 2
     return FrameGroupNorm(groups, channels, eps=1e-6, affine=affine)
@@ -84,11 +89,11 @@ class CausalConv3d(nn.Module):
 class ResBlock2d(nn.Module):
     """Per-frame residual block (norm, SiLU, conv) x 2 on the ``frames`` layout."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, norm_groups: int = 32):
         super().__init__()
-        self.norm1 = group_norm(in_channels)
+        self.norm1 = group_norm(in_channels, max_groups=norm_groups)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.norm2 = group_norm(out_channels)
+        self.norm2 = group_norm(out_channels, max_groups=norm_groups)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 
@@ -101,11 +106,11 @@ class ResBlock2d(nn.Module):
 class ResBlock3d(nn.Module):
     """Causal spatio-temporal residual block on the ``video`` layout."""
 
-    def __init__(self, in_channels: int, out_channels: int):
+    def __init__(self, in_channels: int, out_channels: int, norm_groups: int = 32):
         super().__init__()
-        self.norm1 = group_norm(in_channels)
+        self.norm1 = group_norm(in_channels, max_groups=norm_groups)
         self.conv1 = CausalConv3d(in_channels, out_channels)
-        self.norm2 = group_norm(out_channels)
+        self.norm2 = group_norm(out_channels, max_groups=norm_groups)
         self.conv2 = CausalConv3d(out_channels, out_channels)
         self.shortcut = nn.Conv3d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
 

@@ -61,6 +61,9 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         temporal_compression: 1, 2 or 4 (time halvings in the lowest-resolution transitions).
         fsq_levels: levels per FSQ channel; lfq_entropy_temperature: softness of LFQ's entropy terms.
         latent_mean, latent_std: statistics for :meth:`normalize_latents` (scalars or per channel).
+        norm_groups: at most this many groups per per-frame GroupNorm. Narrow models on plain
+            backgrounds want few (1 = normalise the whole frame): per-channel groups normalise a
+            small object's colour away.
     """
 
     _supports_gradient_checkpointing = True
@@ -82,6 +85,7 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         lfq_entropy_temperature: float = 1.0,
         latent_mean: float | Sequence[float] = 0.0,
         latent_std: float | Sequence[float] = 1.0,
+        norm_groups: int = 32,
     ):
         super().__init__()
         if bottleneck not in BOTTLENECKS:
@@ -113,9 +117,9 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         self.spatial_factor = implied_spatial
         self.temporal_factor = temporal_compression
         self.encoder = Encoder(in_channels, self.latent_bottleneck.input_channels, base_channels, channel_multipliers,
-                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages)
+                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages, norm_groups)
         self.decoder = Decoder(self.latent_bottleneck.latent_channels, in_channels, base_channels, channel_multipliers,
-                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages)
+                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages, norm_groups)
 
     # ------------------------------------------------------------------ memory layout
     def to_channels_last(self) -> "VideoTokenizer":
