@@ -109,3 +109,18 @@ def test_codec_task_config_and_registry():
         build_task(load_config("configs/audio/tiny.yaml", ["data.audio_sample_rate=8000"]))
     lm_task, lm_data, _ = build_task(load_config("configs/audio/lm_tiny.yaml"))
     assert lm_task.has_audio_codec and lm_data.audio_sample_rate == 16000
+
+
+def test_optional_discriminator_trains_both_sides_without_leaking():
+    from tokenizer.audio_losses import WaveformDiscriminator
+
+    from genvid.training.tasks.audio_codec import AudioCodecOptions, AudioCodecTrainingModule
+
+    torch.manual_seed(0)
+    module = AudioCodecTrainingModule(AudioCodec(**FAST), WaveformDiscriminator(channels=4, num_layers=2),
+                                      AudioCodecOptions(use_discriminator=True, stft_fft_sizes=(256,), mel_fft_sizes=(512,)))
+    loss, logs = module(torch.randn(2, 2000) * 0.3, None, adversarial=True)
+    loss.backward()
+    assert torch.isfinite(loss) and {"adversarial", "discriminator"} <= set(logs)
+    assert module.discriminator.scales[0][0].weight.grad.abs().sum() > 0
+    assert module.codec.decoder.layers[-2].weight.grad.abs().sum() > 0
