@@ -273,15 +273,10 @@ def generate(
             f"prefix ({prefix_length} tokens) + {num_tokens} target tokens is longer than the model's "
             f"context (max_sequence_length={model.config.max_sequence_length})"
         )
-    streams = 2 if guidance_scale != 1.0 else 1
     device = prefix_ids.device
-    if streams == 2:
-        prefix_ids = torch.cat([prefix_ids, prefix_ids])
-        if text_hidden_states is not None:
-            text_hidden_states = torch.cat([text_hidden_states, text_hidden_states])
-            if text_mask is None:
-                text_mask = torch.ones(text_hidden_states.shape[:2], dtype=torch.bool, device=device)
-            text_mask = torch.cat([text_mask.bool(), torch.zeros_like(text_mask, dtype=torch.bool)])
+    prefix_ids, text_hidden_states, text_mask, streams = guidance_streams(
+        prefix_ids, text_hidden_states, text_mask, guidance_scale
+    )
     prefix_lengths = torch.full((prefix_ids.shape[0],), prefix_length, dtype=torch.long, device=device)
 
     step = None
@@ -316,3 +311,19 @@ def generate(
     if return_logits:
         return tokens, torch.stack(kept_logits, dim=1)
     return tokens
+
+
+def guidance_streams(prefix_ids, text_hidden_states, text_mask, guidance_scale: float):
+    """Duplicate the batch into a conditional and a text-free stream when guidance is on.
+
+    Returns ``(prefix_ids, text_hidden_states, text_mask, streams)``; the second half of the batch
+    has its text masked out (the unconditional stream of classifier-free guidance)."""
+    streams = 2 if guidance_scale != 1.0 else 1
+    if streams == 2:
+        prefix_ids = torch.cat([prefix_ids, prefix_ids])
+        if text_hidden_states is not None:
+            text_hidden_states = torch.cat([text_hidden_states, text_hidden_states])
+            if text_mask is None:
+                text_mask = torch.ones(text_hidden_states.shape[:2], dtype=torch.bool, device=prefix_ids.device)
+            text_mask = torch.cat([text_mask.bool(), torch.zeros_like(text_mask, dtype=torch.bool)])
+    return prefix_ids, text_hidden_states, text_mask, streams

@@ -19,7 +19,7 @@ from diffusers import DiffusionPipeline
 from einops import rearrange
 
 from genvid.errors import GenvidError
-from genvid.models.sampling import DynamicCache, generate, guide, process_logits, sample_token
+from genvid.models.sampling import DynamicCache, generate, guidance_streams, guide, process_logits, sample_token
 from genvid.models.sequence import AUDIO_TASKS, VIDEO_TASKS, build_sequence, flatten_grid, masked_condition
 from genvid.pipelines.common import OUTPUT_TYPES, GenVidPipelineOutput, OwnComponentsMixin, postprocess_video
 
@@ -437,15 +437,10 @@ def generate_audio(
             f"prefix ({prefix_length} tokens) + {num_tokens} audio tokens is longer than the model's context "
             f"(max_sequence_length={model.config.max_sequence_length})"
         )
-    streams = 2 if guidance_scale != 1.0 else 1
     device = prefix_ids.device
-    if streams == 2:
-        prefix_ids = torch.cat([prefix_ids, prefix_ids])
-        if text_hidden_states is not None:
-            text_hidden_states = torch.cat([text_hidden_states, text_hidden_states])
-            if text_mask is None:
-                text_mask = torch.ones(text_hidden_states.shape[:2], dtype=torch.bool, device=device)
-            text_mask = torch.cat([text_mask.bool(), torch.zeros_like(text_mask, dtype=torch.bool)])
+    prefix_ids, text_hidden_states, text_mask, streams = guidance_streams(
+        prefix_ids, text_hidden_states, text_mask, guidance_scale
+    )
     prefix_lengths = torch.full((prefix_ids.shape[0],), prefix_length, dtype=torch.long, device=device)
     cache = DynamicCache(model)
     logits = model(prefix_ids, text_hidden_states, text_mask, prefix_lengths, cache=cache, num_logits=1)[:, -1]
