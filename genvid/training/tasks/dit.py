@@ -30,6 +30,7 @@ from genvid.config import ConfigError, build_model
 from genvid.models.dit import VideoDiffusionTransformer, forward_flops
 from genvid.training.frozen_cache import EncodingCache, content_keys, pad_rows
 from genvid.training.task import TrainingTask
+from genvid.training.tasks.frozen_helpers import load_checked_audio_codec, load_text_encoder, load_video_tokenizer
 
 TIMESTEP_SAMPLINGS = ("logit_normal", "uniform", "shifted")
 
@@ -141,23 +142,11 @@ class DiffusionTask(TrainingTask):
     def _load_helpers(self) -> None:
         if self.video_tokenizer is not None:
             return
-        from tokenizer import VideoTokenizer
-
-        from genvid.text import TextEncoder
-
         options = self.options
-        if options.tokenizer is not None:
-            path = Path(options.tokenizer)
-            if not (path / "config.json").is_file():
-                raise ConfigError(f"task_options.tokenizer: no saved VideoTokenizer at {path} (expected config.json)")
-            tokenizer = VideoTokenizer.from_pretrained(path)
-        else:
-            tokenizer = VideoTokenizer(**options.tokenizer_config)
         # A discrete (FSQ/LFQ) tokenizer also works: its quantized latents are continuous values
         # on a grid, and the pipeline snaps generated latents back onto that grid before decoding.
-        self.video_tokenizer = tokenizer.eval().requires_grad_(False)
-        self.text_encoder = TextEncoder(options.text_encoder, max_length=options.text_max_length).eval()
-        self.text_encoder.requires_grad_(False)
+        tokenizer = self.video_tokenizer = load_video_tokenizer(options.tokenizer, options.tokenizer_config)
+        self.text_encoder = load_text_encoder(options.text_encoder, options.text_max_length)
         config = self.model_config
         in_channels = config.get("in_channels", 16)
         if in_channels != tokenizer.latent_channels:
@@ -171,12 +160,7 @@ class DiffusionTask(TrainingTask):
                 f"{self.text_encoder.hidden_size}"
             )
         if self.has_audio_codec:
-            from genvid.training.tasks.lm import load_audio_codec
-
-            codec = load_audio_codec(options.audio_codec, options.audio_codec_config)
-            rate = getattr(self.data_config, "audio_sample_rate", None) if self.data_config is not None else None
-            if rate and rate != codec.config.sample_rate:
-                raise ConfigError(f"data.audio_sample_rate={rate} but the audio codec works at {codec.config.sample_rate} Hz")
+            codec = load_checked_audio_codec(options, self.data_config)
             config.setdefault("num_audio_codebooks", codec.num_codebooks)
             config.setdefault("audio_codebook_size", codec.codebook_size)
             if not 1 <= config["num_audio_codebooks"] <= codec.num_codebooks or config["audio_codebook_size"] != codec.codebook_size:

@@ -102,30 +102,20 @@ class LanguageModelTask(TrainingTask):
     def _load_helpers(self) -> None:
         if self.video_tokenizer is not None:
             return
-        from tokenizer import VideoTokenizer
-
-        from genvid.text import TextEncoder
+        from genvid.training.tasks.frozen_helpers import (
+            load_checked_audio_codec,
+            load_text_encoder,
+            load_video_tokenizer,
+        )
 
         options = self.options
-        if options.tokenizer is not None:
-            path = Path(options.tokenizer)
-            if not (path / "config.json").is_file():
-                raise ConfigError(f"task_options.tokenizer: no saved VideoTokenizer at {path} (expected config.json)")
-            tokenizer = VideoTokenizer.from_pretrained(path)
-        else:
-            tokenizer = VideoTokenizer(**options.tokenizer_config)
+        tokenizer = load_video_tokenizer(options.tokenizer, options.tokenizer_config)
         if not tokenizer.is_discrete:
             raise ConfigError("the LM needs a discrete tokenizer (bottleneck fsq or lfq), got a gaussian one")
-        self.video_tokenizer = tokenizer.eval().requires_grad_(False)
-        self.text_encoder = TextEncoder(options.text_encoder, max_length=options.text_max_length).eval()
-        self.text_encoder.requires_grad_(False)
+        self.video_tokenizer = tokenizer
+        self.text_encoder = load_text_encoder(options.text_encoder, options.text_max_length)
         if self.has_audio_codec:
-            self.audio_codec = load_audio_codec(options.audio_codec, options.audio_codec_config)
-            rate = getattr(self.data_config, "audio_sample_rate", None) if self.data_config is not None else None
-            if rate and rate != self.audio_codec.config.sample_rate:
-                raise ConfigError(
-                    f"data.audio_sample_rate={rate} but the audio codec works at {self.audio_codec.config.sample_rate} Hz"
-                )
+            self.audio_codec = load_checked_audio_codec(options, self.data_config)
 
     def _resolved_model_config(self) -> dict[str, Any]:
         """The ``model:`` section with codebook and text widths filled from the helpers (when left
