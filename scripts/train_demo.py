@@ -60,6 +60,7 @@ def evaluate_tokenizer(path: Path, num_clips: int = 32) -> dict:
     from tokenizer import VideoTokenizer
 
     from genvid.data import SyntheticVideoDataset
+    from genvid.eval.analyzer import evaluate_prompt_following
     from genvid.eval.metrics import codebook_usage, psnr, ssim
 
     tokenizer = VideoTokenizer.from_pretrained(path).eval()
@@ -71,6 +72,10 @@ def evaluate_tokenizer(path: Path, num_clips: int = 32) -> dict:
         reconstruction = tokenizer.decode(latents).clamp(-1, 1)
         report["psnr"] = float(psnr(reconstruction, videos))
         report["ssim"] = float(ssim(reconstruction, videos))
+        # what the analyzer still reads after the round trip: the ceiling for both generators
+        captions = [dataset[index]["caption"] for index in range(num_clips)]
+        reading = evaluate_prompt_following(list(reconstruction), captions)
+        report.update({f"reconstruction_{key}": value for key, value in reading.items() if key.endswith("accuracy")})
         if tokenizer.is_discrete:
             usage, perplexity = codebook_usage(tokenizer.tokenize(videos), tokenizer.codebook_size)
             report.update(codebook_usage=usage, codebook_perplexity=perplexity)

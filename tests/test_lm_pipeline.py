@@ -139,3 +139,27 @@ def test_from_pretrained_in_a_fresh_process(pipeline, tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "ar")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith("VideoTokenizer")
+
+
+def test_training_task_caches_token_ids_by_clip_content_and_text_by_caption():
+    from genvid.training.tasks.lm import LanguageModelOptions, LanguageModelTask
+
+    options = LanguageModelOptions(tokenizer_config=TOKENIZER_CONFIG, text_max_length=8)
+    task = LanguageModelTask({"hidden_size": 32, "num_layers": 2, "num_heads": 2, "max_sequence_length": 64}, options, None)
+    task.setup("cpu")
+    calls = []
+    tokenize = task.video_tokenizer.tokenize
+    task.video_tokenizer.tokenize = lambda video: calls.append(len(video)) or tokenize(video)
+    videos = torch.stack([clip(0), clip(1)])
+    first = task.tokenize(videos)
+    again = task.tokenize(torch.stack([clip(2), clip(1), clip(0)]))
+    assert calls == [2, 1]  # only the new clip went through the tokenizer
+    assert torch.equal(again[1:], first.flip(0))
+    assert torch.equal(first, tokenize(videos).long() + task._vocabulary_offset())
+
+    hidden, mask = task.encode_text(["a red circle", "a much longer caption about a blue square moving"])
+    assert hidden.shape == (2, 8, task.text_encoder.hidden_size) and mask.dtype == torch.bool
+    assert mask[0].sum() < mask[1].sum()
+    direct, direct_mask = task.text_encoder.encode(["a red circle"])
+    torch.testing.assert_close(hidden[0, : int(direct_mask.sum())], direct[0, direct_mask[0]])
+    assert len(task._text_cache) == 2

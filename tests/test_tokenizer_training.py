@@ -156,3 +156,22 @@ def test_entropy_weight_anneals():
     assert model.entropy_weight(0) == pytest.approx(1.0)
     assert model.entropy_weight(5) == pytest.approx(0.55)
     assert model.entropy_weight(100) == pytest.approx(0.1)
+
+
+def test_foreground_weighting_counts_the_object_more_and_keeps_the_mean_weight():
+    from tokenizer.losses import foreground_weights, reconstruction_loss
+
+    target = torch.full((1, 3, 2, 8, 8), -0.8)
+    target[:, 0, :, 2:4, 2:4] = 0.9  # a small red object, 4 of 64 pixels per frame
+    weights = foreground_weights(target, foreground_weight=10.0)
+    assert weights.shape == (1, 1, 2, 8, 8)
+    torch.testing.assert_close(weights.mean(), torch.tensor(1.0))
+    assert torch.allclose(weights[0, 0, :, 2, 2], torch.full((2,), 11.0) * weights[0, 0, 0, 0, 0])
+    # the same error costs more on the object than on the background
+    on_object, on_background = target.clone(), target.clone()
+    on_object[:, :, :, 2, 2] += 0.5
+    on_background[:, :, :, 6, 6] += 0.5
+    assert reconstruction_loss(on_object, target, foreground_weight=10.0) > 5 * reconstruction_loss(
+        on_background, target, foreground_weight=10.0)
+    # off (the default) it is the plain mean
+    torch.testing.assert_close(reconstruction_loss(on_object, target), (on_object - target).abs().mean())

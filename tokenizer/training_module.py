@@ -35,6 +35,8 @@ from .model import VideoTokenizer
 class LossWeights:
     l1: float = 1.0
     l2: float = 0.0
+    #: extra weight on pixels that differ from their frame's median colour (0 = plain mean)
+    foreground: float = 0.0
     perceptual: float = 0.0
     kl: float = 1e-6
     commitment: float = 0.25
@@ -76,7 +78,7 @@ class TokenizerTrainingModule(nn.Module):
         reconstruction = out.reconstruction
         logs: dict[str, float] = {}
 
-        rec = reconstruction_loss(reconstruction, video, weights.l1, weights.l2)
+        rec = reconstruction_loss(reconstruction, video, weights.l1, weights.l2, weights.foreground)
         logs["reconstruction"] = float(rec.detach())
         if self._perceptual and weights.perceptual > 0:
             perceptual = self._perceptual[0](reconstruction, video)

@@ -27,6 +27,7 @@ from torch import nn
 from genvid.config import ConfigError, build_model
 from genvid.models.lm import VideoLanguageModel
 from genvid.models.sequence import AUDIO_TASKS, VIDEO_TASKS, Vocabulary, build_sequence, task_example
+from genvid.training.frozen_cache import EncodingCache, content_keys
 from genvid.training.task import TrainingTask
 
 ALL_TASKS = VIDEO_TASKS + AUDIO_TASKS
@@ -43,6 +44,10 @@ class LanguageModelOptions:
     text_encoder: str = "all-MiniLM-L6-v2"
     text_max_length: int = 32
     text_dropout: float = 0.1
+    #: captions whose text-encoder states are kept (least recently used dropped first)
+    text_cache_size: int = 4096
+    #: clips whose token ids are kept (by content) so repeated clips skip the frozen tokenizer; 0 = off
+    token_cache_size: int = 20000
     #: relative weights of the tasks in the mixture (missing tasks get weight 0)
     task_weights: dict = field(default_factory=lambda: dict(DEFAULT_TASK_WEIGHTS))
     label_smoothing: float = 0.0
@@ -94,7 +99,8 @@ class LanguageModelTask(TrainingTask):
         self.video_tokenizer = None
         self.text_encoder = None
         self.device = torch.device("cpu")
-        self._text_cache: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        self._text_cache = EncodingCache(options.text_cache_size)
+        self._token_cache = EncodingCache(options.token_cache_size)
         self._last_sequence_length = 0
         self._model = None
 
@@ -194,26 +200,33 @@ class LanguageModelTask(TrainingTask):
         if self.audio_codec is not None:
             self.audio_codec.to(self.device)
         self._text_cache.clear()
+        self._token_cache.clear()
 
     def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Hidden states (batch, text_max_length, dim) and mask, cached per caption string (the
         encoder is frozen, and a dataset repeats its captions every epoch)."""
         from genvid.pipelines.ar import pad_text
 
-        missing = sorted({caption for caption in captions if caption not in self._text_cache})
-        if missing:
-            hidden, mask = self.text_encoder.encode(missing, device=self.device)
+        def compute(positions):
+            hidden, mask = self.text_encoder.encode([captions[i] for i in positions], device=self.device)
             hidden, mask = pad_text(hidden, mask, self.options.text_max_length)
-            for caption, row, row_mask in zip(missing, hidden, mask):
-                self._text_cache[caption] = (row.detach(), row_mask)
-        rows = [self._text_cache[caption] for caption in captions]
-        return torch.stack([row for row, _ in rows]), torch.stack([mask for _, mask in rows])
+            # the mask rides along as a last channel so one cache entry holds both
+            return list(torch.cat([hidden, mask[..., None].to(hidden.dtype)], dim=-1))
+
+        rows = torch.stack(self._text_cache.lookup(captions, compute)).to(self.device)
+        return rows[..., :-1], rows[..., -1].bool()
 
     def tokenize(self, video: torch.Tensor) -> torch.Tensor:
+        """Vocabulary ids ``(batch, t, h, w)`` of a batch; cached by clip content
+        (task_options.token_cache_size): the frozen tokenizer costs more than an LM step on a CPU."""
         tokenizer = self.video_tokenizer
-        with torch.no_grad():
-            codes = tokenizer.tokenize(video.to(self.device, tokenizer.dtype))
-        return codes.long() + self._vocabulary_offset()
+
+        def compute(positions):
+            with torch.no_grad():
+                return list(tokenizer.tokenize(video[positions].to(self.device, tokenizer.dtype)).long())
+
+        codes = torch.stack(self._token_cache.lookup(content_keys(video), compute)).to(self.device)
+        return codes + self._vocabulary_offset()
 
     def encode_audio(self, audio, num_frames: int) -> torch.Tensor:
         """Soundtracks ``(batch, samples)`` -> vocabulary ids ``(batch, codec frames * levels)`` for

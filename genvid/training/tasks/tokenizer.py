@@ -31,6 +31,8 @@ class TokenizerTaskOptions:
 
     l1_weight: float = 1.0
     l2_weight: float = 0.0
+    #: extra reconstruction weight on pixels unlike their frame's median colour (small objects)
+    foreground_weight: float = 0.0
     #: a local transformers vision model folder (safetensors) for a perceptual loss; off when None
     perceptual_network: str | None = None
     perceptual_weight: float = 0.0
@@ -55,7 +57,7 @@ class TokenizerTaskOptions:
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
-            l1=self.l1_weight, l2=self.l2_weight, perceptual=self.perceptual_weight, kl=self.kl_weight,
+            l1=self.l1_weight, l2=self.l2_weight, foreground=self.foreground_weight, perceptual=self.perceptual_weight, kl=self.kl_weight,
             commitment=self.commitment_weight, entropy=self.entropy_weight,
             entropy_start=self.entropy_weight_start, entropy_anneal_steps=self.entropy_anneal_steps,
             codebook_entropy=self.codebook_entropy_weight, adversarial=self.adversarial_weight,
