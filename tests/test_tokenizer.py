@@ -58,9 +58,9 @@ def test_image_is_a_one_frame_video():
         assert torch.allclose(tokenizer.encode(video)[:, :, :1], latents, atol=1e-5)
 
 
-@pytest.mark.parametrize("bottleneck", ["gaussian", "lfq"])
-def test_encoder_and_decoder_are_causal(bottleneck):
-    tokenizer = tiny(bottleneck)
+@pytest.mark.parametrize("bottleneck,cell_skip", [("gaussian", False), ("lfq", False), ("gaussian", True)])
+def test_encoder_and_decoder_are_causal(bottleneck, cell_skip):
+    tokenizer = tiny(bottleneck, cell_skip=cell_skip)
     video = clip(num_frames=13)
     with torch.no_grad():
         latents = tokenizer.encode_moments(video)
@@ -80,9 +80,9 @@ def test_encoder_and_decoder_are_causal(bottleneck):
         assert not torch.allclose(decoded[:, :, first_changed_frame], edited_decoded[:, :, first_changed_frame])
 
 
-@pytest.mark.parametrize("bottleneck", ["gaussian", "fsq"])
-def test_chunked_equals_whole(bottleneck):
-    tokenizer = tiny(bottleneck)
+@pytest.mark.parametrize("bottleneck,cell_skip", [("gaussian", False), ("fsq", False), ("fsq", True)])
+def test_chunked_equals_whole(bottleneck, cell_skip):
+    tokenizer = tiny(bottleneck, cell_skip=cell_skip)
     video = clip(num_frames=17)
     with torch.no_grad():
         whole = tokenizer.encode_moments(video, chunk_size=5)
@@ -163,3 +163,23 @@ def test_channels_last_gives_the_same_result():
         assert torch.allclose(tokenizer.encode(video), latents, atol=1e-4)
         assert torch.allclose(tokenizer.encode(video, chunk_size=1), latents, atol=1e-4)
         assert torch.allclose(tokenizer.decode(latents), decoded, atol=1e-4)
+
+
+def test_cell_skip_is_the_cell_mean_projected_and_repeated_back():
+    from tokenizer.layers import CellExpand, CellMean
+
+    video = torch.randn(2, 3, 9, 16, 16)
+    mean = CellMean(3, 3, spatial=8, temporal=4)
+    expand = CellExpand(3, 3, spatial=8, temporal=4)
+    for layer in (mean, expand):  # identity projections
+        torch.nn.init.eye_(layer.proj.weight.view(3, 3))
+        torch.nn.init.zeros_(layer.proj.bias)
+    cells = mean(video)
+    assert cells.shape == (2, 3, 3, 2, 2)
+    torch.testing.assert_close(cells[:, :, 0, 1, 0], video[:, :, 0, 8:, :8].mean(dim=(-1, -2)))
+    torch.testing.assert_close(cells[:, :, 2, 0, 1], video[:, :, 5:9, :8, 8:].mean(dim=(-1, -2, -3)))
+    back = expand(cells)
+    assert back.shape == video.shape
+    torch.testing.assert_close(back[:, :, 6, 3, 12], cells[:, :, 2, 0, 1])
+    # a video that is constant over every cell comes back exactly
+    torch.testing.assert_close(expand(mean(back)), back)

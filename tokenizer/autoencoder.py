@@ -22,6 +22,8 @@ from torch import nn
 from . import layers
 from .layers import (
     CausalConv3d,
+    CellExpand,
+    CellMean,
     ResBlock2d,
     ResBlock3d,
     SpatialDownsample,
@@ -74,7 +76,7 @@ def _blocks(norm_groups: int):
 class Encoder(_Checkpointable):
     def __init__(self, in_channels: int, out_channels: int, base_channels: int, channel_multipliers: tuple[int, ...],
                  num_res_blocks: int, num_mid_blocks: int, temporal_downsamples: int, causal_3d_stages: int,
-                 norm_groups: int = 32):
+                 norm_groups: int = 32, cell_skip: bool = False):
         super().__init__()
         ResBlock2d, ResBlock3d = _blocks(norm_groups)
         channels = [base_channels * multiplier for multiplier in channel_multipliers]
@@ -98,6 +100,8 @@ class Encoder(_Checkpointable):
         last = channels[-1] if num_mid_blocks else previous
         self.norm_out = group_norm(last, max_groups=norm_groups)
         self.conv_out = CausalConv3d(last, out_channels)
+        factors = (2 ** (num_stages - 1), 2**temporal_downsamples)
+        self.cell_skip = CellMean(in_channels, out_channels, *factors) if cell_skip else None
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         batch_size = video.shape[0]
@@ -111,13 +115,14 @@ class Encoder(_Checkpointable):
         x = _layout(x, True, batch_size)
         for block in self.mid:
             x = self._block(block, x)
-        return self.conv_out(F.silu(self.norm_out(x)))
+        out = self.conv_out(F.silu(self.norm_out(x)))
+        return out + self.cell_skip(video) if self.cell_skip is not None else out
 
 
 class Decoder(_Checkpointable):
     def __init__(self, in_channels: int, out_channels: int, base_channels: int, channel_multipliers: tuple[int, ...],
                  num_res_blocks: int, num_mid_blocks: int, temporal_upsamples: int, causal_3d_stages: int,
-                 norm_groups: int = 32):
+                 norm_groups: int = 32, cell_skip: bool = False):
         super().__init__()
         ResBlock2d, ResBlock3d = _blocks(norm_groups)
         channels = [base_channels * multiplier for multiplier in reversed(channel_multipliers)]
@@ -140,6 +145,8 @@ class Decoder(_Checkpointable):
             self.stages.append(_Stage(blocks, resample, is_3d))
         self.norm_out = group_norm(previous, max_groups=norm_groups)
         self.conv_out = nn.Conv2d(previous, out_channels, 3, padding=1)
+        factors = (2 ** (num_stages - 1), 2**temporal_upsamples)
+        self.cell_skip = CellExpand(in_channels, out_channels, *factors) if cell_skip else None
 
     def forward(self, latents: torch.Tensor) -> torch.Tensor:
         batch_size = latents.shape[0]
@@ -153,8 +160,8 @@ class Decoder(_Checkpointable):
             if stage.resample is not None:
                 x = _run_resample(stage.resample, x, batch_size)
         x = _layout(x, False, batch_size)
-        x = self.conv_out(F.silu(self.norm_out(x)))
-        return to_video(x, batch_size)
+        video = to_video(self.conv_out(F.silu(self.norm_out(x))), batch_size)
+        return video + self.cell_skip(latents) if self.cell_skip is not None else video
 
     @property
     def last_layer(self) -> torch.Tensor:

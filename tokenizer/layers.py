@@ -175,12 +175,60 @@ class SpatioTemporalUpsample(nn.Module):
         return hidden
 
 
+class _FirstFrameAware(nn.Module):
+    """A layer that treats the clip's first frame apart; in streaming, only in the first chunk."""
+
+    streaming = False
+    seen_first_frame = False
+
+    def _is_first_chunk(self) -> bool:
+        first = not self.seen_first_frame
+        if first and self.streaming:
+            self.seen_first_frame = True
+        return first
+
+
+class CellMean(_FirstFrameAware):
+    """The mean of each latent cell of a video, projected: ``(B, C, 1 + t*n, s*h, s*w) ->
+    (B, out, 1 + n, h, w)`` with cells of ``s x s`` pixels over the first frame alone, then
+    ``t`` frames (causal, and it streams: later chunks hold multiples of ``t`` frames)."""
+
+    def __init__(self, in_channels: int, out_channels: int, spatial: int, temporal: int):
+        super().__init__()
+        self.spatial, self.temporal = spatial, temporal
+        self.proj = nn.Conv3d(in_channels, out_channels, 1)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        cells = []
+        if self._is_first_chunk():
+            cells.append(F.avg_pool3d(video[:, :, :1], (1, self.spatial, self.spatial)))
+            video = video[:, :, 1:]
+        if video.shape[2]:
+            cells.append(F.avg_pool3d(video, (self.temporal, self.spatial, self.spatial)))
+        return self.proj(torch.cat(cells, dim=2))
+
+
+class CellExpand(_FirstFrameAware):
+    """The inverse layout of :class:`CellMean`: project each latent cell and repeat it over its
+    pixels and frames (the first latent frame gives one frame, every other ``t``)."""
+
+    def __init__(self, in_channels: int, out_channels: int, spatial: int, temporal: int):
+        super().__init__()
+        self.spatial, self.temporal = spatial, temporal
+        self.proj = nn.Conv3d(in_channels, out_channels, 1)
+
+    def forward(self, latents: torch.Tensor) -> torch.Tensor:
+        x = self.proj(latents).repeat_interleave(self.temporal, dim=2)
+        x = x.repeat_interleave(self.spatial, dim=3).repeat_interleave(self.spatial, dim=4)
+        return x[:, :, self.temporal - 1:] if self._is_first_chunk() else x
+
+
 def set_streaming(module: nn.Module, streaming: bool) -> None:
     """Switch every causal layer under ``module`` in or out of streaming mode and clear its state."""
     for layer in module.modules():
         if isinstance(layer, CausalConv3d):
             layer.streaming = streaming
             layer.cache = None
-        elif isinstance(layer, SpatioTemporalUpsample):
+        elif isinstance(layer, (SpatioTemporalUpsample, _FirstFrameAware)):
             layer.streaming = streaming
             layer.seen_first_frame = False

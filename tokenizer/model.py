@@ -64,6 +64,11 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         norm_groups: at most this many groups per per-frame GroupNorm. Narrow models on plain
             backgrounds want few (1 = normalise the whole frame): per-channel groups normalise a
             small object's colour away.
+        cell_skip: a linear path around the networks: each latent cell's mean colour, projected,
+            is added to the encoder's output, and each latent, projected, to its pixels in the
+            decoder's output. A young model then carries colour from the first steps (a small
+            tokenizer on small objects otherwise spends thousands of steps on the background).
+            Off by default (older weights).
     """
 
     _supports_gradient_checkpointing = True
@@ -86,6 +91,7 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         latent_mean: float | Sequence[float] = 0.0,
         latent_std: float | Sequence[float] = 1.0,
         norm_groups: int = 32,
+        cell_skip: bool = False,
     ):
         super().__init__()
         if bottleneck not in BOTTLENECKS:
@@ -117,9 +123,9 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         self.spatial_factor = implied_spatial
         self.temporal_factor = temporal_compression
         self.encoder = Encoder(in_channels, self.latent_bottleneck.input_channels, base_channels, channel_multipliers,
-                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages, norm_groups)
+                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages, norm_groups, cell_skip)
         self.decoder = Decoder(self.latent_bottleneck.latent_channels, in_channels, base_channels, channel_multipliers,
-                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages, norm_groups)
+                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages, norm_groups, cell_skip)
 
     # ------------------------------------------------------------------ memory layout
     def to_channels_last(self) -> "VideoTokenizer":
