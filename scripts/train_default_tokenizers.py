@@ -31,6 +31,21 @@ def mean_colour_psnr(clips) -> float:
     return sum(values) / len(values)
 
 
+def cell_mean_psnr(clips, spatial: int = 8, temporal: int = 4) -> float:
+    """A stronger trivial baseline: every 8x8-pixel, 4-frame cell (the first frame alone) replaced
+    by its mean colour -- what a tokenizer's latent grid holds with no learning at all."""
+    from genvid.eval.metrics import psnr
+    from tokenizer.layers import CellExpand, CellMean
+
+    pool, expand = CellMean(3, 3, spatial, temporal), CellExpand(3, 3, spatial, temporal)
+    for layer in (pool, expand):
+        torch.nn.init.eye_(layer.proj.weight.view(3, 3))
+        torch.nn.init.zeros_(layer.proj.bias)
+    with torch.no_grad():
+        values = [float(psnr(expand(pool(clip[None]))[0], clip)) for _, clip in clips]
+    return sum(values) / len(values)
+
+
 def evaluate_export(folder: Path, destination: Path, num_frames: int, size: int) -> dict:
     from genvid.eval.tokenizer_eval import evaluate, heldout_clips, write_comparison_sheet
     from tokenizer import VideoTokenizer
@@ -45,6 +60,7 @@ def evaluate_export(folder: Path, destination: Path, num_frames: int, size: int)
             "psnr": sum(r[3]["psnr"] for r in results) / len(results),
             "ssim": sum(r[3]["ssim"] for r in results) / len(results),
             "mean_colour_baseline_psnr": mean_colour_psnr(clips),
+            "cell_mean_baseline_psnr": cell_mean_psnr(clips),
             "per_clip": {name: figures_ for name, _, _, figures_, _ in results},
         }
         _, video, reconstruction, _, _ = results[0]

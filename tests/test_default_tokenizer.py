@@ -35,23 +35,17 @@ def _reconstruct(tokenizer, clip):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("source", ["real", "synthetic"])
-def test_shipped_tokenizer_is_trained(tokenizers, clips, kind, source):
-    # The CPU-budget weights are blur-level on real footage (genvid/pretrained/README.md): what must
-    # hold is that the shipped weights load and are trained -- far above the same network untrained.
+@pytest.mark.parametrize("source,margin", [("real", 3.0), ("synthetic", 1.0)])
+def test_shipped_tokenizer_beats_the_mean_colour(tokenizers, clips, kind, source, margin):
+    # Held-out clips (a photograph never trained on; a held-out combination): the reconstruction
+    # must beat painting every pixel with the clip's mean colour by a clear margin (measured on
+    # 17x64x64 held-out sets: gaussian +5.5 dB real / +5.3 synthetic, fsq +3.3 / +3.3).
     tokenizer, clip = tokenizers[kind], clips[source]
     assert tokenizer.spatial_factor == 8 and tokenizer.temporal_factor == 4
     reconstruction = _reconstruct(tokenizer, clip)
     assert reconstruction.shape == clip.shape
-    torch.manual_seed(0)
-    untrained = type(tokenizer)(**{k: v for k, v in tokenizer.config.items() if not k.startswith("_")}).eval()
-    gain = float(psnr(reconstruction, clip)) - float(psnr(_reconstruct(untrained, clip), clip))
-    assert gain > 5.0, f"{kind} on a held-out {source} clip: only {gain:.1f} dB above an untrained tokenizer"
-
-
-def test_shipped_gaussian_beats_mean_colour_on_synthetic(tokenizers, clips):
-    clip = clips["synthetic"]
-    assert float(psnr(_reconstruct(tokenizers["gaussian"], clip), clip)) > float(psnr(_mean_colour(clip), clip))
+    gain = float(psnr(reconstruction, clip)) - float(psnr(_mean_colour(clip), clip))
+    assert gain > margin, f"{kind} on a held-out {source} clip: only {gain:.1f} dB above the mean colour"
 
 
 def test_pretrained_paths_and_unknown_kind():
