@@ -211,9 +211,10 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
             return latents.repeat_interleave(num_videos_per_prompt, dim=0)
         return latents
 
-    def encode_audio(self, audio: Any, num_frames: int, videos: int, device) -> torch.Tensor:
+    def encode_audio(self, audio: Any, num_frames: int, videos: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """A soundtrack (path or waveform at the codec's rate) -> codes ``(videos, levels, frames)``
-        covering ``num_frames`` video frames (cut or zero-padded)."""
+        and the waveform they encode ``(videos, samples)``, read once and cut or zero-padded to
+        ``num_frames`` video frames."""
         codec = getattr(self, "audio_codec", None)
         if codec is None or not self.transformer.config.num_audio_codebooks:
             raise GenvidError("audio conditioning needs a pipeline with an audio codec and a DiT trained with audio")
@@ -224,7 +225,9 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
             raise GenvidError(f"got {waveform.shape[0]} soundtracks for {videos} videos; give 1 or {videos}")
         waveform = codec.fit_to_frames(waveform.to(device), codec.frames_for_video(num_frames))
         codes = codec.encode(waveform.to(codec.dtype), num_codebooks=self.transformer.config.num_audio_codebooks)
-        return codes.expand(videos, -1, -1) if codes.shape[0] == 1 else codes
+        if codes.shape[0] == 1:
+            codes, waveform = codes.expand(videos, -1, -1), waveform.expand(videos, -1)
+        return codes, waveform
 
     def prepare_latents(self, shape, device, generator, latents=None) -> torch.Tensor:
         if latents is not None:
@@ -315,17 +318,13 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
         audio_kwargs = {}
         audio_out = None
         if audio is not None:
-            codes = self.encode_audio(audio, num_frames, batch_size, device)
+            codes, audio_out = self.encode_audio(audio, num_frames, batch_size, device)
+            audio_out = audio_out.cpu()
             present = torch.ones(batch_size, dtype=torch.bool, device=device)
             if self.do_classifier_free_guidance:
                 audio_kwargs = {"audio_codes": torch.cat([codes, codes]), "audio_mask": torch.cat([present, ~present])}
             else:
                 audio_kwargs = {"audio_codes": codes, "audio_mask": present}
-            from genvid.data.audio_io import as_waveform
-
-            codec = self.audio_codec
-            waveform = codec.fit_to_frames(as_waveform(audio, codec.config.sample_rate), codec.frames_for_video(num_frames))
-            audio_out = waveform.expand(batch_size, -1) if waveform.shape[0] == 1 else waveform
 
         # 4. Timesteps
         self.scheduler.set_timesteps(num_inference_steps, device=device)

@@ -30,7 +30,12 @@ from genvid.config import ConfigError, build_model
 from genvid.models.dit import VideoDiffusionTransformer, forward_flops
 from genvid.training.frozen_cache import EncodingCache, content_keys, pad_rows
 from genvid.training.task import TrainingTask
-from genvid.training.tasks.frozen_helpers import load_checked_audio_codec, load_text_encoder, load_video_tokenizer
+from genvid.training.tasks.frozen_helpers import (
+    encode_soundtracks,
+    load_checked_audio_codec,
+    load_text_encoder,
+    load_video_tokenizer,
+)
 
 TIMESTEP_SAMPLINGS = ("logit_normal", "uniform", "shifted")
 
@@ -211,14 +216,8 @@ class DiffusionTask(TrainingTask):
 
     def encode_audio(self, audio, num_frames: int) -> torch.Tensor:
         """Soundtracks -> codec codes ``(batch, model levels, codec frames of num_frames)``."""
-        codec = self.audio_codec
-        if isinstance(audio, list):
-            length = max(len(row) for row in audio)
-            audio = torch.stack([torch.nn.functional.pad(row, (0, length - len(row))) for row in audio])
-        frames = codec.frames_for_video(num_frames, self.data_config.fps if self.data_config is not None else None)
-        waveform = codec.fit_to_frames(audio.float().to(self.device), frames)
-        with torch.no_grad():
-            return codec.encode(waveform.to(codec.dtype), num_codebooks=self.model_config["num_audio_codebooks"])
+        fps = self.data_config.fps if self.data_config is not None else None
+        return encode_soundtracks(self.audio_codec, audio, num_frames, fps, self.model_config["num_audio_codebooks"], self.device)
 
     # ------------------------------------------------------------------ the step
     def training_step(self, model, batch, step, generator):

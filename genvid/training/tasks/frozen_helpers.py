@@ -4,22 +4,35 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+
 from genvid.config import ConfigError
 
 
-def load_video_tokenizer(path: str | None, config: dict | None):
-    """A frozen VideoTokenizer from a saved folder (``task_options.tokenizer``) or, for tests and
-    smoke runs, a random-init one from constructor arguments (``task_options.tokenizer_config``)."""
-    from tokenizer import VideoTokenizer
-
+def _load_frozen(model_class, path: str | None, config: dict | None, option: str):
+    """A frozen ``model_class`` from a saved folder (``task_options.<option>``) or, for tests and
+    smoke runs, a random-init one from constructor arguments (``task_options.<option>_config``)."""
     if path is not None:
         folder = Path(path)
         if not (folder / "config.json").is_file():
-            raise ConfigError(f"task_options.tokenizer: no saved VideoTokenizer at {folder} (expected config.json)")
-        tokenizer = VideoTokenizer.from_pretrained(folder)
+            raise ConfigError(f"task_options.{option}: no saved {model_class.__name__} at {folder} (expected config.json)")
+        model = model_class.from_pretrained(folder)
     else:
-        tokenizer = VideoTokenizer(**config)
-    return tokenizer.eval().requires_grad_(False)
+        model = model_class(**dict(config))
+    return model.eval().requires_grad_(False)
+
+
+def load_video_tokenizer(path: str | None, config: dict | None):
+    from tokenizer import VideoTokenizer
+
+    return _load_frozen(VideoTokenizer, path, config, "tokenizer")
+
+
+def load_audio_codec(path: str | None, config: dict | None):
+    from tokenizer import AudioCodec
+
+    return _load_frozen(AudioCodec, path, config, "audio_codec")
 
 
 def load_text_encoder(name: str, max_length: int):
@@ -30,10 +43,20 @@ def load_text_encoder(name: str, max_length: int):
 
 def load_checked_audio_codec(options, data_config):
     """The task's frozen audio codec, checked against the data's sample rate."""
-    from genvid.training.tasks.lm import load_audio_codec
-
     codec = load_audio_codec(options.audio_codec, options.audio_codec_config)
     rate = getattr(data_config, "audio_sample_rate", None) if data_config is not None else None
     if rate and rate != codec.config.sample_rate:
         raise ConfigError(f"data.audio_sample_rate={rate} but the audio codec works at {codec.config.sample_rate} Hz")
     return codec
+
+
+def encode_soundtracks(codec, audio, num_frames: int, fps: float | None, num_codebooks: int, device) -> torch.Tensor:
+    """Soundtracks (a ``(batch, samples)`` tensor or a list of ``(samples,)``, zero-padded to the
+    longest) -> codec codes ``(batch, num_codebooks, codec frames)`` for clips of ``num_frames``
+    video frames (each cut or zero-padded to exactly that duration)."""
+    if isinstance(audio, list):
+        length = max(len(row) for row in audio)
+        audio = torch.stack([F.pad(row, (0, length - len(row))) for row in audio])
+    waveform = codec.fit_to_frames(audio.float().to(device), codec.frames_for_video(num_frames, fps))
+    with torch.no_grad():
+        return codec.encode(waveform.to(codec.dtype), num_codebooks=num_codebooks)

@@ -29,6 +29,12 @@ from genvid.models.lm import VideoLanguageModel
 from genvid.models.sequence import AUDIO_TASKS, VIDEO_TASKS, Vocabulary, build_sequence, task_example
 from genvid.training.frozen_cache import EncodingCache, content_keys
 from genvid.training.task import TrainingTask
+from genvid.training.tasks.frozen_helpers import (
+    encode_soundtracks,
+    load_checked_audio_codec,
+    load_text_encoder,
+    load_video_tokenizer,
+)
 
 ALL_TASKS = VIDEO_TASKS + AUDIO_TASKS
 DEFAULT_TASK_WEIGHTS = {"t2v": 0.4, "i2v": 0.15, "continue": 0.15, "inpaint": 0.1, "outpaint": 0.1, "uncond": 0.1}
@@ -108,12 +114,6 @@ class LanguageModelTask(TrainingTask):
     def _load_helpers(self) -> None:
         if self.video_tokenizer is not None:
             return
-        from genvid.training.tasks.frozen_helpers import (
-            load_checked_audio_codec,
-            load_text_encoder,
-            load_video_tokenizer,
-        )
-
         options = self.options
         tokenizer = load_video_tokenizer(options.tokenizer, options.tokenizer_config)
         if not tokenizer.is_discrete:
@@ -231,15 +231,9 @@ class LanguageModelTask(TrainingTask):
     def encode_audio(self, audio, num_frames: int) -> torch.Tensor:
         """Soundtracks ``(batch, samples)`` -> vocabulary ids ``(batch, codec frames * levels)`` for
         clips of ``num_frames`` video frames (cut or zero-padded to exactly their duration)."""
-        codec = self.audio_codec
-        if isinstance(audio, list):
-            length = max(len(row) for row in audio)
-            audio = torch.stack([F.pad(row, (0, length - len(row))) for row in audio])
-        frames = codec.frames_for_video(num_frames, self.data_config.fps if self.data_config is not None else None)
-        waveform = codec.fit_to_frames(audio.float().to(self.device), frames)
         vocabulary = self.vocabulary()
-        with torch.no_grad():
-            codes = codec.encode(waveform.to(codec.dtype), num_codebooks=vocabulary.num_audio_codebooks)
+        fps = self.data_config.fps if self.data_config is not None else None
+        codes = encode_soundtracks(self.audio_codec, audio, num_frames, fps, vocabulary.num_audio_codebooks, self.device)
         return vocabulary.audio_to_ids(codes)
 
     def _vocabulary_offset(self) -> int:
@@ -348,16 +342,3 @@ class LanguageModelTask(TrainingTask):
     def export(self, model, output_dir):
         self.pipeline(model).save_pretrained(Path(output_dir), safe_serialization=True)
 
-
-def load_audio_codec(path: str | None, config: dict | None):
-    """A frozen AudioCodec from a saved folder or from constructor arguments (random init)."""
-    from tokenizer import AudioCodec
-
-    if path is not None:
-        folder = Path(path)
-        if not (folder / "config.json").is_file():
-            raise ConfigError(f"task_options.audio_codec: no saved AudioCodec at {folder} (expected config.json)")
-        codec = AudioCodec.from_pretrained(folder)
-    else:
-        codec = AudioCodec(**dict(config))
-    return codec.eval().requires_grad_(False)
