@@ -7,8 +7,10 @@
 Stages (each through the one training loop, each resumable: a finished stage is skipped, an
 interrupted one continues from its newest checkpoint):
 
-1. one FSQ tokenizer, configs/tokenizer/demo.yaml: its ids feed the LM and its quantized latents
-   (continuous values on the FSQ grid) feed the DiT, so one tokenizer serves both generators
+1. one FSQ tokenizer: its ids feed the LM and its quantized latents (continuous values on the FSQ
+   grid) feed the DiT, so one tokenizer serves both generators. Two runs: single frames first
+   (configs/tokenizer/demo_images.yaml: shape is learnt per frame, at a ninth of a clip's cost),
+   then 9-frame clips from those weights (configs/tokenizer/demo.yaml)
 2. the DiT on the tokenizer's latents: configs/dit/demo.yaml
 3. the LM on the tokenizer's ids: configs/lm/demo.yaml
 4. evaluation: tokenizer PSNR/SSIM on held-out synthetic clips, prompt following of both
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="runs/demo", help="folder for the runs and the report")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tokenizer-steps", type=int, default=None)
+    parser.add_argument("--tokenizer-images-steps", type=int, default=None, help="steps of the single-frame stage")
+    parser.add_argument("--tokenizer-steps", type=int, default=None, help="steps of the video stage")
     parser.add_argument("--dit-steps", type=int, default=None)
     parser.add_argument("--lm-steps", type=int, default=None)
     parser.add_argument("--only", choices=("tokenizer", "dit", "lm", "eval"), default=None, help="run one stage")
@@ -127,7 +130,12 @@ def main(argv: list[str] | None = None) -> int:
     wanted = lambda stage: args.only in (None, stage)  # noqa: E731
     tokenizer = output / "tokenizer" / "final"
     if wanted("tokenizer"):
-        tokenizer = run_stage("tokenizer", configs / "tokenizer" / "demo.yaml", stage_overrides("tokenizer", output, args) + args.overrides, output)
+        images = run_stage(
+            "tokenizer_images", configs / "tokenizer" / "demo_images.yaml",
+            stage_overrides("tokenizer_images", output, args) + args.overrides, output,
+        )
+        overrides = stage_overrides("tokenizer", output, args) + [f"task_options.initial_weights={images}"]
+        tokenizer = run_stage("tokenizer", configs / "tokenizer" / "demo.yaml", overrides + args.overrides, output)
     pipelines = {}
     for name, stage in (("diffusion", "dit"), ("ar", "lm")):
         if wanted(stage):

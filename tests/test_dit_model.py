@@ -64,8 +64,9 @@ def test_positions_matter_and_patch_size_t():
     assert temporal(torch.randn(1, 4, 4, 8, 8), torch.tensor([300.0]), text, mask).sample.shape == (1, 4, 4, 8, 8)
 
 
-def test_padding_tokens_do_not_change_the_output():
-    model = tiny_model()
+@pytest.mark.parametrize("options", [{}, {"pooled_text": True}])
+def test_padding_tokens_do_not_change_the_output(options):
+    model = tiny_model(**options)
     text, mask = text_inputs(batch=1, length=6)
     mask[0, 3:] = False
     latents = torch.randn(1, 4, 3, 8, 8)
@@ -168,3 +169,57 @@ def test_forward_flops_counts_linear_layers_and_attention():
     text_only = model.text_embedding[0].weight.numel() + model.text_embedding[2].weight.numel() + 2 * 2 * 64 * 64
     expected = 2 * tokens * (linear - timestep_linear - text_only) + 2 * text_length * text_only + attention
     assert flops == pytest.approx(expected)
+
+
+def _position_task_loss(absolute_positions: bool, steps: int = 60) -> float:
+    """Fit a velocity that depends only on where a token is (up in the top half, down in the bottom
+    half, of the first frame only) from inputs that carry no content: rotary offsets cannot say it."""
+    torch.manual_seed(0)
+    model = VideoDiffusionTransformer(**TINY, patch_size=1, absolute_positions=absolute_positions)
+    latents = torch.zeros(2, 4, 3, 8, 8)
+    target = torch.zeros_like(latents)
+    target[:, :, 0, :4] = 1.0
+    target[:, :, 0, 4:] = -1.0
+    text = torch.zeros(2, 3, 32)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3, weight_decay=0.0)
+    for _ in range(steps):
+        loss = (model(latents, torch.tensor([900.0, 900.0]), text).sample - target).square().mean()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    return loss.item()
+
+
+def test_absolute_positions_let_the_model_tell_where_a_token_is():
+    with_positions, without = _position_task_loss(True), _position_task_loss(False)
+    # the best position-blind answer is the mean target (zero): loss 1/3
+    assert without > 0.25 and with_positions < 0.1, (with_positions, without)
+
+
+def test_pooled_text_reaches_the_modulation():
+    # with cross-attention cut out (its output weights zeroed) only the pooled path carries the prompt
+    model = tiny_model(pooled_text=True)
+    with torch.no_grad():
+        for block in model.blocks:
+            block.cross_attention.to_out.weight.zero_()
+            block.cross_attention.to_out.bias.zero_()
+    latents = torch.randn(1, 4, 3, 8, 8)
+    first, second = torch.randn(2, 1, 6, 32).unbind(0)
+    with torch.no_grad():
+        difference = model(latents, torch.tensor([500.0]), first).sample - model(latents, torch.tensor([500.0]), second).sample
+        assert difference.abs().max() > 1e-3
+        model.pooled_text_embedding[-1].weight.zero_()
+        model.pooled_text_embedding[-1].bias.zero_()
+        difference = model(latents, torch.tensor([500.0]), first).sample - model(latents, torch.tensor([500.0]), second).sample
+        assert difference.abs().max() == 0
+
+
+def test_position_and_pooled_text_options_round_trip(tmp_path):
+    model = tiny_model(absolute_positions=True, pooled_text=True)
+    model.save_pretrained(tmp_path)
+    loaded = VideoDiffusionTransformer.from_pretrained(tmp_path).eval()
+    latents = torch.randn(2, 4, 3, 8, 8)
+    text, mask = text_inputs()
+    with torch.no_grad():
+        expected = model(latents, torch.tensor([500.0, 100.0]), text, mask).sample
+        torch.testing.assert_close(loaded(latents, torch.tensor([500.0, 100.0]), text, mask).sample, expected)

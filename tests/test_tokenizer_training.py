@@ -175,3 +175,23 @@ def test_foreground_weighting_counts_the_object_more_and_keeps_the_mean_weight()
         on_background, target, foreground_weight=10.0)
     # off (the default) it is the plain mean
     torch.testing.assert_close(reconstruction_loss(on_object, target), (on_object - target).abs().mean())
+
+
+def test_initial_weights_start_the_run_from_a_saved_tokenizer(tmp_path):
+    from genvid.errors import GenvidError
+
+    saved = make_task("fsq").build_model().tokenizer
+    with torch.no_grad():
+        for parameter in saved.parameters():
+            parameter.add_(0.01)  # unlike any fresh initialisation
+    saved.save_pretrained(tmp_path / "saved")
+    started = make_task("fsq", initial_weights=str(tmp_path / "saved")).build_model().tokenizer
+    for name, value in saved.state_dict().items():
+        torch.testing.assert_close(started.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+    other_task = make_task("fsq", initial_weights=str(tmp_path / "saved"))
+    other_task.model_config["base_channels"] = 16
+    with pytest.raises(GenvidError, match="does not match the model section: shape of"):
+        other_task.build_model()
+    with pytest.raises(GenvidError, match="no tokenizer weights at"):
+        make_task("fsq", initial_weights=str(tmp_path / "missing")).build_model()

@@ -14,6 +14,13 @@ Conventions:
   say so with timestep 0.
 * Positions come from 3D rotary embeddings computed for each input's own grid, so a model trained
   at one frame count / size runs at others.
+  ``absolute_positions=True`` adds a projected sinusoidal embedding of each token's (time, row,
+  column) index as well: rotary embeddings alone tell attention only offsets, so at high noise no
+  token knows whether it sits at the top or the bottom, in the first or the last frame, which
+  prompts such as "moving up" need (an object moving up starts low).
+* ``pooled_text=True`` adds the prompt's mean hidden state, projected, to the timestep embedding
+  that every AdaLN modulation reads (as SD3 adds its pooled text vector): a global path for what
+  concerns the whole clip (which way things move), next to the per-token cross-attention.
 * Every attention goes through :func:`genvid.models.attention.attention`.
 * Audio conditioning (``num_audio_codebooks > 0``): an audio codec's codes ``(batch, levels,
   frames)`` are embedded (one table for all levels, summed per codec frame, plus a projected
@@ -53,6 +60,33 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
 def gate(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     grouped = rearrange(x, "b (f s) d -> b f s d", f=value.shape[1]) * value[:, :, None]
     return rearrange(grouped, "b f s d -> b (f s) d")
+
+
+#: sinusoidal features per axis (time, height, width) of the optional absolute position embedding
+POSITION_FEATURES = 32
+
+
+def grid_position_features(frames: int, height: int, width: int, device=None) -> torch.Tensor:
+    """Sinusoidal features ``(frames * height * width, 3 * POSITION_FEATURES)`` of each token's
+    (time, row, column) index, tokens flattened as ``(t h w)``."""
+    grid = torch.meshgrid(
+        torch.arange(frames, device=device),
+        torch.arange(height, device=device),
+        torch.arange(width, device=device),
+        indexing="ij",
+    )
+    # periods from 1 to 100 tokens: latent grids are tens of tokens a side
+    return torch.cat([sinusoidal_embedding(axis.reshape(-1), POSITION_FEATURES, max_period=100.0) for axis in grid], dim=-1)
+
+
+def pool_text(hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    """Mean of ``(batch, length, dim)`` text states over real tokens (all of them where a row has
+    none, or without a mask): the sentence embedding MiniLM-style encoders are trained for."""
+    if mask is None:
+        return hidden_states.float().mean(dim=1)
+    mask = mask.bool()
+    mask = (mask | ~mask.any(dim=1, keepdim=True)).float()[..., None]
+    return (hidden_states.float() * mask).sum(dim=1) / mask.sum(dim=1)
 
 
 class HeadRMSNorm(nn.RMSNorm):
@@ -172,6 +206,8 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
         timestep_frequency_dim: int = 256,
         num_audio_codebooks: int = 0,
         audio_codebook_size: int = 0,
+        absolute_positions: bool = False,
+        pooled_text: bool = False,
     ):
         super().__init__()
         if hidden_size % num_heads:
@@ -186,6 +222,10 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
         patch_volume = patch_size_t * patch_size * patch_size
 
         self.patch_embedding = nn.Linear(in_channels * patch_volume, hidden_size)
+        if absolute_positions:
+            self.position_embedding = nn.Linear(3 * POSITION_FEATURES, hidden_size)
+            nn.init.normal_(self.position_embedding.weight, std=0.02)
+            nn.init.zeros_(self.position_embedding.bias)
         self.text_embedding = nn.Sequential(
             nn.Linear(text_hidden_size, hidden_size), nn.GELU(approximate="tanh"), nn.Linear(hidden_size, hidden_size)
         )
@@ -199,6 +239,10 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
             for weight in (self.audio_embedding.weight, self.audio_position.weight, self.context_type_embedding):
                 nn.init.normal_(weight, std=0.02)
         self.time_embedding = TimestepEmbedding(hidden_size, timestep_frequency_dim)
+        if pooled_text:
+            self.pooled_text_embedding = nn.Sequential(
+                nn.Linear(text_hidden_size, hidden_size), nn.SiLU(), nn.Linear(hidden_size, hidden_size)
+            )
         self.time_projection = nn.Linear(hidden_size, 6 * hidden_size)
         self.blocks = nn.ModuleList(
             [DiTBlock(hidden_size, num_heads, mlp_ratio, qk_norm, norm_eps) for _ in range(num_layers)]
@@ -316,11 +360,19 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
             pw=patch,
         )
         x = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))
+        if config.absolute_positions:
+            features = grid_position_features(frames, height, width, x.device)
+            x = x + self.position_embedding(features.to(x.dtype))[None]
 
         if timestep.shape[1] > 1 and patch_t > 1:
             # One modulation per token frame: frames merged into a patch share their mean noise level.
             timestep = reduce(timestep.float(), "b (t pt) -> b t", "mean", pt=patch_t)
         time_embedding = self.time_embedding(timestep)  # (b, 1 or frames, d)
+        if config.pooled_text:
+            # the conditioning vector every AdaLN reads: timestep + the prompt's mean hidden state
+            time_embedding = time_embedding + self.pooled_text_embedding(
+                pool_text(encoder_hidden_states, encoder_attention_mask).to(time_embedding.dtype)
+            )[:, None]
         modulation = self.time_projection(F.silu(time_embedding)).unflatten(-1, (6, config.hidden_size))
 
         context = self.text_embedding(encoder_hidden_states.to(x.dtype))

@@ -54,6 +54,9 @@ class TokenizerTaskOptions:
     #: batches encoded at export to measure the latent mean / std stored in the config
     latent_statistics_batches: int = 8
     preview_samples: int = 2
+    #: a tokenizer save_pretrained folder whose weights start this run (fine-tuning, or a video
+    #: stage after an image stage); its architecture must match the ``model:`` section
+    initial_weights: str | None = None
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
@@ -87,6 +90,28 @@ class _TransformersFeatures(nn.Module):
         return [state.transpose(1, 2) if state.ndim == 3 else state for state in hidden[1:]]
 
 
+def load_initial_weights(tokenizer: VideoTokenizer, path: str) -> None:
+    """Copy a saved tokenizer's weights into ``tokenizer``; one-line errors when the file is
+    missing or the architectures differ (the latent statistics are re-measured at export)."""
+    from safetensors.torch import load_file
+
+    weights = Path(path) / "diffusion_pytorch_model.safetensors"
+    if not weights.is_file():
+        raise GenvidError(f"task_options.initial_weights: no tokenizer weights at {weights}")
+    state = load_file(str(weights))
+    own = tokenizer.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    mismatched = [name for name in own if name in state and state[name].shape != own[name].shape]
+    if missing or unexpected or mismatched:
+        problem = (f"{len(missing)} missing (e.g. {missing[0]})" if missing else
+                   f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else
+                   f"shape of {mismatched[0]}: {tuple(state[mismatched[0]].shape)} saved vs {tuple(own[mismatched[0]].shape)} here")
+        raise GenvidError(f"task_options.initial_weights: {path} does not match the model section: {problem}")
+    tokenizer.load_state_dict(state)
+    logger.info(f"tokenizer: weights initialised from {path}")
+
+
 def _tokenizer_of(model: nn.Module) -> VideoTokenizer:
     model = getattr(model, "module", model)  # DDP
     return model.tokenizer if isinstance(model, TokenizerTrainingModule) else model
@@ -102,6 +127,8 @@ class TokenizerTask(TrainingTask):
     def build_model(self) -> TokenizerTrainingModule:
         options = self.options
         tokenizer = VideoTokenizer(**self.model_config)
+        if options.initial_weights:
+            load_initial_weights(tokenizer, options.initial_weights)
         discriminator = None
         if options.use_discriminator:
             discriminator = PatchDiscriminator3d(
