@@ -195,3 +195,19 @@ def test_initial_weights_start_the_run_from_a_saved_tokenizer(tmp_path):
         other_task.build_model()
     with pytest.raises(GenvidError, match="no tokenizer weights at"):
         make_task("fsq", initial_weights=str(tmp_path / "missing")).build_model()
+
+
+def test_initial_weights_take_a_shipped_default_tokenizer():
+    from pathlib import Path
+
+    from omegaconf import OmegaConf
+
+    from genvid.pretrained import load_pretrained_tokenizer
+
+    config_path = Path(__file__).resolve().parent.parent / "configs" / "tokenizer" / "default_fsq.yaml"
+    model_config = OmegaConf.to_container(OmegaConf.load(config_path).model)
+    task = TokenizerTask(model_config, TokenizerTaskOptions(use_discriminator=False, initial_weights="pretrained:fsq"), None)
+    started = task.build_model().tokenizer
+    shipped = load_pretrained_tokenizer("fsq")
+    for name, value in shipped.state_dict().items():
+        torch.testing.assert_close(started.state_dict()[name], value, rtol=0, atol=0, msg=name)

@@ -54,8 +54,9 @@ class TokenizerTaskOptions:
     #: batches encoded at export to measure the latent mean / std stored in the config
     latent_statistics_batches: int = 8
     preview_samples: int = 2
-    #: a tokenizer save_pretrained folder whose weights start this run (fine-tuning, or a video
-    #: stage after an image stage); its architecture must match the ``model:`` section
+    #: a tokenizer save_pretrained folder (or ``pretrained:gaussian`` / ``pretrained:fsq``, the shipped
+    #: defaults) whose weights start this run: fine-tuning on your footage, or a video stage after
+    #: an image stage. Its architecture must match the ``model:`` section
     initial_weights: str | None = None
 
     def loss_weights(self) -> LossWeights:
@@ -95,7 +96,9 @@ def load_initial_weights(tokenizer: VideoTokenizer, path: str) -> None:
     missing or the architectures differ (the latent statistics are re-measured at export)."""
     from safetensors.torch import load_file
 
-    weights = Path(path) / "diffusion_pytorch_model.safetensors"
+    from genvid.pretrained import resolve_tokenizer
+
+    weights = resolve_tokenizer(path) / "diffusion_pytorch_model.safetensors"
     if not weights.is_file():
         raise GenvidError(f"task_options.initial_weights: no tokenizer weights at {weights}")
     state = load_file(str(weights))
