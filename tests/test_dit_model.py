@@ -205,13 +205,16 @@ def test_pooled_text_reaches_the_modulation():
             block.cross_attention.to_out.bias.zero_()
     latents = torch.randn(1, 4, 3, 8, 8)
     first, second = torch.randn(2, 1, 6, 32).unbind(0)
+    timestep = torch.tensor([500.0])
+
+    def prompt_effect() -> float:
+        return float((model(latents, timestep, first).sample - model(latents, timestep, second).sample).abs().max())
+
     with torch.no_grad():
-        difference = model(latents, torch.tensor([500.0]), first).sample - model(latents, torch.tensor([500.0]), second).sample
-        assert difference.abs().max() > 1e-3
+        assert prompt_effect() > 1e-3
         model.pooled_text_embedding[-1].weight.zero_()
         model.pooled_text_embedding[-1].bias.zero_()
-        difference = model(latents, torch.tensor([500.0]), first).sample - model(latents, torch.tensor([500.0]), second).sample
-        assert difference.abs().max() == 0
+        assert prompt_effect() == 0
 
 
 def test_position_and_pooled_text_options_round_trip(tmp_path):

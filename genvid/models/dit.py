@@ -47,7 +47,7 @@ from torch import nn
 
 from genvid.models.attention import attention, key_padding_mask
 from genvid.models.embeddings import TimestepEmbedding, sinusoidal_embedding
-from genvid.models.rope import apply_rotary, rotary_3d, split_3d_dims
+from genvid.models.rope import apply_rotary, grid_indices, rotary_3d, split_3d_dims
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -69,14 +69,9 @@ POSITION_FEATURES = 32
 def grid_position_features(frames: int, height: int, width: int, device=None) -> torch.Tensor:
     """Sinusoidal features ``(frames * height * width, 3 * POSITION_FEATURES)`` of each token's
     (time, row, column) index, tokens flattened as ``(t h w)``."""
-    grid = torch.meshgrid(
-        torch.arange(frames, device=device),
-        torch.arange(height, device=device),
-        torch.arange(width, device=device),
-        indexing="ij",
-    )
     # periods from 1 to 100 tokens: latent grids are tens of tokens a side
-    return torch.cat([sinusoidal_embedding(axis.reshape(-1), POSITION_FEATURES, max_period=100.0) for axis in grid], dim=-1)
+    axes = grid_indices(frames, height, width, device)
+    return torch.cat([sinusoidal_embedding(axis, POSITION_FEATURES, max_period=100.0) for axis in axes], dim=-1)
 
 
 def pool_text(hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

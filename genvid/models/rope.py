@@ -31,16 +31,23 @@ def split_3d_dims(head_dim: int) -> tuple[int, int, int]:
     return temporal, spatial, spatial
 
 
-def rotary_3d(num_frames: int, height: int, width: int, head_dim: int, theta: float = 10000.0, device=None):
-    """cos/sin ``(num_frames * height * width, head_dim)`` for tokens flattened as ``(t h w)``."""
-    dims = split_3d_dims(head_dim)
+def grid_indices(num_frames: int, height: int, width: int, device=None) -> list[torch.Tensor]:
+    """Each token's (time, row, column) index, three ``(num_frames * height * width,)`` tensors
+    for tokens flattened as ``(t h w)``."""
     grid = torch.meshgrid(
         torch.arange(num_frames, device=device),
         torch.arange(height, device=device),
         torch.arange(width, device=device),
         indexing="ij",
     )
-    angles = [rotary_angles(axis.reshape(-1), dim, theta) for axis, dim in zip(grid, dims) if dim > 0]
+    return [axis.reshape(-1) for axis in grid]
+
+
+def rotary_3d(num_frames: int, height: int, width: int, head_dim: int, theta: float = 10000.0, device=None):
+    """cos/sin ``(num_frames * height * width, head_dim)`` for tokens flattened as ``(t h w)``."""
+    dims = split_3d_dims(head_dim)
+    grid = grid_indices(num_frames, height, width, device)
+    angles = [rotary_angles(axis, dim, theta) for axis, dim in zip(grid, dims) if dim > 0]
     return rotary_cos_sin(torch.cat(angles, dim=-1))
 
 

@@ -107,9 +107,13 @@ def load_initial_weights(tokenizer: VideoTokenizer, path: str) -> None:
     unexpected = sorted(set(state) - set(own))
     mismatched = [name for name in own if name in state and state[name].shape != own[name].shape]
     if missing or unexpected or mismatched:
-        problem = (f"{len(missing)} missing (e.g. {missing[0]})" if missing else
-                   f"{len(unexpected)} unexpected (e.g. {unexpected[0]})" if unexpected else
-                   f"shape of {mismatched[0]}: {tuple(state[mismatched[0]].shape)} saved vs {tuple(own[mismatched[0]].shape)} here")
+        if missing:
+            problem = f"{len(missing)} weights missing (e.g. {missing[0]})"
+        elif unexpected:
+            problem = f"{len(unexpected)} unexpected weights (e.g. {unexpected[0]})"
+        else:
+            name = mismatched[0]
+            problem = f"shape of {name}: {tuple(state[name].shape)} saved vs {tuple(own[name].shape)} here"
         raise GenvidError(f"task_options.initial_weights: {path} does not match the model section: {problem}")
     tokenizer.load_state_dict(state)
     logger.info(f"tokenizer: weights initialised from {path}")
