@@ -8,9 +8,10 @@ Stages (each through the one training loop, each resumable: a finished stage is 
 interrupted one continues from its newest checkpoint):
 
 1. one FSQ tokenizer: its ids feed the LM and its quantized latents (continuous values on the FSQ
-   grid) feed the DiT, so one tokenizer serves both generators. Two runs: single frames first
+   grid) feed the DiT, so one tokenizer serves both generators. Three runs: single frames first
    (configs/tokenizer/demo_images.yaml: shape is learnt per frame, at a ninth of a clip's cost),
-   then 9-frame clips from those weights (configs/tokenizer/demo.yaml)
+   then 9-frame clips from those weights (configs/tokenizer/demo.yaml), then the decoder alone on
+   17-frame clips, the encoder and so the tokens kept (configs/tokenizer/demo_decoder.yaml)
 2. the DiT on the tokenizer's latents: configs/dit/demo.yaml
 3. the LM on the tokenizer's ids: configs/lm/demo.yaml
 4. evaluation: tokenizer PSNR/SSIM on held-out synthetic clips, prompt following of both
@@ -112,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tokenizer-images-steps", type=int, default=None, help="steps of the single-frame stage")
     parser.add_argument("--tokenizer-steps", type=int, default=None, help="steps of the video stage")
+    parser.add_argument("--tokenizer-decoder-steps", type=int, default=None, help="steps of the decoder stage")
     parser.add_argument("--dit-steps", type=int, default=None)
     parser.add_argument("--lm-steps", type=int, default=None)
     parser.add_argument("--only", choices=("tokenizer", "dit", "lm", "eval"), default=None, help="run one stage")
@@ -128,14 +130,18 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     configs = ROOT / "configs"
     wanted = lambda stage: args.only in (None, stage)  # noqa: E731
-    tokenizer = output / "tokenizer" / "final"
+    tokenizer = output / "tokenizer_decoder" / "final"
     if wanted("tokenizer"):
         images = run_stage(
             "tokenizer_images", configs / "tokenizer" / "demo_images.yaml",
             stage_overrides("tokenizer_images", output, args) + args.overrides, output,
         )
         overrides = stage_overrides("tokenizer", output, args) + [f"task_options.initial_weights={images}"]
-        tokenizer = run_stage("tokenizer", configs / "tokenizer" / "demo.yaml", overrides + args.overrides, output)
+        clips = run_stage("tokenizer", configs / "tokenizer" / "demo.yaml", overrides + args.overrides, output)
+        overrides = stage_overrides("tokenizer_decoder", output, args) + [f"task_options.initial_weights={clips}"]
+        tokenizer = run_stage(
+            "tokenizer_decoder", configs / "tokenizer" / "demo_decoder.yaml", overrides + args.overrides, output
+        )
     pipelines = {}
     for name, stage in (("diffusion", "dit"), ("ar", "lm")):
         if wanted(stage):

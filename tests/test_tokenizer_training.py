@@ -211,3 +211,43 @@ def test_initial_weights_take_a_shipped_default_tokenizer():
     shipped = load_pretrained_tokenizer("fsq")
     for name, value in shipped.state_dict().items():
         torch.testing.assert_close(started.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+
+def test_frozen_encoder_trains_the_decoder_and_keeps_tokens_and_statistics(tmp_path):
+    from genvid.data import DataConfig
+    from genvid.errors import GenvidError
+    from tokenizer import VideoTokenizer
+
+    saved = make_task("fsq").build_model().tokenizer
+    saved.set_latent_statistics([0.1, 0.2, 0.3, 0.4], [1.5, 1.6, 1.7, 1.8])
+    saved.save_pretrained(tmp_path / "saved")
+    task = make_task("fsq", use_discriminator=False, initial_weights=str(tmp_path / "saved"), freeze_encoder=True,
+                     latent_statistics_batches=1)
+    task.data_config = DataConfig(num_frames=5, height=32, width=32, num_samples=4)
+    model = task.build_model()
+    batch = synthetic_batch()
+    video = batch["video"]
+    with torch.no_grad():
+        ids_before = model.tokenizer.tokenize(video)
+        psnr_before = psnr(model.tokenizer.detokenize(ids_before).clamp(-1, 1), video).item()
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    assert trainable and all(not parameter.requires_grad for parameter in model.tokenizer.encoder.parameters())
+    optimizer = torch.optim.Adam(trainable, lr=3e-3)
+    for step in range(30):
+        loss, _ = task.training_step(model, batch, step, torch.Generator().manual_seed(step))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        assert torch.equal(model.tokenizer.tokenize(video), ids_before)
+        psnr_after = psnr(model.tokenizer.detokenize(ids_before).clamp(-1, 1), video).item()
+    assert psnr_after > psnr_before + 3.0, (psnr_before, psnr_after)
+    task.export(model, tmp_path / "export")
+    exported = VideoTokenizer.from_pretrained(tmp_path / "export")
+    assert exported.config.latent_mean == pytest.approx([0.1, 0.2, 0.3, 0.4])
+    assert exported.config.latent_std == pytest.approx([1.5, 1.6, 1.7, 1.8])
+    for name, value in saved.encoder.state_dict().items():
+        torch.testing.assert_close(exported.encoder.state_dict()[name], value, rtol=0, atol=0, msg=name)
+
+    with pytest.raises(GenvidError, match="freeze_encoder needs initial_weights"):
+        make_task("fsq", freeze_encoder=True).build_model()

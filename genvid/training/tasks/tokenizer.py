@@ -8,6 +8,7 @@ tokenizer alone, ``save_pretrained`` with per-channel latent statistics measured
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,10 @@ class TokenizerTaskOptions:
     #: defaults) whose weights start this run: fine-tuning on your footage, or a video stage after
     #: an image stage. Its architecture must match the ``model:`` section
     initial_weights: str | None = None
+    #: keep the encoder (and so every token and latent) of ``initial_weights`` and train only the
+    #: decoder: generators trained on that tokenizer stay valid and decode through the new decoder
+    #: (how Stable Diffusion's VAE decoder was fine-tuned). The latent statistics are kept too
+    freeze_encoder: bool = False
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
@@ -116,6 +121,9 @@ def load_initial_weights(tokenizer: VideoTokenizer, path: str) -> None:
             problem = f"shape of {name}: {tuple(state[name].shape)} saved vs {tuple(own[name].shape)} here"
         raise GenvidError(f"task_options.initial_weights: {path} does not match the model section: {problem}")
     tokenizer.load_state_dict(state)
+    saved_config = json.loads((weights.parent / "config.json").read_text()) if (weights.parent / "config.json").is_file() else {}
+    if "latent_mean" in saved_config and "latent_std" in saved_config:
+        tokenizer.set_latent_statistics(saved_config["latent_mean"], saved_config["latent_std"])
     logger.info(f"tokenizer: weights initialised from {path}")
 
 
@@ -134,8 +142,13 @@ class TokenizerTask(TrainingTask):
     def build_model(self) -> TokenizerTrainingModule:
         options = self.options
         tokenizer = VideoTokenizer(**self.model_config)
+        if options.freeze_encoder and not options.initial_weights:
+            raise GenvidError("task_options.freeze_encoder needs initial_weights: the trained encoder to keep")
         if options.initial_weights:
             load_initial_weights(tokenizer, options.initial_weights)
+        if options.freeze_encoder:
+            tokenizer.encoder.requires_grad_(False)
+            tokenizer.latent_bottleneck.requires_grad_(False)
         discriminator = None
         if options.use_discriminator:
             discriminator = PatchDiscriminator3d(
@@ -191,7 +204,8 @@ class TokenizerTask(TrainingTask):
         tokenizer = _tokenizer_of(model)
         tokenizer.eval()
         count = self.options.latent_statistics_batches
-        if count > 0:
+        # a frozen encoder keeps the statistics of its initial weights (what the generators read)
+        if count > 0 and not self.options.freeze_encoder:
             try:
                 mean, std = tokenizer.compute_latent_statistics(self._batches(count), max_batches=count)
                 tokenizer.set_latent_statistics(mean, std)
