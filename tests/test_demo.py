@@ -44,10 +44,10 @@ def test_generate_command_with_image_and_video(tmp_path, args):
 
 
 def test_demo_tokenizer_keeps_what_the_analyzer_reads_of_heldout_combinations():
-    # What both demo generators can at best draw: the analyzer must still read the colour and the
-    # motion of held-out clips after the shipped tokenizer's round trip, the shape of their first
-    # frames (what image-to-video starts from) and, less reliably, of whole clips, whose groups of
-    # four frames come back softer than a lone frame (genvid/demo/README.md).
+    # What both demo generators can at best draw: the analyzer must still read colour, shape and
+    # motion of held-out clips after the shipped tokenizer's round trip, and of their first frames
+    # alone (what image-to-video starts from). The shipped tokenizer's decoder stage took the whole
+    # clips' shape reading from 62.5% to 100% (genvid/demo/README.md).
     from tokenizer import VideoTokenizer
 
     from genvid.data.synthetic import HELDOUT_COMBINATIONS
@@ -60,6 +60,6 @@ def test_demo_tokenizer_keeps_what_the_analyzer_reads_of_heldout_combinations():
         first_frames = tokenizer.detokenize(tokenizer.tokenize(clips[:, :, :1])).clamp(-1, 1)
     reading = evaluate_prompt_following(list(reconstruction), HELDOUT_COMBINATIONS)
     assert reading["color_accuracy"] >= 7 / 8 and reading["motion_accuracy"] >= 7 / 8, reading
-    assert reading["shape_accuracy"] >= 5 / 8, reading
+    assert reading["shape_accuracy"] >= 7 / 8, reading
     first_reading = evaluate_prompt_following(list(first_frames), HELDOUT_COMBINATIONS)
     assert first_reading["shape_accuracy"] >= 7 / 8 and first_reading["color_accuracy"] >= 7 / 8, first_reading

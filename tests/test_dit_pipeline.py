@@ -239,3 +239,16 @@ def test_from_pretrained_in_a_fresh_process(pipe, tmp_path):
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "diffusion")], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.split() == ["VideoDiffusionTransformer", "VideoTokenizer"]
+
+
+def test_default_guidance_scale_is_saved_and_used_when_none_is_given(pipe, tmp_path):
+    pipeline = GenVidDiffusionPipeline(**pipe.components, default_guidance_scale=2.5)
+    pipeline.save_pretrained(tmp_path)
+    assert json.loads((tmp_path / "model_index.json").read_text())["default_guidance_scale"] == 2.5
+    loaded = GenVidDiffusionPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    assert loaded.config.default_guidance_scale == 2.5
+    unset = generate(loaded, output_type="latent", guidance_scale=None)
+    torch.testing.assert_close(unset, generate(loaded, output_type="latent", guidance_scale=2.5), rtol=0, atol=0)
+    assert not torch.allclose(unset, generate(loaded, output_type="latent", guidance_scale=5.0))
+    assert pipe.config.default_guidance_scale == 5.0  # the class's default for folders without one

@@ -163,3 +163,19 @@ def test_training_task_caches_token_ids_by_clip_content_and_text_by_caption():
     direct, direct_mask = task.text_encoder.encode(["a red circle"])
     torch.testing.assert_close(hidden[0, : int(direct_mask.sum())], direct[0, direct_mask[0]])
     assert len(task._text_cache) == 2
+
+
+def test_default_guidance_scale_is_saved_and_used_when_none_is_given(pipeline, tmp_path):
+    components = {name: module for name, module in pipeline.components.items() if module is not None}
+    GenVidARPipeline(**components, default_guidance_scale=1.5).save_pretrained(tmp_path / "ar")
+    assert json.loads((tmp_path / "ar" / "model_index.json").read_text())["default_guidance_scale"] == 1.5
+    loaded = GenVidARPipeline.from_pretrained(tmp_path / "ar")
+    loaded.set_progress_bar_config(disable=True)
+
+    def ids(**options):
+        return loaded("a red circle", **SIZE, output_type="latent", generator=torch.Generator().manual_seed(3), **options).frames
+
+    assert loaded.config.default_guidance_scale == 1.5
+    assert torch.equal(ids(), ids(guidance_scale=1.5))
+    assert not torch.equal(ids(), ids(guidance_scale=8.0))
+    assert pipeline.config.default_guidance_scale == 3.0

@@ -71,11 +71,13 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
     model_cpu_offload_seq = "text_encoder->transformer->video_tokenizer"
     _optional_components = ["audio_codec"]
 
-    def __init__(self, video_tokenizer, text_encoder, transformer, audio_codec=None):
+    def __init__(self, video_tokenizer, text_encoder, transformer, audio_codec=None, default_guidance_scale: float = 3.0):
         super().__init__()
         self.register_modules(
             video_tokenizer=video_tokenizer, text_encoder=text_encoder, transformer=transformer, audio_codec=audio_codec
         )
+        # saved in model_index.json: the guidance a trained model is best sampled with
+        self.register_to_config(default_guidance_scale=default_guidance_scale)
 
     # ------------------------------------------------------------------ input checks
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
@@ -193,7 +195,7 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         temperature: float = 1.0,
         top_k: int | None = None,
         top_p: float | None = None,
-        guidance_scale: float = 3.0,
+        guidance_scale: float | None = None,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | None = None,
         output_type: str = "np",
@@ -215,7 +217,8 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
             task: force a task (t2v, i2v, continue, inpaint, outpaint, uncond); inferred when None.
             temperature, top_k, top_p: sampling; ``temperature=0`` or ``top_k=1`` is greedy.
             guidance_scale: classifier-free guidance on the logits (1 = off; the text-free stream is
-                batched with the conditional one).
+                batched with the conditional one). None: the pipeline's ``default_guidance_scale``
+                (3, or what its model_index.json holds).
             generator: a torch.Generator; the same seed gives the same video.
             output_type: "np", "pil", "pt" or "latent" (token ids (B, t, h, w)).
             static_cache: pre-allocated KV cache (default: on CUDA); ``compile``: compile its
@@ -232,6 +235,8 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         sound for a2v, else None.
         """
         self.check_inputs(prompt, num_videos_per_prompt, output_type, temperature, top_k, top_p)
+        if guidance_scale is None:
+            guidance_scale = self.config.default_guidance_scale
         task = self.infer_task(prompt, image, video, mask, task, audio)
         if task == "v2a":
             num_frames, height, width = _as_video_tensor(video, "video").shape[2:]

@@ -90,7 +90,8 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
     _optional_components = ["audio_codec"]
 
     def __init__(
-        self, video_tokenizer, text_encoder, transformer, scheduler: FlowMatchEulerDiscreteScheduler, audio_codec=None
+        self, video_tokenizer, text_encoder, transformer, scheduler: FlowMatchEulerDiscreteScheduler, audio_codec=None,
+        default_guidance_scale: float = 5.0,
     ):
         super().__init__()
         self.register_modules(
@@ -100,6 +101,8 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
             scheduler=scheduler,
             audio_codec=audio_codec,
         )
+        # saved in model_index.json: the guidance a trained model is best sampled with
+        self.register_to_config(default_guidance_scale=default_guidance_scale)
 
     # ------------------------------------------------------------------------------------------
     # pieces
@@ -260,7 +263,7 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
         height: int = 64,
         width: int = 64,
         num_inference_steps: int = 30,
-        guidance_scale: float = 5.0,
+        guidance_scale: float | None = None,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
@@ -278,7 +281,8 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
             image: first frame for image-to-video: PIL image, path, or tensor ``(C,H,W)``/``(B,C,H,W)``
                 in [-1, 1]; resized and center-cropped to ``height x width``, kept fixed while sampling.
             num_frames: ``1 + 4k`` (the tokenizer's causal temporal compression).
-            guidance_scale: classifier-free guidance; ``<= 1`` skips the unconditional pass.
+            guidance_scale: classifier-free guidance; ``<= 1`` skips the unconditional pass. None: the
+                pipeline's ``default_guidance_scale`` (5, or what its model_index.json holds).
             generator: seeds the initial noise (a list: one per video).
             latents: initial noise ``(batch, channels, frames, h, w)`` instead of drawing it.
             output_type: "np", "pil", "pt" or "latent" (normalized latents, not decoded).
@@ -295,6 +299,8 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
             prompt, negative_prompt, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
             latents, output_type, callback_on_step_end_tensor_inputs,
         )
+        if guidance_scale is None:
+            guidance_scale = self.config.default_guidance_scale
         self._guidance_scale = guidance_scale
         device = self._execution_device
         batch_size = len(prompt) * num_videos_per_prompt

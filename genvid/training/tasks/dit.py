@@ -65,6 +65,8 @@ class DiffusionOptions:
     preview_prompts: list = field(default_factory=list)
     preview_steps: int = 20
     preview_guidance_scale: float = 5.0
+    #: the exported pipeline's default guidance_scale (kept in its model_index.json)
+    default_guidance_scale: float = 5.0
     #: folder of a saved tokenizer.AudioCodec (frozen): condition on the clips' soundtracks
     audio_codec: str | None = None
     #: constructor arguments of a random-init AudioCodec instead (for tests and smoke runs)
@@ -285,6 +287,7 @@ class DiffusionTask(TrainingTask):
             transformer=model,
             scheduler=scheduler,
             audio_codec=self.audio_codec,
+            default_guidance_scale=self.options.default_guidance_scale,
         )
 
     def _preview_prompts(self) -> list[str]:

@@ -60,6 +60,8 @@ class LanguageModelOptions:
     gradient_checkpointing: bool = False
     preview_prompts: list = field(default_factory=list)
     preview_guidance_scale: float = 3.0
+    #: the exported pipeline's default guidance_scale (kept in its model_index.json)
+    default_guidance_scale: float = 3.0
     preview_temperature: float = 1.0
     preview_top_k: int | None = None
     #: folder of a saved tokenizer.AudioCodec (frozen), for the v2a / a2v tasks
@@ -300,7 +302,8 @@ class LanguageModelTask(TrainingTask):
         self._load_helpers()
         model = getattr(model, "module", model)
         return GenVidARPipeline(
-            video_tokenizer=self.video_tokenizer, text_encoder=self.text_encoder, transformer=model, audio_codec=self.audio_codec
+            video_tokenizer=self.video_tokenizer, text_encoder=self.text_encoder, transformer=model, audio_codec=self.audio_codec,
+            default_guidance_scale=self.options.default_guidance_scale,
         )
 
     def _preview_prompts(self) -> list[str]:
