@@ -86,7 +86,7 @@ def _losses(reconstruction, video, kl):
 
     l1 = F.l1_loss(reconstruction.float(), video)
     l2 = F.mse_loss(reconstruction.float(), video)
-    return l1 + l2 + KL_WEIGHT * kl, {"l1": float(l1), "l2": float(l2)}
+    return l1 + l2 + KL_WEIGHT * kl, {"l1": float(l1.detach()), "l2": float(l2.detach())}
 
 
 def _kl_per_latent(mean, logvar):
