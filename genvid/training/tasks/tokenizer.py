@@ -8,7 +8,6 @@ tokenizer alone, ``save_pretrained`` with per-channel latent statistics measured
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +120,7 @@ def load_initial_weights(tokenizer: VideoTokenizer, path: str) -> None:
             problem = f"shape of {name}: {tuple(state[name].shape)} saved vs {tuple(own[name].shape)} here"
         raise GenvidError(f"task_options.initial_weights: {path} does not match the model section: {problem}")
     tokenizer.load_state_dict(state)
-    config_file = weights.parent / "config.json"
-    saved_config = json.loads(config_file.read_text()) if config_file.is_file() else {}
+    saved_config = VideoTokenizer.load_config(str(weights.parent)) if (weights.parent / "config.json").is_file() else {}
     if "latent_mean" in saved_config and "latent_std" in saved_config:
         tokenizer.set_latent_statistics(saved_config["latent_mean"], saved_config["latent_std"])
     logger.info(f"tokenizer: weights initialised from {path}")
