@@ -13,7 +13,8 @@ interrupted one continues from its newest checkpoint):
    then 9-frame clips from those weights (configs/tokenizer/demo.yaml), then the decoder alone on
    17-frame clips, the encoder and so the tokens kept (configs/tokenizer/demo_decoder.yaml)
 2. the DiT on the tokenizer's latents: configs/dit/demo.yaml
-3. the LM on the tokenizer's ids: configs/lm/demo.yaml
+3. the LM on the tokenizer's ids, in two runs: 4000 clips seen many times (configs/lm/demo.yaml),
+   then from those weights on clips it has never seen (configs/lm/demo_fresh.yaml)
 4. evaluation: tokenizer PSNR/SSIM on held-out synthetic clips, prompt following of both
    pipelines (seen vs held-out combinations), CPU generate time; written to OUTPUT/report.json.
 
@@ -49,7 +50,7 @@ def run_stage(name: str, config: Path, overrides: list[str], output: Path) -> Pa
     from genvid.training.loop import train
 
     final = output / name / "final"
-    if (final / ("model_index.json" if name in ("dit", "lm") else "config.json")).is_file():
+    if (final / ("model_index.json" if name in ("dit", "lm", "lm_fresh") else "config.json")).is_file():
         print(f"[demo] {name}: already trained ({final})", flush=True)
         return final
     print(f"[demo] {name}: training with {config} {' '.join(overrides)}", flush=True)
@@ -115,7 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokenizer-steps", type=int, default=None, help="steps of the video stage")
     parser.add_argument("--tokenizer-decoder-steps", type=int, default=None, help="steps of the decoder stage")
     parser.add_argument("--dit-steps", type=int, default=None)
-    parser.add_argument("--lm-steps", type=int, default=None)
+    parser.add_argument("--lm-steps", type=int, default=None, help="steps of the first LM stage")
+    parser.add_argument("--lm-fresh-steps", type=int, default=None, help="steps of the LM stage on new clips")
     parser.add_argument("--only", choices=("tokenizer", "dit", "lm", "eval"), default=None, help="run one stage")
     parser.add_argument("--install", action="store_true", help="copy the trained pipelines into genvid/demo/")
     parser.add_argument("--overwrite", action="store_true", help="with --install: replace shipped demo files")
@@ -147,10 +149,15 @@ def main(argv: list[str] | None = None) -> int:
         if wanted(stage):
             overrides = stage_overrides(stage, output, args) + [f"task_options.tokenizer={tokenizer}"]
             pipelines[name] = run_stage(stage, configs / stage / "demo.yaml", overrides + args.overrides, output)
+    if wanted("lm"):
+        overrides = stage_overrides("lm_fresh", output, args) + [
+            f"task_options.tokenizer={tokenizer}", f"task_options.initial_weights={pipelines['ar']}"
+        ]
+        pipelines["ar"] = run_stage("lm_fresh", configs / "lm" / "demo_fresh.yaml", overrides + args.overrides, output)
     if not wanted("eval"):
         return 0
-    for name, stage in (("diffusion", "dit"), ("ar", "lm")):
-        pipelines.setdefault(name, output / stage / "final")
+    pipelines.setdefault("diffusion", output / "dit" / "final")
+    pipelines.setdefault("ar", output / "lm_fresh" / "final")
 
     from genvid.commands.generate import load_pipeline
     from genvid.eval.prompts_eval import evaluate_pipeline, format_table

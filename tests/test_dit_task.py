@@ -187,3 +187,20 @@ def test_two_steps_of_the_training_loop_then_export(tmp_path):
     assert summary["steps"] == 2 and summary["final_loss"] > 0
     pipe = GenVidDiffusionPipeline.from_pretrained(summary["export"])
     assert pipe.transformer.config.hidden_size == 32
+
+
+def test_initial_weights_start_from_an_exported_pipeline(task, tmp_path):
+    from genvid.errors import GenvidError
+
+    trained = task.build_model()
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(0.25)
+    task.export(trained, tmp_path / "final")
+    started = make_task(initial_weights=str(tmp_path / "final")).build_model()
+    for name, tensor in trained.state_dict().items():
+        assert torch.equal(started.state_dict()[name], tensor), name
+    other = DiffusionTask({**MODEL, "hidden_size": 64}, DiffusionOptions(tokenizer_config=TOKENIZER, initial_weights=str(tmp_path / "final")),
+                          DataConfig(num_frames=5, height=16, width=16))
+    with pytest.raises(GenvidError, match="does not match the model section"):
+        other.build_model()

@@ -179,3 +179,29 @@ def test_default_guidance_scale_is_saved_and_used_when_none_is_given(pipeline, t
     assert torch.equal(ids(), ids(guidance_scale=1.5))
     assert not torch.equal(ids(), ids(guidance_scale=8.0))
     assert pipeline.config.default_guidance_scale == 3.0
+
+
+def test_initial_weights_start_from_an_exported_pipeline_and_mismatches_are_one_line_errors(tmp_path):
+    from genvid.training.tasks.lm import LanguageModelOptions, LanguageModelTask
+
+    model_config = {"hidden_size": 32, "num_layers": 2, "num_heads": 2, "max_sequence_length": 64}
+
+    def make(config=model_config, **options):
+        return LanguageModelTask(config, LanguageModelOptions(tokenizer_config=TOKENIZER_CONFIG, text_max_length=8, **options), None)
+
+    first = make()
+    trained = first.build_model()
+    with torch.no_grad():
+        for parameter in trained.parameters():
+            parameter.add_(0.5)  # unlike any fresh initialisation
+    first.export(trained, tmp_path / "final")
+    fresh = make().build_model()
+    for folder in (tmp_path / "final", tmp_path / "final" / "transformer"):  # the pipeline or its transformer
+        started = make(initial_weights=str(folder)).build_model()
+        for name, tensor in trained.state_dict().items():
+            assert torch.equal(started.state_dict()[name], tensor), name
+    assert not any(torch.equal(fresh.state_dict()[name], tensor) for name, tensor in trained.state_dict().items())
+    with pytest.raises(GenvidError, match="does not match the model section: shape of"):
+        make({**model_config, "hidden_size": 48}, initial_weights=str(tmp_path / "final")).build_model()
+    with pytest.raises(GenvidError, match="initial_weights: no diffusion_pytorch_model.safetensors"):
+        make(initial_weights=str(tmp_path / "missing")).build_model()

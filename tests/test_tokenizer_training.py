@@ -251,3 +251,70 @@ def test_frozen_encoder_trains_the_decoder_and_keeps_tokens_and_statistics(tmp_p
 
     with pytest.raises(GenvidError, match="freeze_encoder needs initial_weights"):
         make_task("fsq", freeze_encoder=True).build_model()
+
+
+def test_generator_codes_post_train_the_decoder_on_an_lms_teacher_forced_samples(tmp_path):
+    from genvid.errors import GenvidError
+    from genvid.models.lm import VideoLanguageModel
+    from genvid.pipelines.ar import GenVidARPipeline
+    from genvid.models.sequence import build_sequence
+    from genvid.text import TextEncoder
+    from genvid.training.tasks.generator_codes import TeacherForcedCodes
+
+    saved = make_task("fsq").build_model().tokenizer.eval()
+    saved.save_pretrained(tmp_path / "saved")
+    text_encoder = TextEncoder(max_length=8)
+    lm = VideoLanguageModel(codebook_size=saved.codebook_size, hidden_size=32, num_layers=2, num_heads=2,
+                            text_hidden_size=text_encoder.hidden_size, max_sequence_length=64)
+    GenVidARPipeline(video_tokenizer=saved, text_encoder=text_encoder, transformer=lm).save_pretrained(tmp_path / "ar")
+
+    options = dict(use_discriminator=False, initial_weights=str(tmp_path / "saved"), freeze_encoder=True,
+                   generator_codes=str(tmp_path / "ar"), generator_codes_share=1.0)
+    task = make_task("fsq", **options)
+    model = task.build_model()
+    task.setup(torch.device("cpu"))
+    batch = synthetic_batch()
+    video, captions = batch["video"], list(batch["caption"])
+    with torch.no_grad():
+        codes = model.tokenizer.tokenize(video)
+    sampled = task.generator_codes.sample(codes, captions, torch.Generator().manual_seed(0))
+    assert sampled.shape == codes.shape and 0 <= int(sampled.min()) and int(sampled.max()) < saved.codebook_size
+    assert torch.equal(sampled, task.generator_codes.sample(codes, captions, torch.Generator().manual_seed(0)))
+    assert not torch.equal(sampled, codes)  # an untrained LM misses the clip's codes
+    # position k's logits are the LM's next-token logits after the prefix and the first k true codes
+    unguided = TeacherForcedCodes(str(tmp_path / "ar"), guidance_scale=1.0)
+    forced = unguided.logits(codes, captions)
+    text, text_mask = unguided.pipeline.encode_prompt(captions, "cpu")
+    targets = lm.vocabulary.video_to_ids(codes).flatten(1)
+    sequence = build_sequence("t2v", len(codes), text.shape[1], None, targets)
+    start, end = lm.vocabulary.allowed_range("video")
+    for position in (0, 5):
+        prefix = sequence.input_ids[:, : sequence.prefix_length + position]
+        with torch.no_grad():
+            following = lm.eval()(prefix, text, text_mask, sequence.prefix_length, num_logits=1)[:, -1, start:end]
+        torch.testing.assert_close(forced[:, position], following.float(), rtol=1e-4, atol=1e-4)
+
+    # every clip decoded from the LM's codes: the decoder learns, the encoder gets no gradient
+    trainable = [parameter for parameter in model.parameters() if parameter.requires_grad]
+    optimizer = torch.optim.Adam(trainable, lr=3e-3)
+    losses = []
+    for step in range(12):
+        loss, logs = task.training_step(model, batch, step, torch.Generator().manual_seed(step))
+        assert logs["generator_codes_changed"] > 0.3
+        optimizer.zero_grad()
+        loss.backward()
+        assert all(parameter.grad is None for parameter in model.tokenizer.encoder.parameters())
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert sum(losses[-3:]) / 3 < 0.8 * sum(losses[:3]) / 3, losses
+
+    # no clip from the LM: the same loss as decoding the encoder's own latents
+    task.options.generator_codes_share = 0.0
+    loss, logs = task.training_step(model, batch, 0, torch.Generator().manual_seed(0))
+    assert logs["generator_codes_changed"] == 0.0
+    torch.testing.assert_close(loss, model(video)[0])
+
+    with pytest.raises(GenvidError, match="generator_codes needs freeze_encoder"):
+        make_task("fsq", **{**options, "freeze_encoder": False}).build_model()
+    with pytest.raises(GenvidError, match="no AR pipeline"):
+        make_task("fsq", **{**options, "generator_codes": str(tmp_path / "missing")}).build_model()

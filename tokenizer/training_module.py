@@ -72,10 +72,16 @@ class TokenizerTrainingModule(nn.Module):
     def discriminator_active(self, step: int) -> bool:
         return self.discriminator is not None and step >= self.weights.discriminator_start_step
 
-    def forward(self, video: torch.Tensor, step: int = 0, generator: torch.Generator | None = None):
+    def forward(self, video: torch.Tensor, step: int = 0, generator: torch.Generator | None = None,
+                latents: torch.Tensor | None = None):
+        """The whole loss of one batch. ``latents``: decode these instead of the encoder's (a
+        decoder post-trained on a generator's codes); the encoder gets no gradient then."""
         weights = self.weights
-        out = self.tokenizer(video, sample_posterior=True, generator=generator)
-        reconstruction = out.reconstruction
+        if latents is None:
+            out = self.tokenizer(video, sample_posterior=True, generator=generator)
+            reconstruction, bottleneck_losses, ids = out.reconstruction, out.losses, out.ids
+        else:
+            reconstruction, bottleneck_losses, ids = self.tokenizer.decoder(latents), {}, None
         logs: dict[str, float] = {}
 
         rec = reconstruction_loss(reconstruction, video, weights.l1, weights.l2, weights.foreground)
@@ -84,7 +90,7 @@ class TokenizerTrainingModule(nn.Module):
             perceptual = self._perceptual[0](reconstruction, video)
             rec = rec + weights.perceptual * perceptual
             logs["perceptual"] = float(perceptual.detach())
-        total = rec + self._bottleneck_terms(out.losses, logs, step)
+        total = rec + self._bottleneck_terms(bottleneck_losses, logs, step)
 
         if self.discriminator_active(step):
             fake_logits = functional_call(
@@ -105,8 +111,8 @@ class TokenizerTrainingModule(nn.Module):
             # touch the idle discriminator with a zero term: DDP expects a gradient for every parameter
             total = total + 0.0 * sum(parameter.sum() for parameter in self.discriminator.parameters())
 
-        if out.ids is not None:
-            logs.update(codebook_statistics(out.ids, self.tokenizer.codebook_size))
+        if ids is not None:
+            logs.update(codebook_statistics(ids, self.tokenizer.codebook_size))
         return total, logs
 
     def entropy_weight(self, step: int) -> float:

@@ -29,6 +29,7 @@ from torch import nn
 from genvid.config import ConfigError, build_model
 from genvid.models.dit import VideoDiffusionTransformer, forward_flops
 from genvid.training.frozen_cache import EncodingCache, content_keys, pad_rows
+from genvid.training.initial_weights import find_weights, load_matching_weights
 from genvid.training.task import TrainingTask
 from genvid.training.tasks.frozen_helpers import (
     encode_soundtracks,
@@ -67,6 +68,10 @@ class DiffusionOptions:
     preview_guidance_scale: float = 5.0
     #: the exported pipeline's default guidance_scale (kept in its model_index.json)
     default_guidance_scale: float = 5.0
+    #: a saved pipeline folder (or its transformer/ folder) whose transformer weights start this
+    #: run, with a fresh optimizer and schedule: a fine-tune, or a recipe's later stage. Its
+    #: architecture must match the ``model:`` section
+    initial_weights: str | None = None
     #: folder of a saved tokenizer.AudioCodec (frozen): condition on the clips' soundtracks
     audio_codec: str | None = None
     #: constructor arguments of a random-init AudioCodec instead (for tests and smoke runs)
@@ -182,7 +187,10 @@ class DiffusionTask(TrainingTask):
         # Gradient checkpointing is the loop's switch (training.gradient_checkpointing).
         if self.has_audio_codec:
             self._load_helpers()  # fills the model's audio sizes from the codec
-        return build_model(VideoDiffusionTransformer, self.model_config, "model")
+        model = build_model(VideoDiffusionTransformer, self.model_config, "model")
+        if self.options.initial_weights:
+            load_matching_weights(model, find_weights(self.options.initial_weights, "transformer"), self.options.initial_weights)
+        return model
 
     def setup(self, device: torch.device) -> None:
         self._load_helpers()

@@ -28,6 +28,7 @@ from genvid.config import ConfigError, build_model
 from genvid.models.lm import VideoLanguageModel
 from genvid.models.sequence import AUDIO_TASKS, VIDEO_TASKS, Vocabulary, build_sequence, task_example
 from genvid.training.frozen_cache import EncodingCache, content_keys
+from genvid.training.initial_weights import find_weights, load_matching_weights
 from genvid.training.task import TrainingTask
 from genvid.training.tasks.frozen_helpers import (
     encode_soundtracks,
@@ -62,6 +63,10 @@ class LanguageModelOptions:
     preview_guidance_scale: float = 3.0
     #: the exported pipeline's default guidance_scale (kept in its model_index.json)
     default_guidance_scale: float = 3.0
+    #: a saved pipeline folder (or its transformer/ folder) whose transformer weights start this
+    #: run, with a fresh optimizer and schedule: a fine-tune, or a recipe's later stage. Its
+    #: architecture must match the ``model:`` section
+    initial_weights: str | None = None
     preview_temperature: float = 1.0
     preview_top_k: int | None = None
     #: folder of a saved tokenizer.AudioCodec (frozen), for the v2a / a2v tasks
@@ -189,6 +194,8 @@ class LanguageModelTask(TrainingTask):
                     f"model.max_sequence_length={model.config.max_sequence_length} is too short for these videos: "
                     f"the longest task sequence needs {needed} positions"
                 )
+        if self.options.initial_weights:
+            load_matching_weights(model, find_weights(self.options.initial_weights, "transformer"), self.options.initial_weights)
         if self.options.gradient_checkpointing:
             model.enable_gradient_checkpointing()
         self._model = model

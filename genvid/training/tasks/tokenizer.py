@@ -20,6 +20,7 @@ from tokenizer import LossWeights, PatchDiscriminator3d, TokenizerTrainingModule
 from tokenizer.losses import PerceptualLoss
 
 from genvid.errors import GenvidError
+from genvid.training.initial_weights import WEIGHTS_NAME, load_matching_weights
 from genvid.training.task import TrainingTask
 
 logger = logging.getLogger("genvid.training")
@@ -62,6 +63,14 @@ class TokenizerTaskOptions:
     #: decoder: generators trained on that tokenizer stay valid and decode through the new decoder
     #: (how Stable Diffusion's VAE decoder was fine-tuned). The latent statistics are kept too
     freeze_encoder: bool = False
+    #: an AR pipeline folder: post-train the decoder on the codes its LM samples for each clip under
+    #: teacher forcing (genvid.training.tasks.generator_codes), so it draws what that generator
+    #: means by its near misses. Needs freeze_encoder; the export is that pipeline's decoder
+    generator_codes: str | None = None
+    #: share of the clips decoded from the LM's codes (the rest from the encoder's own)
+    generator_codes_share: float = 0.5
+    generator_codes_guidance_scale: float = 1.5
+    generator_codes_temperature: float = 1.0
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
@@ -96,34 +105,17 @@ class _TransformersFeatures(nn.Module):
 
 
 def load_initial_weights(tokenizer: VideoTokenizer, path: str) -> None:
-    """Copy a saved tokenizer's weights into ``tokenizer``; one-line errors when the file is
-    missing or the architectures differ (the latent statistics are re-measured at export)."""
-    from safetensors.torch import load_file
-
+    """Copy a saved tokenizer's weights (and its latent statistics) into ``tokenizer``; one-line
+    errors when the file is missing or the architectures differ."""
     from genvid.pretrained import resolve_tokenizer
 
-    weights = resolve_tokenizer(path) / "diffusion_pytorch_model.safetensors"
+    weights = resolve_tokenizer(path) / WEIGHTS_NAME
     if not weights.is_file():
         raise GenvidError(f"task_options.initial_weights: no tokenizer weights at {weights}")
-    state = load_file(str(weights))
-    own = tokenizer.state_dict()
-    missing = sorted(set(own) - set(state))
-    unexpected = sorted(set(state) - set(own))
-    mismatched = [name for name in own if name in state and state[name].shape != own[name].shape]
-    if missing or unexpected or mismatched:
-        if missing:
-            problem = f"{len(missing)} weights missing (e.g. {missing[0]})"
-        elif unexpected:
-            problem = f"{len(unexpected)} unexpected weights (e.g. {unexpected[0]})"
-        else:
-            name = mismatched[0]
-            problem = f"shape of {name}: {tuple(state[name].shape)} saved vs {tuple(own[name].shape)} here"
-        raise GenvidError(f"task_options.initial_weights: {path} does not match the model section: {problem}")
-    tokenizer.load_state_dict(state)
+    load_matching_weights(tokenizer, weights, path)
     saved_config = VideoTokenizer.load_config(str(weights.parent)) if (weights.parent / "config.json").is_file() else {}
     if "latent_mean" in saved_config and "latent_std" in saved_config:
         tokenizer.set_latent_statistics(saved_config["latent_mean"], saved_config["latent_std"])
-    logger.info(f"tokenizer: weights initialised from {path}")
 
 
 def _tokenizer_of(model: nn.Module) -> VideoTokenizer:
@@ -137,6 +129,7 @@ class TokenizerTask(TrainingTask):
 
     def __init__(self, model_config: dict[str, Any], options: TokenizerTaskOptions | None, data_config: Any):
         super().__init__(model_config, options or TokenizerTaskOptions(), data_config)
+        self.generator_codes = None  # a TeacherForcedCodes with task_options.generator_codes
 
     def build_model(self) -> TokenizerTrainingModule:
         options = self.options
@@ -148,6 +141,19 @@ class TokenizerTask(TrainingTask):
         if options.freeze_encoder:
             tokenizer.encoder.requires_grad_(False)
             tokenizer.latent_bottleneck.requires_grad_(False)
+        if options.generator_codes:
+            if not options.freeze_encoder:
+                raise GenvidError("task_options.generator_codes needs freeze_encoder: the LM's codes are those of a fixed encoder")
+            if not tokenizer.is_discrete:
+                raise GenvidError("task_options.generator_codes needs a discrete tokenizer (bottleneck fsq or lfq)")
+            if not 0 <= options.generator_codes_share <= 1:
+                raise GenvidError(f"task_options.generator_codes_share must be in [0, 1], got {options.generator_codes_share}")
+            from genvid.training.tasks.generator_codes import TeacherForcedCodes
+
+            self.generator_codes = TeacherForcedCodes(
+                options.generator_codes, options.generator_codes_guidance_scale, options.generator_codes_temperature
+            )
+            self.generator_codes.check(tokenizer.codebook_size)
         discriminator = None
         if options.use_discriminator:
             discriminator = PatchDiscriminator3d(
@@ -160,6 +166,8 @@ class TokenizerTask(TrainingTask):
 
     def setup(self, device: torch.device) -> None:
         self.device = device
+        if self.generator_codes is not None:
+            self.generator_codes.to(device)
 
     def _perceptual_to(self, model: nn.Module, device: torch.device) -> None:
         module = getattr(model, "module", model)
@@ -169,7 +177,20 @@ class TokenizerTask(TrainingTask):
     def training_step(self, model, batch, step, generator):
         device = next(model.parameters()).device
         self._perceptual_to(model, device)
-        return model(batch["video"].to(device, non_blocking=True), step=step, generator=generator)
+        video = batch["video"].to(device, non_blocking=True)
+        if self.generator_codes is None:
+            return model(video, step=step, generator=generator)
+        tokenizer = _tokenizer_of(model)
+        with torch.no_grad():
+            codes = tokenizer.tokenize(video)
+            sampled = self.generator_codes.sample(codes, list(batch["caption"]), generator)
+            generator_device = generator.device if generator is not None else "cpu"
+            chosen = torch.rand(len(video), generator=generator, device=generator_device) < self.options.generator_codes_share
+            chosen = chosen.to(device).view(-1, 1, 1, 1)
+            mixed = torch.where(chosen, sampled.to(codes.dtype), codes)
+        loss, logs = model(video, step=step, generator=generator, latents=tokenizer.ids_to_latents(mixed))
+        logs["generator_codes_changed"] = float((mixed != codes).float().mean())  # share of positions
+        return loss, logs
 
     def tokens_in_batch(self, batch: dict[str, Any]) -> int:
         batch_size, _, num_frames, height, width = batch["video"].shape
