@@ -4,8 +4,8 @@ A decoder trained only on the encoder's codes never sees the codes a generator w
 near misses of them. Under teacher forcing (every position conditioned on the clip's true codes
 before it and on the clip's own caption) the LM's sampled codes keep the clip's content, so the
 clip is still the target: the decoder learns to draw what the generator meant. The idea is that
-of post-training an image tokenizer on its generator's samples (Qiu et al., 2025); the code here
-is genvid's own.
+of post-training an image tokenizer on its generator's samples ("Image Tokenizer Needs
+Post-Training", 2025); the code here is genvid's own.
 """
 
 from __future__ import annotations
