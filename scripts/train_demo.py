@@ -50,7 +50,7 @@ def run_stage(name: str, config: Path, overrides: list[str], output: Path) -> Pa
     from genvid.training.loop import train
 
     final = output / name / "final"
-    if (final / ("model_index.json" if name in ("dit", "lm", "lm_fresh") else "config.json")).is_file():
+    if any((final / marker).is_file() for marker in ("model_index.json", "config.json")):  # pipeline / tokenizer
         print(f"[demo] {name}: already trained ({final})", flush=True)
         return final
     print(f"[demo] {name}: training with {config} {' '.join(overrides)}", flush=True)

@@ -47,21 +47,17 @@ class TeacherForcedCodes:
     def logits(self, codes: torch.Tensor, captions: list[str]) -> torch.Tensor:
         """Guided logits ``(B, t*h*w, codebook)`` over each position's code, given the clip's true codes
         before it and its caption (text-to-video layout, classifier-free guidance)."""
-        from genvid.models.sampling import guide
+        from genvid.models.sampling import guidance_streams, guide
         from genvid.models.sequence import build_sequence
 
         model, device = self.model, codes.device
         vocabulary = model.vocabulary
-        batch = codes.shape[0]
         text, text_mask = self.pipeline.encode_prompt(list(captions), device)
         targets = vocabulary.video_to_ids(codes).flatten(1)
-        guided = self.guidance_scale != 1.0
-        streams = 2 if guided else 1
-        sequence = build_sequence("t2v", streams * batch, text.shape[1], None, targets.repeat(streams, 1), device=device)
-        if guided:  # conditional rows first, text-free rows last (as genvid.models.sampling.guide reads them)
-            text, text_mask = torch.cat([text, text]), torch.cat([text_mask, torch.zeros_like(text_mask)])
+        sequence = build_sequence("t2v", codes.shape[0], text.shape[1], None, targets, device=device)
+        input_ids, text, text_mask, _ = guidance_streams(sequence.input_ids, text, text_mask, self.guidance_scale)
         # the logit at <bov> predicts the first code; the sequence's targets end with <eos>
-        logits = model(sequence.input_ids, text.to(model.dtype), text_mask, sequence.prefix_length,
+        logits = model(input_ids, text.to(model.dtype), text_mask, sequence.prefix_length,
                        num_logits=sequence.target_ids.shape[1] + 1)
         logits = guide(logits[:, : targets.shape[1]].float(), self.guidance_scale)
         start, end = vocabulary.allowed_range("video")
@@ -71,9 +67,7 @@ class TeacherForcedCodes:
     def sample(self, codes: torch.Tensor, captions: list[str], generator: torch.Generator | None = None) -> torch.Tensor:
         """Codes ``(B, t, h, w)`` of clips -> codes of the same shape, each position drawn from
         :meth:`logits` at the sampler's temperature."""
-        probabilities = (self.logits(codes, captions) / self.temperature).softmax(-1).flatten(0, 1)
-        if generator is not None and generator.device != probabilities.device:
-            sampled = torch.multinomial(probabilities.cpu(), 1, generator=generator).to(codes.device)
-        else:
-            sampled = torch.multinomial(probabilities, 1, generator=generator)
-        return sampled.view_as(codes)
+        from genvid.models.sampling import process_logits, sample_token
+
+        logits = process_logits(self.logits(codes, captions).flatten(0, 1), self.temperature)
+        return sample_token(logits, self.temperature, generator).view_as(codes)
