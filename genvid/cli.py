@@ -14,6 +14,7 @@ import sys
 COMMANDS = {
     "dataset": "genvid.commands.dataset",
     "train": "genvid.commands.train",
+    "configs": "genvid.commands.configs",
     "generate": "genvid.commands.generate",
     "encode": "genvid.commands.encode",
     "decode": "genvid.commands.decode",

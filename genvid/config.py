@@ -1,15 +1,22 @@
 """Training configs: OmegaConf YAML whose sections mirror constructor arguments.
 
-A config file has five sections::
+A config file has five sections, and optionally names the config it changes::
 
+    base: dit/base            # a shipped config's name, or a path ending in .yaml (relative to this file)
     task: dit                 # which training task (see genvid.training.tasks)
     model: {...}              # the model class's constructor arguments
     data: {...}               # genvid.data.DataConfig fields
     task_options: {...}       # the task's options dataclass fields
     training: {...}           # genvid.training.TrainingConfig fields
 
-Command-line overrides are OmegaConf dot-lists (``model.depth=12 training.max_steps=100``).
-An unknown key anywhere is an error naming it.
+With ``base:`` the file says only what differs: each key it sets replaces that key of its base
+(itself resolved the same way), so ``configs/dit/tiny.yaml`` is ``dit/base`` plus the lines that
+make it small. A value replaces whole: a list or a mapping (``task_weights``) is not merged into the
+base's. A key cannot be removed, only set (``null`` or the default it should have). Command-line overrides are OmegaConf dot-lists (``model.num_layers=12 training.max_steps=100``)
+applied last. An unknown key anywhere is an error naming it.
+
+The shipped configs (the repository's ``configs/`` folder, installed as ``genvid.configs``) are
+found by name from any folder: ``genvid train dit/tiny`` (``genvid configs`` lists them).
 """
 
 from __future__ import annotations
@@ -22,24 +29,94 @@ from typing import Any, Iterable
 from omegaconf import DictConfig, OmegaConf
 
 SECTIONS = ("task", "model", "data", "task_options", "training")
+BASE_KEY = "base"
+SUFFIX = ".yaml"
 
 
 class ConfigError(ValueError):
     """A config that cannot be used as written; the message names the key or file."""
 
 
+def shipped_configs_root() -> Path:
+    """The folder of the shipped configs: the installed ``genvid.configs`` package data, or the
+    ``configs/`` folder of a source checkout."""
+    installed = Path(__file__).parent / "configs"
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parents[1] / "configs"
+
+
+def shipped_config_names(family: str | None = None) -> list[str]:
+    """Names such as ``dit/tiny`` of the shipped training configs (``configs/accelerate/`` holds
+    Accelerate's files, not training configs)."""
+    root = shipped_configs_root()
+    names = sorted(str(path.relative_to(root).with_suffix("")) for path in root.glob(f"*/*{SUFFIX}"))
+    return [name for name in names if not name.startswith("accelerate/") and (family is None or name.split("/")[0] == family)]
+
+
+def find_config(name_or_path: str | Path) -> Path:
+    """A config file from a path, or from a shipped name (``dit/tiny``, ``dit/tiny.yaml``)."""
+    path = Path(name_or_path)
+    if path.is_file():
+        return path
+    name = str(name_or_path).removesuffix(SUFFIX)
+    shipped = shipped_configs_root() / f"{name}{SUFFIX}"
+    if not path.is_absolute() and ".." not in path.parts and shipped.is_file():
+        return shipped
+    raise ConfigError(f"config file not found: {name_or_path} (neither a file nor a shipped config; `genvid configs` lists those)")
+
+
+def _read(path: Path) -> DictConfig:
+    try:
+        config = OmegaConf.load(path)
+    except Exception as error:  # yaml errors are long; keep the first line
+        raise ConfigError(f"cannot parse {path}: {str(error).splitlines()[0]}") from None
+    if not isinstance(config, DictConfig):
+        raise ConfigError(f"{path} is not a mapping of config sections")
+    return config
+
+
+def _resolve_base(reference: Any, child: Path) -> Path:
+    if not isinstance(reference, str) or not reference:
+        raise ConfigError(f"{child}: 'base' must name a config (e.g. dit/base) or a .yaml path, got {reference!r}")
+    if reference.endswith(SUFFIX) and (child.parent / reference).is_file():
+        return child.parent / reference
+    try:
+        return find_config(reference)
+    except ConfigError:
+        raise ConfigError(f"{child}: base config {reference!r} not found (a shipped name or a path relative to this file)") from None
+
+
+def read_config_file(path: str | Path, _seen: tuple[Path, ...] = ()) -> DictConfig:
+    """A config file merged over its ``base:`` chain, without the ``base`` key."""
+    path = find_config(path)
+    if path.resolve() in _seen:
+        chain = " -> ".join(str(item) for item in (*_seen, path.resolve()))
+        raise ConfigError(f"config bases form a loop: {chain}")
+    config = _read(path)
+    if BASE_KEY not in config:
+        return config
+    reference = config.pop(BASE_KEY)
+    parent = read_config_file(_resolve_base(reference, path), (*_seen, path.resolve()))
+    return _merge_over(parent, config)
+
+
+def _merge_over(parent: DictConfig, child: DictConfig) -> DictConfig:
+    """``child``'s keys replace ``parent``'s, section by section; a value replaces whole (a list or
+    a mapping such as ``task_weights`` is a value, not merged into the base's)."""
+    merged = OmegaConf.to_container(parent)
+    for name, value in OmegaConf.to_container(child).items():
+        if isinstance(value, dict) and isinstance(merged.get(name), dict):
+            merged[name].update(value)
+        else:
+            merged[name] = value
+    return OmegaConf.create(merged)
+
+
 def load_config(path: str | Path | None = None, overrides: Iterable[str] = ()) -> DictConfig:
-    """Read a YAML config and apply dot-list overrides; checks the top-level sections."""
-    if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise ConfigError(f"config file not found: {path}")
-        try:
-            config = OmegaConf.load(path)
-        except Exception as error:  # yaml errors are long; keep the first line
-            raise ConfigError(f"cannot parse {path}: {str(error).splitlines()[0]}") from None
-    else:
-        config = OmegaConf.create({})
+    """Read a YAML config (a path or a shipped name) over its base chain, then apply dot-list
+    overrides; checks the top-level sections."""
+    config = read_config_file(path) if path is not None else OmegaConf.create({})
     overrides = list(overrides)
     for item in overrides:
         if "=" not in item:

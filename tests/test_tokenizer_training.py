@@ -200,12 +200,11 @@ def test_initial_weights_start_the_run_from_a_saved_tokenizer(tmp_path):
 def test_initial_weights_take_a_shipped_default_tokenizer():
     from pathlib import Path
 
-    from omegaconf import OmegaConf
-
+    from genvid.config import load_config, section
     from genvid.pretrained import load_pretrained_tokenizer
 
     config_path = Path(__file__).resolve().parent.parent / "configs" / "tokenizer" / "default_fsq.yaml"
-    model_config = OmegaConf.to_container(OmegaConf.load(config_path).model)
+    model_config = section(load_config(config_path), "model")
     task = TokenizerTask(model_config, TokenizerTaskOptions(use_discriminator=False, initial_weights="pretrained:fsq"), None)
     started = task.build_model().tokenizer
     shipped = load_pretrained_tokenizer("fsq")

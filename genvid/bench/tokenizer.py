@@ -15,14 +15,13 @@ import os
 import statistics
 import threading
 import time
-from pathlib import Path
 from typing import Callable
 
 HELP = "tokenizer encode/decode frames/s and memory vs AutoencoderKLCogVideoX"
 
 GPU_SHAPES = "1x3x17x256x256,1x3x49x480x720"
 CPU_SHAPES = "1x3x9x64x64,1x3x17x128x128"
-DEFAULT_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "tokenizer" / "base_gaussian.yaml"
+DEFAULT_CONFIG = "tokenizer/base_gaussian"  # a shipped config's name
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--shapes", default=None,
                         help=f"comma-separated BxCxTxHxW (default GPU: {GPU_SHAPES}; CPU: {CPU_SHAPES})")
     parser.add_argument("--config", default=None,
-                        help="tokenizer YAML whose model: section builds genvid's tokenizer (default configs/tokenizer/base_gaussian.yaml)")
+                        help="tokenizer YAML whose model: section builds genvid's tokenizer (a path or a shipped name; default tokenizer/base_gaussian)")
     parser.add_argument("--tokenizer", default=None, help="a save_pretrained tokenizer folder instead of --config")
     parser.add_argument("--chunk-size", type=int, default=None, help="latent frames per chunk (default: the tokenizer's)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (the median is reported)")

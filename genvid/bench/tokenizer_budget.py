@@ -29,12 +29,10 @@ import resource
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 HELP = "equal wall-clock training budget: genvid's tokenizer vs AutoencoderKLCogVideoX (held-out PSNR/SSIM)"
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs" / "tokenizer"
-GENVID_CONFIGS = {"tiny": CONFIGS / "default_gaussian.yaml", "base": CONFIGS / "base_gaussian.yaml"}
+GENVID_CONFIGS = {"tiny": "tokenizer/default_gaussian", "base": "tokenizer/base_gaussian"}  # shipped configs' names
 COGVIDEOX_SIZES = {
     "tiny": dict(block_out_channels=(16, 32, 32, 64), layers_per_block=1, norm_num_groups=8),
     "base": dict(block_out_channels=(64, 128, 256, 256), layers_per_block=2, norm_num_groups=32),

@@ -1,10 +1,10 @@
-"""genvid train CONFIG [key=value ...]"""
+"""genvid train CONFIG [key=value ...] (CONFIG: a YAML path or a shipped name such as dit/tiny)"""
 
 HELP = "train a tokenizer, DiT or LM from a YAML config (works under `accelerate launch` too)"
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("config", help="YAML config, e.g. configs/dit/tiny.yaml")
+    parser.add_argument("config", help="a shipped config's name (dit/tiny; `genvid configs` lists them) or a YAML path")
     parser.add_argument("overrides", nargs="*", help="OmegaConf dot-list overrides, e.g. training.max_steps=100")
     parser.add_argument(
         "--resume",
