@@ -1,6 +1,9 @@
-"""genvid dataset {synth,check,sheet} ..."""
+"""genvid dataset {synth,check,sheet,index,encode} ..."""
 
-HELP = "datasets: render the synthetic captioned set to disk, check a manifest, view a video as a PNG grid"
+HELP = (
+    "datasets: render the synthetic captioned set to disk, check or index a manifest, view a video as a PNG grid, "
+    "encode a manifest into a latent + text cache"
+)
 
 
 def add_arguments(parser) -> None:
@@ -20,6 +23,10 @@ def add_arguments(parser) -> None:
     synth.add_argument(
         "--audio-sample-rate", type=int, default=None, help="also mux the synthetic soundtrack (a tone naming the attributes)"
     )
+    synth.add_argument(
+        "--varied", action="store_true",
+        help="instead: camera moves over bundled photographs at mixed lengths, sizes and aspect ratios, every 5th a png image",
+    )
     synth.set_defaults(_dataset_run=run_synth)
 
     check = subparsers.add_parser("check", help="decode every file of a manifest and list the unreadable ones")
@@ -33,6 +40,36 @@ def add_arguments(parser) -> None:
     sheet.add_argument("--frame-stride", type=int, default=1)
     sheet.add_argument("--columns", type=int, default=None, help="frames per grid row (default: all on one row)")
     sheet.set_defaults(_dataset_run=run_sheet)
+
+    index = subparsers.add_parser(
+        "index", help="index a manifest (row offsets + frames / height / width / fps, probing the files) for fast opening"
+    )
+    index.add_argument("manifest", help="CSV / TSV / JSONL manifest")
+    index.set_defaults(_dataset_run=run_index)
+
+    encode = subparsers.add_parser(
+        "encode",
+        help="write tokenizer latents (token ids for a discrete tokenizer) and text states of every sample, per bucket, "
+        "as sharded safetensors; resumable; run it under torchrun to split the work",
+    )
+    encode.add_argument("manifest", help="CSV / TSV / JSONL manifest with video and caption columns")
+    encode.add_argument("--tokenizer", required=True, help="saved VideoTokenizer folder (save_pretrained)")
+    encode.add_argument("--out", required=True, help="cache folder (train with data.source=cache data.cache=FOLDER)")
+    encode.add_argument(
+        "--config", default=None,
+        help="a training YAML whose data: section (buckets, frame_stride, seed, random_start, or one num_frames/height/width) "
+        "and task_options text_encoder / text_max_length are used",
+    )
+    encode.add_argument("--text-encoder", default=None, help="default: the config's, else all-MiniLM-L6-v2")
+    encode.add_argument("--text-max-length", type=int, default=None, help="default: the config's, else 32")
+    encode.add_argument("--shard-size", type=int, default=64, help="samples per shard")
+    encode.add_argument("--batch-size", type=int, default=8, help="samples per tokenizer call")
+    encode.add_argument("--num-workers", type=int, default=0, help="DataLoader processes decoding the files")
+    encode.add_argument("--max-shards", type=int, default=None, help="stop after this many new shards (run again to continue)")
+    encode.add_argument("--latent-dtype", default="float32", choices=("float32", "bfloat16", "float16"))
+    encode.add_argument("--device", default=None, help="default: cuda when available, else cpu")
+    encode.add_argument("overrides", nargs="*", help="dot-list overrides of the config (data.frame_stride=2)")
+    encode.set_defaults(_dataset_run=run_encode)
 
 
 def run(args) -> int:
@@ -51,6 +88,12 @@ def run_synth(args) -> int:
 
     if args.num < 1:
         raise GenvidError(f"--num must be >= 1, got {args.num}")
+    if args.varied:
+        from genvid.data.varied import write_varied_folder
+
+        manifest_path = write_varied_folder(args.out, args.num, seed=args.seed, fps=args.fps)
+        print(f"wrote {args.num} clips and images and {manifest_path}")
+        return 0
     dataset = SyntheticVideoDataset(
         split=args.split, num_samples=args.num, num_frames=args.num_frames, height=args.height, width=args.width, seed=args.seed
     )
@@ -105,4 +148,54 @@ def run_sheet(args) -> int:
     video = read_video(args.video, num_frames=args.num_frames, frame_stride=args.frame_stride)
     path = write_contact_sheet(args.out, video, columns=args.columns)
     print(f"wrote {path} ({video.shape[1]} frames)")
+    return 0
+
+
+def run_index(args) -> int:
+    import time
+
+    from genvid.data.manifest import Manifest, sidecar_path
+
+    begin = time.perf_counter()
+    manifest = Manifest(args.manifest)
+    probed = manifest.probe_missing()
+    manifest.save_sidecar()
+    unknown = int((manifest.facts["num_frames"] < 0).sum())
+    print(
+        f"indexed {len(manifest)} rows of {args.manifest} in {time.perf_counter() - begin:.1f} s ({probed} files probed, "
+        f"{unknown} unreadable) -> {sidecar_path(manifest.path)}"
+    )
+    return 0
+
+
+def run_encode(args) -> int:
+    from omegaconf import OmegaConf
+
+    from genvid.training.encode_dataset import encode_dataset
+
+    config = OmegaConf.load(args.config) if args.config else OmegaConf.create({})
+    if args.overrides:
+        config = OmegaConf.merge(config, OmegaConf.from_dotlist(list(args.overrides)))
+    data = OmegaConf.to_container(config.get("data") or OmegaConf.create({}), resolve=True)
+    for key in ("source", "manifest", "cache"):
+        data.pop(key, None)
+    options = config.get("task_options") or {}
+    summary = encode_dataset(
+        args.manifest,
+        args.out,
+        args.tokenizer,
+        text_encoder=args.text_encoder or options.get("text_encoder") or "all-MiniLM-L6-v2",
+        text_max_length=args.text_max_length or options.get("text_max_length") or 32,
+        data=data,
+        shard_size=args.shard_size,
+        batch_size=args.batch_size,
+        num_workers=args.num_workers,
+        max_shards=args.max_shards,
+        latent_dtype=args.latent_dtype,
+        device=args.device,
+    )
+    if summary.get("finished"):
+        print(f"cache {args.out}: {summary['num_samples']} samples in {summary['shards_total']} shards ({summary['num_skipped']} left out)")
+    elif "missing" in summary:
+        print(f"cache {args.out}: {summary['missing']} of {summary['shards_total']} shards still to write; run the same command again")
     return 0

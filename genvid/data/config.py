@@ -9,7 +9,8 @@ import torch
 
 from genvid.errors import GenvidError
 
-SOURCES = ("synthetic", "folder", "real_images", "mixed")
+SOURCES = ("synthetic", "folder", "real_images", "mixed", "cache")
+BUCKETED_SOURCES = ("synthetic", "folder", "cache")
 DEFAULT_SYNTHETIC_SAMPLES = 10000
 
 
@@ -20,8 +21,15 @@ class DataConfig:
     source: "synthetic" (genvid.data.synthetic, rendered on the fly), "folder" (a manifest),
         "real_images" (camera-motion clips of the photographs installed packages bundle,
         genvid.data.real_images / camera_motion; no download) or "mixed" (real_images + synthetic,
-        + the manifest's videos when ``manifest`` is set; see the *_fraction fields).
+        + the manifest's videos when ``manifest`` is set; see the *_fraction fields) or "cache"
+        (latents / token ids and text states written by ``genvid dataset encode``; ``cache``).
     manifest: CSV / JSONL manifest for source="folder" (and, optionally, "mixed").
+    buckets: shape buckets (genvid.data.buckets.BucketConfig: ``shapes`` or the rule
+        ``aspect_ratios`` x ``areas`` x ``frame_counts``, ``max_tokens``, ``image_share``); every
+        batch is one bucket, each sample in the bucket that fits it best. num_frames / height /
+        width are then unused. Sources "folder" (bucket by each file's shape) and "synthetic"
+        (samples spread evenly over the buckets); a cache keeps the buckets it was written with.
+    cache: the folder ``genvid dataset encode --out`` wrote, for source="cache".
     num_samples: dataset size for "synthetic" / "real_images" / "mixed" (default 10000); for "folder"
         the first N rows (None = all).
     num_frames, height, width: clip shape; frame_stride: source frames between sampled frames ("folder").
@@ -54,6 +62,8 @@ class DataConfig:
     still_fraction: float = 0.1
     synthetic_fraction: float = 0.25
     manifest_fraction: float = 0.5
+    buckets: dict | None = None
+    cache: str | None = None
 
 
 def build_dataset(config: DataConfig | dict):
@@ -62,6 +72,14 @@ def build_dataset(config: DataConfig | dict):
         from genvid.config import build_dataclass
 
         config = build_dataclass(DataConfig, config, "data")
+    if config.source == "cache":
+        if not config.cache:
+            raise GenvidError("data.source is 'cache' but data.cache (the folder genvid dataset encode wrote) is not set")
+        from genvid.data.cache import open_cache_dataset
+
+        return open_cache_dataset(config.cache, config.buckets)
+    if config.buckets:
+        return _bucketed(config)
     if config.source == "synthetic":
         from genvid.data.synthetic import SyntheticVideoDataset
 
@@ -97,6 +115,29 @@ def build_dataset(config: DataConfig | dict):
     if config.source == "mixed":
         return _mixed(config)
     raise GenvidError(f"unknown data.source {config.source!r}; expected one of {', '.join(SOURCES)}")
+
+
+def _bucketed(config: DataConfig):
+    """The source dataset wrapped so that every item is read at its bucket's shape."""
+    import numpy as np
+    from dataclasses import replace
+
+    from genvid.data.bucketed import BucketedDataset
+    from genvid.data.buckets import assign_buckets, bucket_config, make_buckets
+
+    if config.source not in BUCKETED_SOURCES:
+        raise GenvidError(f"data.buckets works with data.source {', '.join(BUCKETED_SOURCES)}, not {config.source!r}")
+    settings = bucket_config(config.buckets)
+    buckets = make_buckets(settings)
+    source = build_dataset(replace(config, buckets=None))
+    if config.source == "folder":
+        facts = source.shape_facts()
+        bucket_of = assign_buckets(
+            buckets, facts["num_frames"], facts["height"], facts["width"], facts["is_image"], config.frame_stride
+        )
+    else:  # rendered at any shape: spread evenly, fixed by the seed
+        bucket_of = np.random.default_rng([config.seed, 41]).integers(len(buckets), size=len(source))
+    return BucketedDataset(source, buckets, bucket_of, settings.image_share)
 
 
 def _real_images(config: DataConfig):
@@ -172,15 +213,21 @@ def collate_videos(items: list[dict | None]) -> dict[str, Any]:
     items = [item for item in items if item is not None]
     if not items:
         raise GenvidError("collate_videos: every item of the batch was unreadable")
+    if "video" not in items[0]:  # a cache's items: latents or token ids, text states
+        return _stack_fields(items, {})
     shapes = {tuple(item["video"].shape) for item in items}
     if len(shapes) != 1:
         raise GenvidError(
             f"collate_videos: videos in one batch differ in shape {sorted(shapes)}; images (T=1) and clips need "
             "separate batches (data.media='video' or 'image'), and all clips the same num_frames/height/width"
         )
-    batch: dict[str, Any] = {"video": torch.stack([item["video"] for item in items])}
+    return _stack_fields(items, {"video": torch.stack([item["video"] for item in items])})
+
+
+def _stack_fields(items: list[dict], batch: dict[str, Any]) -> dict[str, Any]:
+    """Tensors of one shape are stacked; anything else becomes a list."""
     for key in items[0]:
-        if key == "video":
+        if key in batch:
             continue
         values = [item.get(key) for item in items]
         if all(isinstance(value, torch.Tensor) for value in values) and len({tuple(v.shape) for v in values}) == 1:

@@ -2,9 +2,11 @@
 
 The manifest is CSV (header row), JSONL, or a JSON list of rows, with a ``video`` and a ``caption`` column and an optional
 ``audio`` column; relative paths are resolved against the manifest's folder. A still image is a
-one-frame video, so images and clips can be listed together for joint image-video training; a
-batch must share its frame count though (see :func:`genvid.data.collate_videos`), so give images and
-clips separate manifests, or pick one kind with ``media="video"`` / ``media="image"``.
+one-frame video, so images and clips can be listed together for joint image-video training: with
+``data.buckets`` (genvid.data.buckets) every batch is one bucket, images in 1-frame buckets;
+without buckets a batch must share its shape, so pick one kind with ``media="video"`` / ``"image"``.
+Optional ``num_frames`` / ``height`` / ``width`` / ``fps`` columns spare the files' probing when
+bucketing; big manifests are read on demand (genvid.data.manifest).
 
 A file that cannot be read is skipped with a logged warning and counted in ``num_skipped``; the
 item of the next readable index is returned instead, so a corrupt file never stops a DataLoader.
@@ -12,8 +14,6 @@ item of the next readable index is returned instead, so a corrupt file never sto
 
 from __future__ import annotations
 
-import csv
-import json
 import logging
 from pathlib import Path
 
@@ -21,7 +21,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from genvid.data.video_io import IMAGE_SUFFIXES, VIDEO_SUFFIXES, is_image_path, probe_video, read_video, resize_and_center_crop
+from genvid.data.manifest import Manifest
+from genvid.data.video_io import is_image_path, probe_video, read_video
 from genvid.errors import GenvidError
 
 logger = logging.getLogger(__name__)
@@ -30,45 +31,11 @@ MEDIA = ("all", "video", "image")
 
 
 def read_manifest(path: str | Path) -> list[dict]:
-    """Rows of a CSV / TSV / JSONL / JSON-list manifest, with ``video`` (and ``audio``) made absolute."""
-    path = Path(path)
-    if not path.is_file():
-        raise GenvidError(f"manifest not found: {path}")
-    rows: list[dict] = []
-    try:
-        text = path.read_text(encoding="utf-8") if path.suffix.lower() in (".jsonl", ".json") else ""
-        if path.suffix.lower() == ".json" and text.lstrip().startswith("["):
-            try:
-                rows = json.loads(text)
-            except json.JSONDecodeError as error:
-                raise GenvidError(f"{path}: not valid JSON ({error.msg}, line {error.lineno})") from None
-        elif path.suffix.lower() in (".jsonl", ".json"):
-            for line_number, line in enumerate(text.splitlines(), start=1):
-                if not line.strip():
-                    continue
-                try:
-                    rows.append(json.loads(line))
-                except json.JSONDecodeError as error:
-                    raise GenvidError(f"{path}, line {line_number}: not valid JSON ({error.msg})") from None
-        elif path.suffix.lower() in (".csv", ".tsv"):
-            delimiter = "\t" if path.suffix.lower() == ".tsv" else ","
-            with path.open(newline="", encoding="utf-8") as handle:
-                rows = [dict(row) for row in csv.DictReader(handle, delimiter=delimiter)]
-        else:
-            raise GenvidError(f"manifest {path} must be .csv, .tsv, .jsonl or .json (a list of rows)")
-    except UnicodeDecodeError:
-        raise GenvidError(f"manifest {path} is not UTF-8 text") from None
-    for index, row in enumerate(rows):
-        if not isinstance(row, dict) or not row.get("video"):
-            raise GenvidError(f"manifest {path}: row {index + 1} has no 'video' entry")
-        if "caption" not in row:
-            raise GenvidError(f"manifest {path}: row {index + 1} has no 'caption' entry")
-        row["caption"] = "" if row["caption"] is None else str(row["caption"])
-        for key in ("video", "audio"):
-            if row.get(key):
-                file_path = Path(str(row[key])).expanduser()
-                row[key] = str(file_path if file_path.is_absolute() else (path.parent / file_path))
-    return rows
+    """Rows of a CSV / TSV / JSONL / JSON-list manifest, with ``video`` (and ``audio``) made absolute.
+
+    All rows in memory: for big manifests use :class:`genvid.data.manifest.Manifest` instead.
+    """
+    return list(Manifest(path))
 
 
 class FolderVideoDataset(Dataset):
@@ -106,19 +73,14 @@ class FolderVideoDataset(Dataset):
         if num_frames < 1 or frame_stride < 1:
             raise GenvidError(f"num_frames and frame_stride must be >= 1 (got {num_frames}, {frame_stride})")
         self.manifest = Path(manifest)
-        rows = read_manifest(self.manifest)
-        unknown = [row["video"] for row in rows if Path(row["video"]).suffix.lower() not in IMAGE_SUFFIXES | VIDEO_SUFFIXES]
-        if unknown:
-            raise GenvidError(f"manifest {self.manifest}: unsupported file type {unknown[0]}")
-        if media == "video":
-            rows = [row for row in rows if not is_image_path(row["video"])]
-        elif media == "image":
-            rows = [row for row in rows if is_image_path(row["video"])]
+        self.rows = Manifest(self.manifest)
+        kinds = {"all": np.ones(len(self.rows), dtype=bool), "video": ~self.rows.is_image, "image": self.rows.is_image}
+        # positions of the manifest rows this dataset serves (8 bytes a row, whatever the manifest's size)
+        self.indices = np.flatnonzero(kinds[media])
         if num_samples is not None:
-            rows = rows[:num_samples]
-        if not rows:
+            self.indices = self.indices[:num_samples]
+        if not len(self.indices):
             raise GenvidError(f"manifest {self.manifest} lists no {'' if media == 'all' else media + ' '}files")
-        self.rows = rows
         self.num_frames = int(num_frames)
         self.height = int(height)
         self.width = int(width)
@@ -127,7 +89,7 @@ class FolderVideoDataset(Dataset):
         self.seed = int(seed)
         self.audio_sample_rate = audio_sample_rate
         self.bad_indices: set[int] = set()
-        self._facts: dict[int, dict] = {}  # probe results per index (one ffmpeg start saved per epoch)
+        self._facts: dict[int, dict] = {}  # probe results per index (one file open saved per epoch)
 
     @property
     def num_skipped(self) -> int:
@@ -135,55 +97,80 @@ class FolderVideoDataset(Dataset):
         return len(self.bad_indices)
 
     def __len__(self) -> int:
-        return len(self.rows)
+        return len(self.indices)
+
+    def row(self, index: int) -> dict:
+        return self.rows[int(self.indices[index])]
 
     def is_image(self, index: int) -> bool:
-        return is_image_path(self.rows[index]["video"])
+        return bool(self.rows.is_image[self.indices[index]])
 
-    def _start_frame(self, index: int, available: int) -> int:
-        span = (self.num_frames - 1) * self.frame_stride + 1
+    def shape_facts(self, probe: bool = True) -> dict[str, np.ndarray]:
+        """``num_frames``, ``height``, ``width``, ``is_image`` of every item (-1 = unreadable),
+        from the manifest's columns, probing the files they leave unknown."""
+        if probe:
+            self.rows.probe_missing(self.indices)
+        facts = {name: self.rows.facts[name][self.indices] for name in ("num_frames", "height", "width", "fps")}
+        facts["is_image"] = self.rows.is_image[self.indices]
+        facts["num_frames"] = np.where(facts["is_image"], 1, facts["num_frames"])
+        return facts
+
+    def _known_facts(self, index: int, path: str) -> dict:
+        row = int(self.indices[index])
+        known = {name: float(self.rows.facts[name][row]) for name in ("num_frames", "fps")}
+        if known["num_frames"] > 0 and known["fps"] > 0:
+            return {"num_frames": int(known["num_frames"]), "fps": known["fps"]}
+        if index not in self._facts:
+            self._facts[index] = probe_video(path)
+        return self._facts[index]
+
+    def _start_frame(self, index: int, available: int, num_frames: int | None = None) -> int:
+        span = ((num_frames or self.num_frames) - 1) * self.frame_stride + 1
         if not self.random_start or available <= span:
             return 0
         return int(np.random.default_rng([self.seed, index]).integers(available - span + 1))
 
     def load(self, index: int) -> dict:
         """Item ``index``; raises GenvidError when its file cannot be read (no skipping)."""
-        row = self.rows[index]
+        return self.load_at(index, self.num_frames, self.height, self.width)
+
+    def load_at(self, index: int, num_frames: int, height: int, width: int) -> dict:
+        """Item ``index`` at another shape (a bucket's): ``num_frames`` at the dataset's stride,
+        resized to cover ``height x width`` and centre-cropped."""
+        row = self.row(index)
         path = row["video"]
         item = {"caption": row["caption"], "path": path}
         if is_image_path(path):
-            video = read_video(path)
+            video = read_video(path, crop_to=(height, width))
         else:
-            needs_probe = self.random_start or self.audio_sample_rate
-            if needs_probe and index not in self._facts:
-                self._facts[index] = probe_video(path)
-            facts = self._facts[index] if needs_probe else {"num_frames": 0, "fps": 0.0}
-            start = self._start_frame(index, facts["num_frames"])
-            video = read_video(path, num_frames=self.num_frames, frame_stride=self.frame_stride, start=start)
-            if video.shape[1] < self.num_frames:
-                padding = video[:, -1:].expand(-1, self.num_frames - video.shape[1], -1, -1)
+            needs_facts = self.random_start or self.audio_sample_rate
+            facts = self._known_facts(index, path) if needs_facts else {"num_frames": 0, "fps": 0.0}
+            start = self._start_frame(index, facts["num_frames"], num_frames)
+            video = read_video(path, num_frames=num_frames, frame_stride=self.frame_stride, start=start, crop_to=(height, width))
+            if video.shape[1] < num_frames:
+                padding = video[:, -1:].expand(-1, num_frames - video.shape[1], -1, -1)
                 video = torch.cat([video, padding], dim=1)
             if self.audio_sample_rate:
-                item["audio"] = self._load_audio(row.get("audio") or path, start, facts["fps"])
-        item["video"] = resize_and_center_crop(video, self.height, self.width)
+                item["audio"] = self._load_audio(row.get("audio") or path, start, facts["fps"], num_frames)
+        item["video"] = video
         if row.get("audio") and not self.audio_sample_rate:
             item["audio_path"] = row["audio"]
         return item
 
-    def _load_audio(self, path: str, start_frame: int, fps: float) -> torch.Tensor:
+    def _load_audio(self, path: str, start_frame: int, fps: float, num_frames: int) -> torch.Tensor:
         from genvid.data.audio_io import read_audio
 
         if fps <= 0:
             raise GenvidError(f"cannot align audio with {path}: its frame rate is unknown")
-        duration = self.num_frames * self.frame_stride / fps
+        duration = num_frames * self.frame_stride / fps
         length = int(round(duration * self.audio_sample_rate))
         waveform = read_audio(path, self.audio_sample_rate, start_seconds=start_frame / fps, duration_seconds=duration)
         waveform = waveform[:length]
         return torch.nn.functional.pad(waveform, (0, length - waveform.shape[0]))
 
     def __getitem__(self, index: int) -> dict:
-        for offset in range(len(self.rows)):
-            candidate = (index + offset) % len(self.rows)
+        for offset in range(len(self)):
+            candidate = (index + offset) % len(self)
             if candidate in self.bad_indices:
                 continue
             try:
@@ -191,4 +178,4 @@ class FolderVideoDataset(Dataset):
             except GenvidError as error:
                 self.bad_indices.add(candidate)
                 logger.warning(f"skipping unreadable file ({self.num_skipped} skipped so far): {error}")
-        raise GenvidError(f"manifest {self.manifest}: none of its {len(self.rows)} files can be read")
+        raise GenvidError(f"manifest {self.manifest}: none of its {len(self)} files can be read")

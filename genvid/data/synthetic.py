@@ -294,13 +294,15 @@ class SyntheticVideoDataset(Dataset):
         }
 
     def __getitem__(self, index: int) -> dict:
+        return self.load_at(index, self.num_frames, self.height, self.width)
+
+    def load_at(self, index: int, num_frames: int, height: int, width: int) -> dict:
+        """Item ``index`` rendered at another shape (a bucket's); same labels, same motion."""
         item = self.labels(index)
         clip_seed = item.pop("clip_seed")
-        item["video"] = render_clip(
-            item["color"], item["shape"], item["motion"], self.num_frames, self.height, self.width, seed=clip_seed
-        )
+        item["video"] = render_clip(item["color"], item["shape"], item["motion"], num_frames, height, width, seed=clip_seed)
         if self.audio_sample_rate:
             item["audio"] = render_audio(
-                item["color"], item["shape"], item["motion"], self.num_frames, self.fps, self.audio_sample_rate, clip_seed
+                item["color"], item["shape"], item["motion"], num_frames, self.fps, self.audio_sample_rate, clip_seed
             )
         return item

@@ -1,14 +1,18 @@
 """Reading and writing videos and still images.
 
 Tensors are ``(channels, frames, height, width)`` float in [-1, 1]; arrays handed to codecs are
-``(frames, height, width, 3)`` uint8. mp4/webm/avi/mov/mkv go through the ffmpeg binary that
-imageio-ffmpeg bundles (no system ffmpeg, no PyAV); gif and still images go through Pillow.
+``(frames, height, width, 3)`` uint8. mp4/webm/avi/mov/mkv are decoded in process by PyAV
+(genvid.data.av_decode: seek, decode only the span used, resize on the way) or, when PyAV is not
+installed or ``GENVID_VIDEO_DECODER=ffmpeg``, by the ffmpeg binary that imageio-ffmpeg bundles;
+writing always uses that binary. gif and still images go through Pillow.
 Every failure to read a file is a :class:`genvid.errors.GenvidError` whose one line names the file.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import math
+import os
 from pathlib import Path
 from typing import Sequence
 
@@ -23,6 +27,17 @@ FFMPEG_SUFFIXES = {".mp4", ".webm", ".avi", ".mov", ".mkv", ".m4v"}
 GIF_SUFFIXES = {".gif"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp"}
 VIDEO_SUFFIXES = FFMPEG_SUFFIXES | GIF_SUFFIXES
+DECODERS = ("av", "ffmpeg")
+
+
+def video_decoder() -> str:
+    """``"av"`` (in process) unless PyAV is missing or ``GENVID_VIDEO_DECODER=ffmpeg`` asks for the binary."""
+    chosen = os.environ.get("GENVID_VIDEO_DECODER", "").strip().lower()
+    if chosen and chosen not in DECODERS:
+        raise GenvidError(f"GENVID_VIDEO_DECODER must be one of {', '.join(DECODERS)}, got {chosen!r}")
+    if chosen == "ffmpeg" or importlib.util.find_spec("av") is None:
+        return "ffmpeg"
+    return "av"
 
 
 def is_image_path(path: str | Path) -> bool:
@@ -172,8 +187,18 @@ def _read_with_pillow(path: Path, stop: int | None) -> list[np.ndarray]:
     return frames
 
 
-def read_frames(path: str | Path, num_frames: int | None = None, frame_stride: int = 1, start: int = 0) -> np.ndarray:
-    """Decode frames ``start, start + stride, ...`` as ``(T, H, W, 3)`` uint8 (an image gives T=1)."""
+def read_frames(
+    path: str | Path,
+    num_frames: int | None = None,
+    frame_stride: int = 1,
+    start: int = 0,
+    crop_to: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """Decode frames ``start, start + stride, ...`` as ``(T, H, W, 3)`` uint8 (an image gives T=1).
+
+    ``crop_to = (height, width)``: resize to cover that size (aspect kept) and crop the centre;
+    the in-process decoder resizes each frame as it leaves the codec.
+    """
     path = Path(path)
     if frame_stride < 1 or start < 0 or (num_frames is not None and num_frames < 1):
         raise GenvidError(
@@ -185,11 +210,17 @@ def read_frames(path: str | Path, num_frames: int | None = None, frame_stride: i
     if path.stat().st_size == 0:
         raise GenvidError(f"cannot read {path}: the file is empty")
     suffix = path.suffix.lower()
+    resized = False
     try:
         if suffix in IMAGE_SUFFIXES:
             frames = _read_with_pillow(path, stop=1)
         elif suffix in GIF_SUFFIXES:
             frames = _select(_read_with_pillow(path, _frames_needed(num_frames, frame_stride, start)), num_frames, frame_stride, start)
+        elif video_decoder() == "av":
+            from genvid.data.av_decode import read_frames_av
+
+            frames = read_frames_av(path, num_frames, frame_stride, start, cover=crop_to)
+            resized = crop_to is not None
         else:
             all_frames = _read_with_ffmpeg(path, _frames_needed(num_frames, frame_stride, start), skip=start)
             frames = _select(all_frames, num_frames, frame_stride, 0)
@@ -199,16 +230,30 @@ def read_frames(path: str | Path, num_frames: int | None = None, frame_stride: i
         raise GenvidError(f"cannot read {path}: {_first_line(error)}") from None
     if not frames:
         raise GenvidError(f"cannot read {path}: no frames decoded (start={start}, frame_stride={frame_stride})")
-    return np.stack(frames)
+    frames = np.stack(frames)
+    if crop_to is not None:
+        if resized:
+            from genvid.data.av_decode import center_crop
+
+            frames = np.ascontiguousarray(center_crop(frames, *crop_to))
+        else:
+            frames = video_to_uint8(resize_and_center_crop(uint8_to_video(frames), *crop_to))
+    return frames
 
 
-def read_video(path: str | Path, num_frames: int | None = None, frame_stride: int = 1, start: int = 0) -> torch.Tensor:
+def read_video(
+    path: str | Path,
+    num_frames: int | None = None,
+    frame_stride: int = 1,
+    start: int = 0,
+    crop_to: tuple[int, int] | None = None,
+) -> torch.Tensor:
     """Read a video or still image as ``(3, T, H, W)`` float in [-1, 1].
 
     ``num_frames`` caps the count (None = to the end); a short file gives fewer frames, never an
     error. A still image is one frame whatever ``num_frames`` says.
     """
-    return uint8_to_video(read_frames(path, num_frames=num_frames, frame_stride=frame_stride, start=start))
+    return uint8_to_video(read_frames(path, num_frames=num_frames, frame_stride=frame_stride, start=start, crop_to=crop_to))
 
 
 def probe_video(path: str | Path) -> dict:
@@ -228,6 +273,10 @@ def probe_video(path: str | Path) -> dict:
                 count = getattr(image, "n_frames", 1) if suffix in GIF_SUFFIXES else 1
                 duration_ms = image.info.get("duration") or 125
                 return {"num_frames": count, "fps": 1000.0 / duration_ms, "height": image.height, "width": image.width}
+        if video_decoder() == "av":
+            from genvid.data.av_decode import probe_av
+
+            return probe_av(path)
         import imageio_ffmpeg
 
         reader = imageio_ffmpeg.read_frames(str(path))
