@@ -54,3 +54,24 @@ def test_codebook_usage():
     assert fraction == 0.5 and perplexity == pytest.approx(2.0)
     with pytest.raises(ValueError):
         codebook_usage(torch.tensor([9]), 4)
+
+
+def test_ssim_matches_scikit_image():
+    # scikit-image's structural_similarity with the settings of Wang et al. (Gaussian window
+    # sigma 1.5, population covariance) on each frame, averaged, is the reference.
+    from skimage.metrics import structural_similarity
+
+    reference = videos(seed=3, shape=(1, 3, 3, 32, 40))
+    generator = torch.Generator().manual_seed(4)
+    for degraded in (
+        (reference + 0.1 * torch.randn(reference.shape, generator=generator)).clamp(-1, 1),
+        torch.nn.functional.avg_pool3d(reference, (1, 5, 5), stride=1, padding=(0, 2, 2)),
+        reference * 0.5 + 0.2,
+    ):
+        expected = []
+        for frame in range(reference.shape[2]):
+            a = ((reference[0, :, frame] + 1) / 2).permute(1, 2, 0).double().numpy()
+            b = ((degraded[0, :, frame] + 1) / 2).permute(1, 2, 0).double().numpy()
+            expected.append(structural_similarity(a, b, channel_axis=-1, data_range=1.0, gaussian_weights=True,
+                                                  sigma=1.5, use_sample_covariance=False))
+        assert float(ssim(reference, degraded)) == pytest.approx(sum(expected) / len(expected), abs=1e-3)

@@ -125,52 +125,6 @@ def attribute_accuracy(waveforms, labels, sample_rate: int = 16000) -> dict[str,
     return {name: count / total for name, count in hits.items()}
 
 
-def _labels(split: str, repeats: int):
-    from genvid.data.synthetic import SPLITS
-
-    return [label for label in SPLITS[split] for _ in range(repeats)]
-
-
-def codec_round_trip_accuracy(codec, split: str = "all", repeats: int = 1, num_codebooks: int | None = None,
-                              num_frames: int = 17, seed: int = 1000) -> dict[str, float]:
-    """Attribute accuracy of ground-truth tones after ``codec`` encode/decode (first ``num_codebooks``
-    levels): the ceiling a generator decoding through this codec can reach."""
-    from genvid.data.synthetic import render_audio
-    from tokenizer.audio_losses import mel_spectral_distance, signal_to_noise_db
-
-    labels = _labels(split, repeats)
-    rate = codec.config.sample_rate
-    tones = torch.stack([render_audio(*label, num_frames=num_frames, sample_rate=rate, seed=seed + index)
-                         for index, label in enumerate(labels)])
-    with torch.no_grad():
-        codes = codec.encode(tones.to(codec.device), num_codebooks=num_codebooks)
-        decoded = codec.decode(codes).float().cpu()[:, : tones.shape[-1]]
-    result = attribute_accuracy(list(decoded), labels, rate)
-    result["snr_db"] = float(signal_to_noise_db(decoded, tones).mean())
-    result["mel_spectral_distance"] = float(mel_spectral_distance(decoded, tones, rate).mean())
-    return result
-
-
-def video_to_audio_accuracy(pipeline, split: str = "heldout", repeats: int = 1, num_frames: int = 17,
-                            height: int = 32, width: int = 32, seed: int = 2000, batch_size: int = 32,
-                            **sampling) -> dict[str, float]:
-    """Render clips of ``split``, let the AR ``pipeline`` make their soundtracks (task v2a, no text)
-    and score the sound's colour / shape / motion with :func:`analyze_audio`."""
-    from genvid.data.synthetic import render_clip
-
-    labels = _labels(split, repeats)
-    rate = pipeline.audio_codec.config.sample_rate
-    sounds = []
-    for start in range(0, len(labels), batch_size):
-        chunk = labels[start : start + batch_size]
-        clips = torch.stack([render_clip(*label, num_frames=num_frames, height=height, width=width, seed=seed + start + index)
-                             for index, label in enumerate(chunk)])
-        generator = torch.Generator().manual_seed(seed + start)
-        output = pipeline(video=clips, task="v2a", generator=generator, output_type="pt", **sampling)
-        sounds.extend(output.audio)
-    return attribute_accuracy(sounds, labels, rate)
-
-
 def main() -> None:
     """Check the analyzer on ground-truth tones: every combination, a few seeds."""
     import itertools

@@ -1,4 +1,4 @@
-"""``genvid eval prompts``: does a pipeline draw what its prompt asks for?
+"""Does a pipeline draw what its prompt asks for? (the measuring part of ``genvid eval prompts``)
 
 Generates one clip (or more) for every colour x shape x motion of the synthetic vocabulary,
 reads each back with genvid.eval.analyzer, and reports per-attribute accuracy separately for the
@@ -6,9 +6,6 @@ combinations seen in training and the held-out ones.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import torch
 from tqdm.auto import tqdm
@@ -37,15 +34,32 @@ def generate_for_combinations(
     return clips
 
 
+def split_combinations(split: str):
+    """The combinations of a split: "seen" (trained on), "heldout" or "all"."""
+    if split == "seen":
+        return [c for c in ALL_COMBINATIONS if c not in HELDOUT_COMBINATIONS]
+    if split == "heldout":
+        return list(HELDOUT_COMBINATIONS)
+    if split == "all":
+        return list(ALL_COMBINATIONS)
+    raise ValueError(f"unknown split {split!r}; expected seen, heldout or all")
+
+
+def generate_splits(pipeline, splits=("seen", "heldout"), samples_per_combination: int = 1, batch_size: int = 16,
+                    seed: int = 0, **call_options) -> dict[str, tuple[list, list[torch.Tensor]]]:
+    """``{split: (labels, clips)}``: one ``(color, shape, motion)`` label per generated clip."""
+    generated = {}
+    for split in splits:
+        combinations = split_combinations(split)
+        clips = generate_for_combinations(pipeline, combinations, samples_per_combination, batch_size, seed, **call_options)
+        generated[split] = ([c for c in combinations for _ in range(samples_per_combination)], clips)
+    return generated
+
+
 def evaluate_pipeline(pipeline, samples_per_combination: int = 1, batch_size: int = 16, seed: int = 0, **call_options):
     """Accuracy per attribute for seen and held-out combinations: {"seen": {...}, "heldout": {...}}."""
-    seen = [c for c in ALL_COMBINATIONS if c not in HELDOUT_COMBINATIONS]
-    report = {}
-    for name, combinations in (("seen", seen), ("heldout", HELDOUT_COMBINATIONS)):
-        clips = generate_for_combinations(pipeline, combinations, samples_per_combination, batch_size, seed, **call_options)
-        labels = [combination for combination in combinations for _ in range(samples_per_combination)]
-        report[name] = evaluate_prompt_following(clips, labels)
-    return report
+    generated = generate_splits(pipeline, ("seen", "heldout"), samples_per_combination, batch_size, seed, **call_options)
+    return {split: evaluate_prompt_following(clips, labels) for split, (labels, clips) in generated.items()}
 
 
 def format_table(reports: dict[str, dict]) -> str:
@@ -58,37 +72,3 @@ def format_table(reports: dict[str, dict]) -> str:
                 f"{values['shape_accuracy']:.1%} | {values['motion_accuracy']:.1%} | {values['all_accuracy']:.1%} |"
             )
     return "\n".join(lines)
-
-
-def add_arguments(parser) -> None:
-    parser.add_argument("--model", choices=("diffusion", "ar", "both"), default="both")
-    parser.add_argument("--pipeline", default=None, help="pipeline folder (default: the shipped demo; not with --model both)")
-    parser.add_argument("--samples-per-combination", type=int, default=1)
-    parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--steps", type=int, default=None, help="diffusion: denoising steps")
-    parser.add_argument("--guidance", type=float, default=None)
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--output", default=None, help="write the report as JSON here")
-
-
-def run(args) -> int:
-    from genvid.commands.generate import load_pipeline
-    from genvid.errors import GenvidError
-
-    if args.model == "both" and args.pipeline:
-        raise GenvidError("--pipeline needs --model diffusion or --model ar")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    reports = {}
-    for model in ("diffusion", "ar") if args.model == "both" else (args.model,):
-        pipeline = load_pipeline(model, args.pipeline, device)
-        options = {}
-        if args.guidance is not None:
-            options["guidance_scale"] = args.guidance
-        if model == "diffusion" and args.steps is not None:
-            options["num_inference_steps"] = args.steps
-        reports[model] = evaluate_pipeline(pipeline, args.samples_per_combination, args.batch_size, args.seed, **options)
-    print(format_table(reports))
-    if args.output:
-        Path(args.output).write_text(json.dumps(reports, indent=1))
-    return 0
