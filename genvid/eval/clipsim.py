@@ -24,7 +24,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from genvid.errors import GenvidError
-from genvid.eval.fvd import _local_folder
+from genvid.eval.local_models import local_config
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -45,15 +45,12 @@ class ClipScorer:
     def from_folder(cls, path: str | Path, device="cpu", dtype=torch.float32) -> "ClipScorer":
         from transformers import AutoTokenizer, CLIPConfig, CLIPModel
 
-        folder = _local_folder(path, "CLIP model")
-        config = CLIPConfig.from_pretrained(folder, local_files_only=True)
-        if config.model_type != "clip":
-            raise GenvidError(f"{folder} holds a {config.model_type!r} model; --clip-model needs a transformers CLIPModel folder")
+        folder, _ = local_config(path, CLIPConfig, "CLIP model")
         try:
             tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
         except (OSError, ValueError) as error:
             raise GenvidError(f"no tokenizer in the CLIP folder {folder} ({str(error).splitlines()[0]})") from None
-        model = CLIPModel.from_pretrained(folder, local_files_only=True, torch_dtype=dtype).to(device)
+        model = CLIPModel.from_pretrained(folder, local_files_only=True, dtype=dtype).to(device)
         mean, std = OPENAI_CLIP_MEAN, OPENAI_CLIP_STD
         processor_config = folder / "preprocessor_config.json"
         if processor_config.is_file():

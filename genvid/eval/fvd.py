@@ -28,7 +28,6 @@ the number of clips with the figure and compare runs of equal size.
 from __future__ import annotations
 
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -40,17 +39,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from genvid.errors import GenvidError
-
-logger = logging.getLogger(__name__)
-
-
-def _local_folder(path: str | Path, what: str) -> Path:
-    folder = Path(path)
-    if not (folder / "config.json").is_file():
-        raise GenvidError(f"no {what} at {folder}: expected {folder / 'config.json'} (a transformers save_pretrained folder)")
-    if not any(folder.glob("*.safetensors")):
-        raise GenvidError(f"no {what} weights in {folder}: expected model.safetensors (safetensors only)")
-    return folder
+from genvid.eval.local_models import local_config
 
 
 def _normalisation(folder: Path) -> tuple[list[float], list[float]] | None:
@@ -79,16 +68,13 @@ class VideoFeatureModel:
         """Load a transformers ``VideoMAEModel`` or ``VideoMAEForVideoClassification`` folder offline."""
         from transformers import VideoMAEConfig, VideoMAEForVideoClassification, VideoMAEModel
 
-        folder = _local_folder(path, "VideoMAE feature model")
-        config = VideoMAEConfig.from_pretrained(folder, local_files_only=True)
-        if config.model_type != "videomae":
-            raise GenvidError(f"{folder} holds a {config.model_type!r} model; --feature-model needs a VideoMAE folder")
+        folder, config = local_config(path, VideoMAEConfig, "VideoMAE feature model")
         architectures = config.architectures or []
         if "VideoMAEForVideoClassification" in architectures:
-            classifier = VideoMAEForVideoClassification.from_pretrained(folder, local_files_only=True, torch_dtype=dtype)
+            classifier = VideoMAEForVideoClassification.from_pretrained(folder, local_files_only=True, dtype=dtype)
             network, final_norm = classifier.videomae, classifier.fc_norm
         else:
-            network, final_norm = VideoMAEModel.from_pretrained(folder, local_files_only=True, torch_dtype=dtype), None
+            network, final_norm = VideoMAEModel.from_pretrained(folder, local_files_only=True, dtype=dtype), None
         network = network.to(device).eval()
         final_norm = final_norm.to(device).eval() if final_norm is not None else None
         return cls(network, final_norm, config.num_frames, config.image_size, _normalisation(folder))

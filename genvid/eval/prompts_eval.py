@@ -72,3 +72,40 @@ def format_table(reports: dict[str, dict]) -> str:
                 f"{values['shape_accuracy']:.1%} | {values['motion_accuracy']:.1%} | {values['all_accuracy']:.1%} |"
             )
     return "\n".join(lines)
+
+
+def learned_metrics(generated, scorer=None, feature_model=None) -> dict[str, dict[str, float]]:
+    """``{split: {"clipsim": .., "fvd": ..}}`` for ``{split: (labels, clips)}``: CLIPSIM of the clips
+    against their prompts where a :class:`~genvid.eval.clipsim.ClipScorer` is given, FVD against
+    the synthetic set's renders of the same labels where a
+    :class:`~genvid.eval.fvd.VideoFeatureModel` is given."""
+    from genvid.data.synthetic import render_clip
+
+    metrics = {split: {} for split in generated}
+    for split, (labels, clips) in generated.items():
+        if scorer is not None:
+            from genvid.eval.clipsim import clipsim
+
+            metrics[split]["clipsim"] = clipsim(scorer, clips, [caption_for(*label) for label in labels])
+        if feature_model is not None:
+            from genvid.eval.fvd import fvd
+
+            frames, height, width = clips[0].shape[1:]
+            renders = (render_clip(*label, num_frames=frames, height=height, width=width, seed=index)
+                       for index, label in enumerate(labels))
+            metrics[split]["fvd"] = fvd(feature_model, renders, clips)
+    return metrics
+
+
+def load_learned_models(clip_model: str | None = None, feature_model: str | None = None, device="cpu"):
+    """``(ClipScorer or None, VideoFeatureModel or None)`` from local folders."""
+    scorer = features = None
+    if clip_model:
+        from genvid.eval.clipsim import ClipScorer
+
+        scorer = ClipScorer.from_folder(clip_model, device)
+    if feature_model:
+        from genvid.eval.fvd import VideoFeatureModel
+
+        features = VideoFeatureModel.from_folder(feature_model, device)
+    return scorer, features

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -46,6 +46,10 @@ class TrainingConfig:
     export_ema: bool = True
     #: peak FLOP/s of one device, for MFU in the logs (0 = not reported)
     peak_flops: float = 0.0
+    #: run ``eval`` every this many steps and log its figures (0 = never); see genvid.training.evaluation
+    eval_every: int = 0
+    #: which evaluation: keys of genvid.training.evaluation.EvaluationOptions (kind: tokenizer | prompts, ...)
+    eval: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.mixed_precision not in ("no", "fp16", "bf16"):
@@ -57,3 +61,7 @@ class TrainingConfig:
                 raise ValueError(f"training.{name} must be >= 1, got {getattr(self, name)}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"training.ema_decay must be in [0, 1), got {self.ema_decay}")
+        if self.eval_every > 0 or self.eval:
+            from genvid.training.evaluation import evaluation_options
+
+            evaluation_options(self.eval or {})  # a typo in training.eval fails before training starts

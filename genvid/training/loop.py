@@ -28,6 +28,7 @@ from genvid.training.checkpoint import load_checkpoint, resolve_resume, save_che
 from genvid.training.config import TrainingConfig
 from genvid.training.data import stream_loader
 from genvid.training.ema import ExponentialMovingAverage
+from genvid.training.evaluation import evaluator_for
 from genvid.training.tasks import get_task_class
 
 logger = logging.getLogger("genvid.training")
@@ -195,6 +196,7 @@ def train(config: DictConfig, resume: str | None = None) -> dict[str, Any]:
         disable=not accelerator.is_main_process,
         desc=f"train {config.task}",
     )
+    evaluator = evaluator_for(training)
     window_start, window_samples, window_tokens = time.perf_counter(), 0, 0
     last_loss = float("nan")
     model.train()
@@ -266,6 +268,11 @@ def train(config: DictConfig, resume: str | None = None) -> dict[str, Any]:
             )
         if training.preview_every > 0 and done % training.preview_every == 0 and accelerator.is_main_process:
             _preview(task, accelerator, model, ema, training, done, output_dir)
+        if evaluator is not None and done % training.eval_every == 0 and accelerator.is_main_process:
+            record = {"step": done, **evaluator(task, accelerator.unwrap_model(model), ema, training.export_ema)}
+            metrics.write(record)
+            if tracker:
+                accelerator.log(record, step=done)
 
     summary = {"steps": training.max_steps, "final_loss": last_loss, "output_dir": str(output_dir)}
     if accelerator.distributed_type.value not in ("FSDP", "DEEPSPEED"):

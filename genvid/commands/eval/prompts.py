@@ -19,6 +19,8 @@ HELP = "prompt-following accuracy of a pipeline on the synthetic vocabulary (+ C
 def add_arguments(parser) -> None:
     parser.add_argument("--model", choices=("diffusion", "ar", "both"), default="both")
     parser.add_argument("--pipeline", default=None, help="pipeline folder (default: the shipped demo; not with --model both)")
+    parser.add_argument("--splits", nargs="+", choices=("seen", "heldout", "all"), default=["seen", "heldout"],
+                        help="which combinations: seen (in training), heldout (never seen), all (default: seen heldout)")
     parser.add_argument("--samples-per-combination", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -31,41 +33,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("--report", default=None, help="write an HTML report: out.html, or a folder for index.html")
 
 
-def learned_metrics(generated, clip_model=None, feature_model=None, device="cpu") -> dict[str, dict[str, float]]:
-    """``{split: {"clipsim": .., "fvd": ..}}`` for ``{split: (labels, clips)}``, where models are given."""
-    from genvid.data.synthetic import caption_for, render_clip
-
-    metrics = {split: {} for split in generated}
-    if clip_model:
-        from genvid.eval.clipsim import ClipScorer, clipsim
-
-        scorer = ClipScorer.from_folder(clip_model, device)
-        for split, (labels, clips) in generated.items():
-            metrics[split]["clipsim"] = clipsim(scorer, clips, [caption_for(*label) for label in labels])
-    if feature_model:
-        from genvid.eval.fvd import VideoFeatureModel, fvd
-
-        model = VideoFeatureModel.from_folder(feature_model, device)
-        for split, (labels, clips) in generated.items():
-            frames, height, width = clips[0].shape[1:]
-            renders = (render_clip(*label, num_frames=frames, height=height, width=width, seed=index)
-                       for index, label in enumerate(labels))
-            metrics[split]["fvd"] = fvd(model, renders, clips)
-    return metrics
-
-
 def run(args) -> int:
     import torch
 
     from genvid.commands.generate import load_pipeline
     from genvid.errors import GenvidError
     from genvid.eval.analyzer import evaluate_prompt_following
-    from genvid.eval.prompts_eval import format_table, generate_splits
+    from genvid.eval.prompts_eval import format_table, generate_splits, learned_metrics, load_learned_models
 
     if args.model == "both" and args.pipeline:
         raise GenvidError("--pipeline needs --model diffusion or --model ar")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     reports, generations, metrics = {}, {}, {}
+    scorer, feature_model = load_learned_models(args.clip_model, args.feature_model, device)
     for model in ("diffusion", "ar") if args.model == "both" else (args.model,):
         pipeline = load_pipeline(model, args.pipeline, device)
         options = {}
@@ -73,10 +53,10 @@ def run(args) -> int:
             options["guidance_scale"] = args.guidance
         if model == "diffusion" and args.steps is not None:
             options["num_inference_steps"] = args.steps
-        generated = generate_splits(pipeline, ("seen", "heldout"), args.samples_per_combination, args.batch_size,
+        generated = generate_splits(pipeline, args.splits, args.samples_per_combination, args.batch_size,
                                     args.seed, **options)
         reports[model] = {split: evaluate_prompt_following(clips, labels) for split, (labels, clips) in generated.items()}
-        metrics[model] = learned_metrics(generated, args.clip_model, args.feature_model, device)
+        metrics[model] = learned_metrics(generated, scorer, feature_model)
         generations[model] = generated
         for split, values in metrics[model].items():
             reports[model][split].update(values)
