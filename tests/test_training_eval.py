@@ -4,7 +4,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from genvid.config import ConfigError, load_config
 from genvid.training.loop import build_task, train
@@ -67,3 +66,25 @@ def test_prompts_eval_on_a_tokenizer_task_says_what_to_use(tmp_path):
     with pytest.raises(ConfigError, match="generator task"):
         TrainingEvaluator(EvaluationOptions(kind="prompts"))(task, model)
     assert model.training  # the evaluator hands the model back in training mode
+
+
+def test_prompts_eval_scores_a_generator_tasks_pipeline(tmp_path):
+    from test_dit_task import make_task
+    from test_eval_learned import _tiny_clip
+
+    from genvid.training.evaluation import EvaluationOptions, TrainingEvaluator
+
+    clip, clip_tokenizer = _tiny_clip()
+    clip.save_pretrained(tmp_path / "clip")
+    clip_tokenizer.save_pretrained(tmp_path / "clip")
+    task = make_task()
+    model = task.build_model()
+    options = EvaluationOptions(kind="prompts", split="heldout", max_clips=2, num_inference_steps=2,
+                                clip_model=str(tmp_path / "clip"))
+    evaluator = TrainingEvaluator(options)
+    figures = evaluator(task, model)
+    assert {"eval/color_accuracy", "eval/shape_accuracy", "eval/motion_accuracy", "eval/all_accuracy",
+            "eval/clipsim"} == set(figures)
+    assert all(0 <= figures[f"eval/{key}_accuracy"] <= 1 for key in ("color", "shape", "motion", "all"))
+    assert -1 <= figures["eval/clipsim"] <= 1 and model.training
+    assert evaluator(task, model) == figures  # seeded sampling: the same weights give the same figures
