@@ -7,7 +7,9 @@ import torch
 
 from genvid.data import DataConfig, build_dataset, collate_videos
 from genvid.errors import GenvidError
-from genvid.pipelines.ar import GenVidARPipeline, generate_audio
+from genvid.models.ar_tasks import TASKS
+from genvid.models.sampling import generate
+from genvid.pipelines.ar import GenVidARPipeline
 from genvid.training.tasks.lm import LanguageModelOptions, LanguageModelTask
 
 TOKENIZER_CONFIG = dict(bottleneck="fsq", fsq_levels=[4, 4], base_channels=8, channel_multipliers=[1, 2, 2, 2],
@@ -63,8 +65,8 @@ def test_v2a_emits_only_audio_ids_of_the_right_level(trained):
     grid = pipe.tokenize(batch["video"][:1], "cpu")
     sequence = build_sequence("v2a", 1, 8, grid.flatten(1), target_length=50, target_kind="audio")
     text = torch.zeros(1, 8, model.config.text_hidden_size)
-    tokens = generate_audio(model, sequence.prefix_ids, 50, text, torch.zeros(1, 8, dtype=torch.bool),
-                            temperature=3.0, generator=torch.Generator().manual_seed(1), progress=False)
+    tokens = generate(model, sequence.prefix_ids, 50, text, torch.zeros(1, 8, dtype=torch.bool), temperature=3.0,
+                      allowed=TASKS["v2a"].allowed(vocabulary), generator=torch.Generator().manual_seed(1), progress=False)
     for index in range(50):
         low, high = vocabulary.audio_level_range(index % 2)
         assert low <= int(tokens[0, index]) < high

@@ -138,7 +138,7 @@ def test_image_to_video_keeps_the_given_first_latent_frame(pipe, tmp_path):
     image = torch.rand(3, 20, 24, generator=generator) * 2 - 1  # resized / cropped to 16 x 16
     latents = generate(pipe, image=image, output_type="latent")
     tokenizer = pipe.video_tokenizer
-    from genvid.pipelines.diffusion import image_to_tensor
+    from genvid.pipelines.common import image_to_tensor
 
     with torch.no_grad():
         expected = tokenizer.normalize_latents(tokenizer.encode(image_to_tensor(image, 16, 16)))

@@ -5,7 +5,8 @@ import torch
 
 from genvid.models.lm import VideoLanguageModel, prefix_lm_mask
 from genvid.models.sampling import DecodeStep, DynamicCache, StaticCache, generate, process_logits
-from genvid.models.sequence import BOV, EOS, MASK, TASK_IDS, TEXT, Vocabulary, build_sequence, task_example
+from genvid.models.ar_tasks import TASKS, random_region_mask
+from genvid.models.sequence import BOV, EOS, MASK, TEXT, Vocabulary, build_sequence
 
 CODEBOOK = 64
 TEXT_WIDTH = 16
@@ -24,7 +25,7 @@ def tiny_model(sliding_window=None, **overrides):
 def tiny_batch(task="i2v", batch=2, text_length=4, grid=(2, 3, 3), seed=0):
     generator = torch.Generator().manual_seed(seed)
     ids = torch.randint(0, CODEBOOK, (batch, *grid), generator=generator) + 32
-    example = task_example(task, ids, generator)
+    example = TASKS[task].example(ids, generator)
     sequence = build_sequence(task, batch, text_length, example.condition_ids, example.target_ids)
     text = torch.randn(batch, text_length, TEXT_WIDTH, generator=generator)
     text_mask = torch.ones(batch, text_length, dtype=torch.bool)
@@ -43,7 +44,7 @@ def test_vocabulary_and_layout():
     assert torch.equal(vocabulary.ids_to_audio(audio_ids), audio)
     sequence, _, _ = tiny_batch("i2v")
     row = sequence.input_ids[0]
-    assert row[1] == TASK_IDS["i2v"] and (row[2:6] == TEXT).all()
+    assert row[1] == TASKS["i2v"].token_id and (row[2:6] == TEXT).all()
     assert row[sequence.prefix_length - 1] == BOV and row[-1] == EOS
     assert sequence.target_length == 2 * 9 - 9  # first latent frame given
 
@@ -170,7 +171,7 @@ def test_forced_tokens_are_kept():
     model = tiny_model()
     generator = torch.Generator().manual_seed(3)
     grid = torch.randint(0, CODEBOOK, (2, 2, 3, 3), generator=generator) + 32
-    example = task_example("inpaint", grid, generator)
+    example = TASKS["inpaint"].example(grid, generator)
     sequence = build_sequence("inpaint", 2, 0, example.condition_ids, target_length=example.target_ids.shape[1])
     assert (sequence.prefix_ids == MASK).any()
     tokens = generate(model, sequence.prefix_ids, sequence.target_length, forced=example.forced,
@@ -206,7 +207,7 @@ def test_tiny_model_overfits_and_samples_back_exactly():
     generator = torch.Generator().manual_seed(0)
     grids = torch.randint(0, 32, (3, 2, 2, 3), generator=generator) + 32
     texts = torch.randn(3, 3, 8, generator=generator)
-    example = task_example("t2v", grids)
+    example = TASKS["t2v"].example(grids)
     sequence = build_sequence("t2v", 3, 3, target_ids=example.target_ids)
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-2)
     prefix = sequence.prefix_length
@@ -235,14 +236,12 @@ def test_save_load_round_trip_with_tied_embeddings(tmp_path):
 def test_task_conditioning_layouts():
     generator = torch.Generator().manual_seed(0)
     grid = torch.randint(0, CODEBOOK, (6, 3, 4, 4), generator=generator) + 32
-    from genvid.models.sequence import random_region_mask
-
     for kind in ("inpaint", "outpaint"):
         region = random_region_mask(tuple(grid.shape), kind, generator)
         assert region.shape == grid.shape and region.any(dim=(1, 2, 3)).all() and not region.all()
-        example = task_example(kind, grid, region=region)
+        example = TASKS[kind].example(grid, region=region)
         assert torch.equal(example.condition_ids == MASK, region.flatten(1))  # hidden exactly where generated
         assert torch.equal(example.target_ids, grid.flatten(1))
-    continued = task_example("continue", grid, num_given_frames=2)
+    continued = TASKS["continue"].example(grid, num_given_frames=2)
     assert continued.condition_ids.shape[1] == 2 * 16 and continued.target_ids.shape[1] == 16
-    assert task_example("t2v", grid).condition_ids is None
+    assert TASKS["t2v"].example(grid).condition_ids is None

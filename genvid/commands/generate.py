@@ -8,7 +8,17 @@ clip (an mp4 output is the input clip with the generated sound).
 
 HELP = "generate a video from a prompt (and optionally an image, a video or audio) with a pipeline"
 
-TASKS = ("t2v", "i2v", "continue", "inpaint", "outpaint", "v2a", "a2v")
+
+
+def task_name(name: str) -> str:
+    """An ``--task`` value: a name of the AR task table (imported only when the option is given)."""
+    import argparse
+
+    from genvid.models.ar_tasks import TASKS
+
+    if name not in TASKS:
+        raise argparse.ArgumentTypeError(f"unknown task {name!r}; the AR tasks are {', '.join(TASKS)}")
+    return name
 
 
 def add_arguments(parser) -> None:
@@ -25,7 +35,10 @@ def add_arguments(parser) -> None:
         "--mask", default=None, help="ar inpaint/outpaint: an image the video's size, white = the region to generate"
     )
     parser.add_argument("--audio", default=None, help="a soundtrack to follow (wav, mp3, or a video's sound; a2v for ar)")
-    parser.add_argument("--task", choices=TASKS, default=None, help="ar task (inferred from --image / --video / --audio)")
+    parser.add_argument(
+        "--task", type=task_name, default=None, metavar="TASK",
+        help="ar task of genvid.models.ar_tasks (t2v, i2v, continue, ...; inferred from --image / --video / --audio)",
+    )
     parser.add_argument("--num-frames", type=int, default=None, help="frames (1 + 4k)")
     parser.add_argument("--height", type=int, default=None)
     parser.add_argument("--width", type=int, default=None)
@@ -101,7 +114,9 @@ def run(args) -> int:
         for key in ("num_frames", "height", "width"):
             options.pop(key, None)  # the clip decides
     result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
-    video = result.frames[0].permute(1, 0, 2, 3) * 2 - 1  # (T, C, H, W) in [0, 1] -> (C, T, H, W) in [-1, 1]
+    from genvid.pipelines.common import frames_to_video
+
+    video = frames_to_video(result.frames[0])
     output.parent.mkdir(parents=True, exist_ok=True)
     from genvid.data import write_contact_sheet, write_video
     from genvid.data.audio_io import write_audio

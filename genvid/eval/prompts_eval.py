@@ -12,6 +12,7 @@ from tqdm.auto import tqdm
 
 from genvid.data.synthetic import ALL_COMBINATIONS, HELDOUT_COMBINATIONS, caption_for
 from genvid.eval.analyzer import evaluate_prompt_following
+from genvid.pipelines.common import frames_to_video
 
 
 def generate_for_combinations(
@@ -30,7 +31,7 @@ def generate_for_combinations(
         chunk = prompts[start : start + batch_size]
         generator = torch.Generator().manual_seed(seed + start)
         frames = pipeline(prompt=chunk, generator=generator, output_type="pt", **call_options).frames
-        clips.extend(frame.permute(1, 0, 2, 3) * 2 - 1 for frame in frames)  # (T,C,H,W) [0,1] -> (C,T,H,W)
+        clips.extend(frames_to_video(frames))
     return clips
 
 

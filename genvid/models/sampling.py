@@ -245,7 +245,7 @@ def generate(
     temperature: float = 1.0,
     top_k: int | None = None,
     top_p: float | None = None,
-    allowed: tuple[int, int] | None = None,
+    allowed=None,
     forced: torch.Tensor | None = None,
     generator: torch.Generator | None = None,
     static_cache: bool = False,
@@ -258,8 +258,9 @@ def generate(
 
     ``prefix_ids`` (batch, prefix_length); ``text_*`` fill its ``<text>`` positions.
     ``guidance_scale`` != 1 runs a second, text-free stream (text mask all False, as trained with
-    text dropout) in the same batch and mixes the logits. ``allowed``: the id range to sample
-    from (video ids for a video target). ``forced`` (batch, num_tokens): ids to emit instead of
+    text dropout) in the same batch and mixes the logits. ``allowed``: the id range ``(low, high)``
+    to sample from (video ids for a video target), or a function of the token index giving it (an
+    audio target: each position's codebook level). ``forced`` (batch, num_tokens): ids to emit instead of
     sampling where >= 0 (inpainting's given tokens). ``static_cache``: the pre-allocated cache
     and fixed-shape decode step; ``compile``: wrap that step in ``torch.compile(mode=
     "reduce-overhead")`` (CUDA graphs on GPUs). ``callback(index, tokens)`` is called after each
@@ -290,7 +291,8 @@ def generate(
     tokens = torch.empty(batch, num_tokens, dtype=torch.long, device=device)
     kept_logits = []
     for index in tqdm(range(num_tokens), desc="tokens", disable=not progress, leave=False):
-        guided = process_logits(guide(logits.float(), guidance_scale), temperature, top_k, top_p, allowed)
+        allowed_now = allowed(index) if callable(allowed) else allowed
+        guided = process_logits(guide(logits.float(), guidance_scale), temperature, top_k, top_p, allowed_now)
         if return_logits:
             kept_logits.append(guided)
         token = sample_token(guided, temperature, generator)

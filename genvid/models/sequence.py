@@ -16,9 +16,8 @@ hold the ``<text>`` placeholder id, and the model replaces their embeddings by p
 states. Every row of a batch has the same layout (same task, same text length, same grid), so
 positions are shared by the batch and only masks differ.
 
-Inpainting and outpainting follow VideoPoet: the conditioning is the whole token grid with the
-region to generate replaced by ``<mask>``, and the target is the whole grid, so the given tokens are
-copied (and at sampling they are forced).
+What each task puts in the conditioning and the target is the task table,
+:mod:`genvid.models.ar_tasks`.
 """
 
 from __future__ import annotations
@@ -26,6 +25,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from einops import rearrange
 
 # Special ids. Order is part of saved checkpoints: append, never reorder.
@@ -39,15 +39,10 @@ BOA_OUT = 6  # begin target audio
 MASK = 7  # a conditioning video token hidden by an inpainting/outpainting mask
 TEXT = 8  # placeholder at text positions (its embedding is replaced by projected text)
 
-TASKS = ("t2v", "i2v", "continue", "inpaint", "outpaint", "uncond", "v2a", "a2v")
+#: task tokens start here; each task of genvid.models.ar_tasks owns ``TASK_OFFSET + task.token``
 TASK_OFFSET = 16
-TASK_IDS = {name: TASK_OFFSET + index for index, name in enumerate(TASKS)}
-MIN_SPECIAL_TOKENS = TASK_OFFSET + len(TASKS)
-
-#: tasks whose target is video tokens (the ones trained on the video-only datasets)
-VIDEO_TASKS = ("t2v", "i2v", "continue", "inpaint", "outpaint", "uncond")
-#: tasks that pair the video with its soundtrack's codec codes (need an audio codec and data with sound)
-AUDIO_TASKS = ("v2a", "a2v")
+#: room for the eight built-in task tokens
+MIN_SPECIAL_TOKENS = TASK_OFFSET + 8
 
 
 @dataclass(frozen=True)
@@ -141,7 +136,7 @@ class Sequence:
 
 
 def build_sequence(
-    task: str,
+    task,
     batch_size: int,
     text_length: int,
     condition_ids: torch.Tensor | None = None,
@@ -154,9 +149,12 @@ def build_sequence(
 ) -> Sequence:
     """Lay out one batch. ``condition_ids``/``target_ids`` are already vocabulary ids,
     ``(batch, n)``. Without ``target_ids`` (sampling) the sequence stops at the prefix and
-    ``target_length`` says how many tokens will be generated."""
-    if task not in TASK_IDS:
-        raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+    ``target_length`` says how many tokens will be generated. ``task``: a name of
+    :data:`genvid.models.ar_tasks.TASKS` or one of its objects."""
+    if isinstance(task, str):
+        from genvid.models.ar_tasks import get_task  # the table builds on this module
+
+        task = get_task(task)
 
     def column(token: int) -> torch.Tensor:
         return torch.full((batch_size, 1), token, dtype=torch.long, device=device)
@@ -164,7 +162,7 @@ def build_sequence(
     empty = torch.zeros(batch_size, 0, dtype=torch.long, device=device)
     parts = [
         column(BOS),
-        column(TASK_IDS[task]),
+        column(task.token_id),
         torch.full((batch_size, text_length), TEXT, dtype=torch.long, device=device),
         column(BOI),
         empty if condition_ids is None else condition_ids.to(device),
@@ -188,110 +186,8 @@ def build_sequence(
     )
 
 
-# ----------------------------------------------------------------------------------------------
-# Task conditioning from a grid of video ids (batch, t, h, w), already shifted into the vocabulary.
-
-
-def flatten_grid(ids: torch.Tensor) -> torch.Tensor:
-    return rearrange(ids, "b t h w -> b (t h w)")
-
-
-def masked_condition(ids: torch.Tensor, generate: torch.Tensor) -> torch.Tensor:
-    """The grid with the positions to generate (``generate`` True) replaced by ``<mask>``."""
-    return torch.where(generate, torch.full_like(ids, MASK), ids)
-
-
-def _draw(low: int, high: int, generator: torch.Generator | None) -> int:
-    """An int in [low, high] from ``generator`` (on whatever device it lives)."""
-    device = generator.device if generator is not None else "cpu"
-    return int(torch.randint(low, high + 1, (1,), generator=generator, device=device).item())
-
-
-def random_region_mask(
-    shape: tuple[int, int, int, int], kind: str, generator: torch.Generator | None = None, device=None
-) -> torch.Tensor:
-    """A boolean grid ``(batch, t, h, w)``, True where tokens are to be generated.
-
-    ``inpaint``: a box inside the frame (spatial) or a span of latent frames (temporal) is hidden.
-    ``outpaint``: everything outside a box (spatial) or outside a span of frames (temporal) is hidden.
-    Each row draws spatial or temporal with equal odds (temporal needs at least two latent frames).
-    """
-    batch, frames, height, width = shape
-    masks = torch.zeros(shape, dtype=torch.bool)
-
-    def draw(low: int, high: int) -> int:  # inclusive range
-        return _draw(low, high, generator)
-
-    for row in range(batch):
-        temporal = frames > 1 and draw(0, 1) == 1
-        if temporal:
-            length = draw(1, frames - 1)
-            start = draw(0, frames - length)
-            region = torch.zeros(frames, height, width, dtype=torch.bool)
-            region[start : start + length] = True
-        else:
-            box_height, box_width = draw(1, max(1, height - 1)), draw(1, max(1, width - 1))
-            top, left = draw(0, height - box_height), draw(0, width - box_width)
-            region = torch.zeros(frames, height, width, dtype=torch.bool)
-            region[:, top : top + box_height, left : left + box_width] = True
-        masks[row] = region if kind == "inpaint" else ~region
-        if not masks[row].any():  # an outpaint box covering everything leaves nothing to learn
-            masks[row, -1, -1, -1] = True
-    return masks.to(device)
-
-
-@dataclass
-class TaskExample:
-    """The video parts of one task's sequence: conditioning ids, target ids, forced ids."""
-
-    condition_ids: torch.Tensor | None
-    target_ids: torch.Tensor
-    forced: torch.Tensor | None = None
-    condition_audio_ids: torch.Tensor | None = None
-    target_kind: str = "video"
-
-
-def task_example(
-    task: str,
-    grid: torch.Tensor,
-    generator: torch.Generator | None = None,
-    num_given_frames: int | None = None,
-    region: torch.Tensor | None = None,
-    audio_ids: torch.Tensor | None = None,
-) -> TaskExample:
-    """Split a grid of vocabulary ids ``(batch, t, h, w)`` into conditioning and target for ``task``.
-
-    t2v / uncond: no video conditioning, target = every token.
-    i2v: the first latent frame is given, target = the remaining frames.
-    continue: the first ``num_given_frames`` latent frames (random in [1, t-1] when None) are given.
-    inpaint / outpaint: conditioning = grid with ``region`` (random when None) masked, target = grid.
-    v2a: conditioning = every video token, target = ``audio_ids`` (batch, frames * codebooks).
-    a2v: conditioning audio = ``audio_ids``, target = every video token.
-    """
-    frames = grid.shape[1]
-    if task in ("t2v", "uncond"):
-        return TaskExample(None, flatten_grid(grid))
-    if task in ("i2v", "continue"):
-        if frames < 2:
-            raise ValueError(f"task {task!r} needs at least 2 latent frames, got {frames}")
-        if task == "i2v":
-            given = 1
-        elif num_given_frames is None:
-            given = _draw(1, frames - 1, generator)
-        else:
-            given = num_given_frames
-        return TaskExample(flatten_grid(grid[:, :given]), flatten_grid(grid[:, given:]))
-    if task in ("inpaint", "outpaint"):
-        if region is None:
-            region = random_region_mask(tuple(grid.shape), task, generator, grid.device)
-        condition = flatten_grid(masked_condition(grid, region))
-        target = flatten_grid(grid)
-        forced = torch.where(flatten_grid(region), torch.full_like(target, -1), target)
-        return TaskExample(condition, target, forced)
-    if task in AUDIO_TASKS:
-        if audio_ids is None:
-            raise ValueError(f"task {task!r} needs audio_ids (the soundtrack's codec codes as vocabulary ids)")
-        if task == "v2a":
-            return TaskExample(flatten_grid(grid), audio_ids, target_kind="audio")
-        return TaskExample(None, flatten_grid(grid), condition_audio_ids=audio_ids)
-    raise ValueError(f"unknown task {task!r}; expected one of {', '.join(TASKS)}")
+def pad_text(hidden: torch.Tensor, mask: torch.Tensor, length: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad (or cut) text to ``length`` positions, so that every batch has the same layout."""
+    hidden, mask = hidden[:, :length], mask[:, :length].bool()
+    extra = length - hidden.shape[1]
+    return F.pad(hidden, (0, 0, 0, extra)), F.pad(mask, (0, extra), value=False)

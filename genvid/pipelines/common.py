@@ -1,4 +1,4 @@
-"""Pieces both genvid pipelines share: the output dataclass and video post-processing."""
+"""Pieces both genvid pipelines share: the output dataclass, input images, video pre/post-processing."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers.utils import BaseOutput
+
+from genvid.errors import GenvidError
 
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 
@@ -43,6 +45,56 @@ def postprocess_video(video: torch.Tensor, output_type: str):
     from PIL import Image
 
     return [[Image.fromarray((frame * 255).round().astype(np.uint8)) for frame in clip] for clip in array]
+
+
+def frames_to_video(frames: torch.Tensor) -> torch.Tensor:
+    """A "pt" output's frames ``([batch,] frames, 3, height, width)`` in [0, 1] -> genvid's video
+    layout ``([batch,] 3, frames, height, width)`` in [-1, 1] (what ``write_video``, the tokenizer and
+    the analyzer take): the inverse of :func:`postprocess_video`."""
+    return frames.transpose(-4, -3) * 2 - 1
+
+
+def as_video_tensor(video: Any, what: str = "video") -> torch.Tensor:
+    """(C,T,H,W) or (B,C,T,H,W) tensor/array in [-1, 1] -> (B, C, T, H, W) float."""
+    if isinstance(video, np.ndarray):
+        video = torch.from_numpy(video)
+    if not isinstance(video, torch.Tensor):
+        raise GenvidError(f"{what} must be a tensor (channels, frames, height, width) in [-1, 1], got {type(video).__name__}")
+    if video.ndim == 4:
+        video = video[None]
+    if video.ndim != 5 or video.shape[1] != 3:
+        raise GenvidError(
+            f"{what} must have shape (3, frames, height, width) or (batch, 3, frames, height, width), got {tuple(video.shape)}"
+        )
+    return video.float()
+
+
+def image_to_tensor(image: Any, height: int, width: int) -> torch.Tensor:
+    """A PIL image, a path, or a tensor ``(C,H,W)``/``(B,C,H,W)`` in [-1, 1] -> ``(B, 3, 1, height, width)``."""
+    from genvid.data.video_io import resize_and_center_crop
+
+    if isinstance(image, (str, Path)):
+        path = Path(image)
+        if not path.is_file():
+            raise GenvidError(f"image file not found: {path}")
+        from PIL import Image
+
+        image = Image.open(path)
+    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
+        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
+        tensor = torch.from_numpy(array).permute(2, 0, 1)[None]
+    elif isinstance(image, torch.Tensor):
+        tensor = image.detach().float()
+        if tensor.ndim == 3:
+            tensor = tensor[None]
+        if tensor.ndim != 4 or tensor.shape[1] != 3:
+            raise GenvidError(
+                f"image tensor must be (3, height, width) or (batch, 3, height, width) in [-1, 1], "
+                f"got shape {tuple(image.shape)}"
+            )
+    else:
+        raise GenvidError(f"image must be a PIL image, a file path or a tensor, got {type(image).__name__}")
+    return resize_and_center_crop(tensor.cpu()[:, :, None], height, width)
 
 
 #: genvid's own packages: the only component libraries a genvid pipeline imports for diffusers

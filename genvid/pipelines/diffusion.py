@@ -10,26 +10,31 @@ has no attribute GenVidDiffusionPipeline``. Always load through this class.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
 from genvid.errors import GenvidError
-from genvid.pipelines.common import GenVidPipelineOutput, OUTPUT_TYPES, OwnComponentsMixin, postprocess_video
+from genvid.pipelines.common import (
+    OUTPUT_TYPES,
+    GenVidPipelineOutput,
+    OwnComponentsMixin,
+    image_to_tensor,
+    postprocess_video,
+)
 
 EXAMPLE = """
     Examples:
         >>> import torch
         >>> from genvid import GenVidDiffusionPipeline
         >>> from genvid.data import write_video
+        >>> from genvid.pipelines.common import frames_to_video
         >>> pipe = GenVidDiffusionPipeline.from_pretrained("path/to/exported/dit")
-        >>> video = pipe("a red circle moving left", num_frames=17, height=64, width=64,
-        ...              generator=torch.Generator().manual_seed(0)).frames[0]   # (17, 64, 64, 3) in [0, 1]
-        >>> write_video("red_circle.mp4", torch.from_numpy(video).permute(3, 0, 1, 2) * 2 - 1)
+        >>> frames = pipe("a red circle moving left", num_frames=17, height=64, width=64, output_type="pt",
+        ...               generator=torch.Generator().manual_seed(0)).frames[0]   # (17, 3, 64, 64) in [0, 1]
+        >>> write_video("red_circle.mp4", frames_to_video(frames))
         >>> # a pipeline with an audio codec also takes a soundtrack to follow (path or waveform)
         >>> video = pipe("a shape moving", audio="tone.wav").frames[0]
 """
@@ -44,34 +49,6 @@ def _pad_text(hidden_states: list[torch.Tensor], masks: list[torch.Tensor]) -> t
         padded.append(torch.nn.functional.pad(hidden, (0, 0, 0, extra)))
         padded_masks.append(torch.nn.functional.pad(mask.bool(), (0, extra), value=False))
     return torch.cat(padded), torch.cat(padded_masks)
-
-
-def image_to_tensor(image: Any, height: int, width: int) -> torch.Tensor:
-    """A PIL image, a path, or a tensor ``(C,H,W)``/``(B,C,H,W)`` in [-1, 1] -> ``(B, 3, 1, height, width)``."""
-    from genvid.data.video_io import resize_and_center_crop
-
-    if isinstance(image, (str, Path)):
-        path = Path(image)
-        if not path.is_file():
-            raise GenvidError(f"image file not found: {path}")
-        from PIL import Image
-
-        image = Image.open(path)
-    if hasattr(image, "convert") and hasattr(image, "size"):  # a PIL image
-        array = np.asarray(image.convert("RGB"), dtype=np.float32) / 127.5 - 1.0
-        tensor = torch.from_numpy(array).permute(2, 0, 1)[None]
-    elif isinstance(image, torch.Tensor):
-        tensor = image.detach().float()
-        if tensor.ndim == 3:
-            tensor = tensor[None]
-        if tensor.ndim != 4 or tensor.shape[1] != 3:
-            raise GenvidError(
-                f"image tensor must be (3, height, width) or (batch, 3, height, width) in [-1, 1], "
-                f"got shape {tuple(image.shape)}"
-            )
-    else:
-        raise GenvidError(f"image must be a PIL image, a file path or a tensor, got {type(image).__name__}")
-    return resize_and_center_crop(tensor.cpu()[:, :, None], height, width)
 
 
 class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):

@@ -104,7 +104,7 @@ def encode_dataset(
     """Encode ``manifest`` into the cache folder ``out``; returns a summary (``finished`` when the index is written)."""
     from tqdm import tqdm
 
-    from genvid.pipelines.ar import pad_text
+    from genvid.models.sequence import pad_text
     from genvid.training.tasks.frozen_helpers import load_text_encoder, load_video_tokenizer
 
     if shard_size < 1 or batch_size < 1:

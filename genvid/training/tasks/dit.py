@@ -19,8 +19,7 @@ neither), and the sound alone is dropped with probability ``audio_dropout``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -29,30 +28,14 @@ from torch import nn
 from genvid.config import ConfigError, build_model
 from genvid.models.dit import VideoDiffusionTransformer, forward_flops
 from genvid.training.frozen_cache import EncodingCache, content_keys, pad_rows
-from genvid.training.initial_weights import find_weights, load_matching_weights
-from genvid.training.task import TrainingTask
-from genvid.training.tasks.frozen_helpers import (
-    encode_soundtracks,
-    load_checked_audio_codec,
-    load_text_encoder,
-    load_video_tokenizer,
-)
+from genvid.training.tasks.frozen_helpers import encode_soundtracks
+from genvid.training.tasks.generator import GeneratorOptions, GeneratorTask
 
 TIMESTEP_SAMPLINGS = ("logit_normal", "uniform", "shifted")
 
 
 @dataclass
-class DiffusionOptions:
-    #: folder of a saved VideoTokenizer (save_pretrained); frozen during training
-    tokenizer: str | None = None
-    #: constructor arguments of a random-init VideoTokenizer instead (for tests and smoke runs)
-    tokenizer_config: dict | None = None
-    #: genvid.text.TextEncoder model (default MiniLM, shipped offline) and its token limit
-    text_encoder: str = "all-MiniLM-L6-v2"
-    text_max_length: int = 32
-    text_dropout: float = 0.1
-    #: captions whose text-encoder states are kept (least recently used dropped first)
-    text_cache_size: int = 4096
+class DiffusionOptions(GeneratorOptions):
     #: clips whose latents are kept (by content) so repeated clips skip the frozen encoder; 0 = off
     latent_cache_size: int = 20000
     first_frame_probability: float = 0.0
@@ -63,19 +46,9 @@ class DiffusionOptions:
     timestep_shift: float = 3.0
     #: shift of the FlowMatchEulerDiscreteScheduler written by export() and used by previews
     scheduler_shift: float = 1.0
-    preview_prompts: list = field(default_factory=list)
     preview_steps: int = 20
     preview_guidance_scale: float = 5.0
-    #: the exported pipeline's default guidance_scale (kept in its model_index.json)
     default_guidance_scale: float = 5.0
-    #: a saved pipeline folder (or its transformer/ folder) whose transformer weights start this
-    #: run, with a fresh optimizer and schedule: a fine-tune, or a recipe's later stage. Its
-    #: architecture must match the ``model:`` section
-    initial_weights: str | None = None
-    #: folder of a saved tokenizer.AudioCodec (frozen): condition on the clips' soundtracks
-    audio_codec: str | None = None
-    #: constructor arguments of a random-init AudioCodec instead (for tests and smoke runs)
-    audio_codec_config: dict | None = None
     audio_dropout: float = 0.1
 
 
@@ -122,7 +95,7 @@ def flow_matching_loss(
     return (error * frame_weight).sum() / frame_weight.sum().clamp_min(1)
 
 
-class DiffusionTask(TrainingTask):
+class DiffusionTask(GeneratorTask):
     options_class = DiffusionOptions
     model_class = VideoDiffusionTransformer
 
@@ -134,36 +107,21 @@ class DiffusionTask(TrainingTask):
                 f"task_options.timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLINGS)}, "
                 f"got {options.timestep_sampling!r}"
             )
-        if (options.tokenizer is None) == (options.tokenizer_config is None):
-            raise ConfigError("task_options: give exactly one of 'tokenizer' (a saved folder) or 'tokenizer_config'")
-        if not 0 <= options.text_dropout <= 1 or not 0 <= options.first_frame_probability <= 1:
-            raise ConfigError("task_options.text_dropout and first_frame_probability must be in [0, 1]")
-        if options.audio_codec is not None and options.audio_codec_config is not None:
-            raise ConfigError("task_options: give at most one of 'audio_codec' (a saved folder) or 'audio_codec_config'")
-        self.has_audio_codec = options.audio_codec is not None or options.audio_codec_config is not None
+        if not 0 <= options.first_frame_probability <= 1:
+            raise ConfigError(f"task_options.first_frame_probability must be in [0, 1], got {options.first_frame_probability}")
         if self.has_audio_codec and data_config is not None and not getattr(data_config, "audio_sample_rate", None):
             raise ConfigError("audio conditioning needs clips with sound: set data.audio_sample_rate")
-        self.audio_codec = None
-        self.video_tokenizer = None
-        self.text_encoder = None
-        self.device = torch.device("cpu")
-        self._text_cache = EncodingCache(options.text_cache_size)
         self._latent_cache = EncodingCache(options.latent_cache_size)
 
     # ------------------------------------------------------------------ helpers
-    def _load_helpers(self) -> None:
-        if self.video_tokenizer is not None:
-            return
-        options = self.options
+    def check_helpers(self) -> None:
         # A discrete (FSQ/LFQ) tokenizer also works: its quantized latents are continuous values
         # on a grid, and the pipeline snaps generated latents back onto that grid before decoding.
-        tokenizer = self.video_tokenizer = load_video_tokenizer(options.tokenizer, options.tokenizer_config)
-        self.text_encoder = load_text_encoder(options.text_encoder, options.text_max_length)
         config = self.model_config
         in_channels = config.get("in_channels", 16)
-        if in_channels != tokenizer.latent_channels:
+        if in_channels != self.video_tokenizer.latent_channels:
             raise ConfigError(
-                f"model.in_channels={in_channels} but the tokenizer has {tokenizer.latent_channels} latent channels"
+                f"model.in_channels={in_channels} but the tokenizer has {self.video_tokenizer.latent_channels} latent channels"
             )
         text_hidden_size = config.get("text_hidden_size", 384)
         if text_hidden_size != self.text_encoder.hidden_size:
@@ -171,36 +129,17 @@ class DiffusionTask(TrainingTask):
                 f"model.text_hidden_size={text_hidden_size} but the text encoder's hidden size is "
                 f"{self.text_encoder.hidden_size}"
             )
-        if self.has_audio_codec:
-            codec = load_checked_audio_codec(options, self.data_config)
-            config.setdefault("num_audio_codebooks", codec.num_codebooks)
-            config.setdefault("audio_codebook_size", codec.codebook_size)
-            if not 1 <= config["num_audio_codebooks"] <= codec.num_codebooks or config["audio_codebook_size"] != codec.codebook_size:
-                raise ConfigError(
-                    f"model.num_audio_codebooks / audio_codebook_size ({config['num_audio_codebooks']}, "
-                    f"{config['audio_codebook_size']}) do not fit the audio codec ({codec.num_codebooks} codebooks of "
-                    f"{codec.codebook_size})"
-                )
-            self.audio_codec = codec
+        if self.audio_codec is not None:
+            self.fill_audio_sizes(config, "DiT")
+
+    def caches(self):
+        return [self._text_cache, self._latent_cache]
 
     def build_model(self) -> nn.Module:
         # Gradient checkpointing is the loop's switch (training.gradient_checkpointing).
         if self.has_audio_codec:
             self._load_helpers()  # fills the model's audio sizes from the codec
-        model = build_model(VideoDiffusionTransformer, self.model_config, "model")
-        if self.options.initial_weights:
-            load_matching_weights(model, find_weights(self.options.initial_weights, "transformer"), self.options.initial_weights)
-        return model
-
-    def setup(self, device: torch.device) -> None:
-        self._load_helpers()
-        self.device = torch.device(device)
-        self.video_tokenizer.to(self.device)
-        self.text_encoder.to(self.device)
-        if self.audio_codec is not None:
-            self.audio_codec.to(self.device)
-        self._text_cache.clear()
-        self._latent_cache.clear()
+        return self.load_initial_weights(build_model(VideoDiffusionTransformer, self.model_config, "model"))
 
     def encode_text(self, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """Text hidden states ``(batch, length, dim)`` and mask. The encoder is frozen, so each
@@ -298,37 +237,5 @@ class DiffusionTask(TrainingTask):
             default_guidance_scale=self.options.default_guidance_scale,
         )
 
-    def _preview_prompts(self) -> list[str]:
-        if self.options.preview_prompts:
-            return list(self.options.preview_prompts)
-        from genvid.data.synthetic import caption_for
-
-        return [caption_for("red", "circle", "right"), caption_for("blue", "square", "down")]
-
-    def preview(self, model, step, output_dir, generator):
-        from genvid.data import write_contact_sheet, write_video
-
-        data = self.data_config
-        pipeline = self.pipeline(model)
-        pipeline.set_progress_bar_config(disable=True)
-        prompts = self._preview_prompts()
-        videos = pipeline(
-            prompts,
-            num_frames=data.num_frames,
-            height=data.height,
-            width=data.width,
-            num_inference_steps=self.options.preview_steps,
-            guidance_scale=self.options.preview_guidance_scale,
-            generator=generator,
-            output_type="pt",
-        ).frames  # (batch, frames, 3, height, width) in [0, 1]
-        videos = videos.permute(0, 2, 1, 3, 4) * 2 - 1
-        output_dir = Path(output_dir)
-        output_dir.mkdir(parents=True, exist_ok=True)
-        for index, video in enumerate(videos):
-            write_video(output_dir / f"step{step:07d}_sample{index}.mp4", video)
-        write_contact_sheet(output_dir / f"step{step:07d}.png", list(videos))
-
-    def export(self, model, output_dir):
-        output_dir = Path(output_dir)
-        self.pipeline(model).save_pretrained(output_dir, safe_serialization=True)
+    def preview_arguments(self):
+        return {"num_inference_steps": self.options.preview_steps}

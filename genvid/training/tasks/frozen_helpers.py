@@ -10,13 +10,15 @@ import torch.nn.functional as F
 from genvid.config import ConfigError
 
 
-def _load_frozen(model_class, path: str | None, config: dict | None, option: str):
+def _load_frozen(model_class, path: str | None, config: dict | None, option: str, hint: str = ""):
     """A frozen ``model_class`` from a saved folder (``task_options.<option>``) or, for tests and
     smoke runs, a random-init one from constructor arguments (``task_options.<option>_config``)."""
     if path is not None:
         folder = Path(path)
         if not (folder / "config.json").is_file():
-            raise ConfigError(f"task_options.{option}: no saved {model_class.__name__} at {folder} (expected config.json)")
+            raise ConfigError(
+                f"task_options.{option}: no saved {model_class.__name__} at {folder} (expected config.json){hint}"
+            )
         model = model_class.from_pretrained(folder)
     else:
         model = model_class(**dict(config))
@@ -24,9 +26,19 @@ def _load_frozen(model_class, path: str | None, config: dict | None, option: str
 
 
 def load_video_tokenizer(path: str | None, config: dict | None):
+    """``path``: a saved folder or ``pretrained:<kind>``, a tokenizer shipped inside genvid."""
     from tokenizer import VideoTokenizer
 
-    return _load_frozen(VideoTokenizer, path, config, "tokenizer")
+    from genvid.pretrained import KINDS, REFERENCE_PREFIX, resolve_tokenizer
+
+    if path is not None and str(path).startswith(REFERENCE_PREFIX):
+        kind = str(path)[len(REFERENCE_PREFIX):]
+        if kind not in KINDS:
+            shipped = ", ".join(REFERENCE_PREFIX + name for name in KINDS)
+            raise ConfigError(f"task_options.tokenizer: no shipped tokenizer {path!r}; shipped: {shipped}")
+        path = str(resolve_tokenizer(path))
+    shipped = ", ".join(REFERENCE_PREFIX + kind for kind in KINDS)
+    return _load_frozen(VideoTokenizer, path, config, "tokenizer", f"; or use a shipped one: {shipped}")
 
 
 def load_audio_codec(path: str | None, config: dict | None):

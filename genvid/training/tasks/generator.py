@@ -1,0 +1,170 @@
+"""What the two generator tasks (DiT, LM) share: frozen helpers, their checks, previews and export.
+
+A generator task trains a transformer on the frozen video tokenizer's latents or ids, conditioned
+on a frozen text encoder's states (and, with an audio codec, on soundtracks). Subclasses give their
+pipeline (:meth:`GeneratorTask.pipeline`), the sampling arguments of a preview
+(:meth:`GeneratorTask.preview_arguments`) and their own checks of the frozen helpers
+(:meth:`GeneratorTask.check_helpers`); the rest is here, written once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from genvid.config import ConfigError
+from genvid.training.frozen_cache import EncodingCache
+from genvid.training.initial_weights import find_weights, load_matching_weights
+from genvid.training.task import TrainingTask
+from genvid.training.tasks.frozen_helpers import load_checked_audio_codec, load_text_encoder, load_video_tokenizer
+
+
+@dataclass
+class GeneratorOptions:
+    #: folder of a saved VideoTokenizer (save_pretrained), or a shipped one (``pretrained:gaussian``,
+    #: ``pretrained:fsq``); frozen during training
+    tokenizer: str | None = None
+    #: constructor arguments of a random-init VideoTokenizer instead (for tests and smoke runs)
+    tokenizer_config: dict | None = None
+    #: genvid.text.TextEncoder model (default MiniLM, shipped offline) and its token limit
+    text_encoder: str = "all-MiniLM-L6-v2"
+    text_max_length: int = 32
+    text_dropout: float = 0.1
+    #: captions whose text-encoder states are kept (least recently used dropped first)
+    text_cache_size: int = 4096
+    preview_prompts: list = field(default_factory=list)
+    preview_guidance_scale: float = 3.0
+    #: the exported pipeline's default guidance_scale (kept in its model_index.json)
+    default_guidance_scale: float = 3.0
+    #: a saved pipeline folder (or its transformer/ folder) whose transformer weights start this
+    #: run, with a fresh optimizer and schedule: a fine-tune, or a recipe's later stage. Its
+    #: architecture must match the ``model:`` section
+    initial_weights: str | None = None
+    #: folder of a saved tokenizer.AudioCodec (frozen), for sound conditioning / sound tasks
+    audio_codec: str | None = None
+    #: constructor arguments of a random-init AudioCodec instead (for tests and smoke runs)
+    audio_codec_config: dict | None = None
+
+
+class GeneratorTask(TrainingTask):
+    """Base of the DiT and LM tasks. ``self.video_tokenizer``, ``self.text_encoder`` and
+    ``self.audio_codec`` (None without one) are loaded on first use, frozen."""
+
+    def __init__(self, model_config: dict[str, Any], options: GeneratorOptions, data_config: Any):
+        super().__init__(model_config, options, data_config)
+        if (options.tokenizer is None) == (options.tokenizer_config is None):
+            raise ConfigError(
+                "task_options: give exactly one of 'tokenizer' (a saved folder, or pretrained:gaussian / "
+                "pretrained:fsq) or 'tokenizer_config'"
+            )
+        if not 0 <= options.text_dropout <= 1:
+            raise ConfigError(f"task_options.text_dropout must be in [0, 1], got {options.text_dropout}")
+        if options.audio_codec is not None and options.audio_codec_config is not None:
+            raise ConfigError("task_options: give at most one of 'audio_codec' (a saved folder) or 'audio_codec_config'")
+        self.has_audio_codec = options.audio_codec is not None or options.audio_codec_config is not None
+        self.video_tokenizer = None
+        self.text_encoder = None
+        self.audio_codec = None
+        self.device = torch.device("cpu")
+        self._text_cache = EncodingCache(options.text_cache_size)
+
+    # ------------------------------------------------------------------ frozen helpers
+    def _load_helpers(self) -> None:
+        if self.video_tokenizer is not None:
+            return
+        options = self.options
+        self.video_tokenizer = load_video_tokenizer(options.tokenizer, options.tokenizer_config)
+        self.text_encoder = load_text_encoder(options.text_encoder, options.text_max_length)
+        if self.has_audio_codec:
+            self.audio_codec = load_checked_audio_codec(options, self.data_config)
+        self.check_helpers()
+
+    def check_helpers(self) -> None:
+        """One-line ConfigErrors where the ``model:`` section does not fit the frozen helpers."""
+
+    def fill_audio_sizes(self, config: dict[str, Any], model: str) -> None:
+        """Fill ``config``'s audio codebook sizes from the codec (when left out) and check them."""
+        codec = self.audio_codec
+        config.setdefault("num_audio_codebooks", codec.num_codebooks)
+        config.setdefault("audio_codebook_size", codec.codebook_size)
+        if not 1 <= config["num_audio_codebooks"] <= codec.num_codebooks:
+            raise ConfigError(
+                f"model.num_audio_codebooks={config['num_audio_codebooks']} but the audio codec has "
+                f"{codec.num_codebooks} codebooks (the {model} may use its first 1..{codec.num_codebooks})"
+            )
+        if config["audio_codebook_size"] != codec.codebook_size:
+            raise ConfigError(
+                f"model.audio_codebook_size={config['audio_codebook_size']} but the audio codec has "
+                f"{codec.codebook_size} codes per codebook"
+            )
+
+    def load_initial_weights(self, model: nn.Module) -> nn.Module:
+        if self.options.initial_weights:
+            load_matching_weights(model, find_weights(self.options.initial_weights, "transformer"), self.options.initial_weights)
+        return model
+
+    def caches(self) -> list[EncodingCache]:
+        """The encoding caches to empty when the helpers move."""
+        return [self._text_cache]
+
+    def setup(self, device: torch.device) -> None:
+        self._load_helpers()
+        self.device = torch.device(device)
+        for helper in (self.video_tokenizer, self.text_encoder, self.audio_codec):
+            if helper is not None:
+                helper.to(self.device)
+        for cache in self.caches():
+            cache.clear()
+
+    # ------------------------------------------------------------------ outputs
+    def pipeline(self, model: nn.Module):
+        """The task's diffusers pipeline around ``model`` and the frozen helpers."""
+        raise NotImplementedError
+
+    def preview_arguments(self) -> dict[str, Any]:
+        """Sampling arguments of a preview besides prompts, size, guidance and generator."""
+        return {}
+
+    def preview_prompts(self) -> list[str]:
+        if self.options.preview_prompts:
+            return list(self.options.preview_prompts)
+        from genvid.data.synthetic import caption_for
+
+        return [caption_for("red", "circle", "right"), caption_for("blue", "square", "down")]
+
+    def preview(self, model, step, output_dir, generator):
+        """Sample the preview prompts in eval mode and write each as mp4 plus one contact sheet."""
+        from genvid.data import write_contact_sheet, write_video
+        from genvid.pipelines.common import frames_to_video
+
+        data = self.data_config
+        pipeline = self.pipeline(model)
+        pipeline.set_progress_bar_config(disable=True)
+        was_training = model.training
+        model.eval()
+        try:
+            frames = pipeline(
+                self.preview_prompts(),
+                num_frames=data.num_frames,
+                height=data.height,
+                width=data.width,
+                guidance_scale=self.options.preview_guidance_scale,
+                generator=generator,
+                output_type="pt",
+                **self.preview_arguments(),
+            ).frames
+        finally:
+            model.train(was_training)
+        videos = frames_to_video(frames)
+        output_dir = Path(output_dir)
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for index, video in enumerate(videos):
+            write_video(output_dir / f"step{step:07d}_sample{index}.mp4", video)
+        write_contact_sheet(output_dir / f"step{step:07d}.png", list(videos))
+
+    def export(self, model, output_dir):
+        self.pipeline(model).save_pretrained(Path(output_dir), safe_serialization=True)
