@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from genvid.models.attention import attention, causal_mask, key_padding_mask
+from genvid.models.attention import PrefixLM, attention, causal_mask, key_padding_mask, prefix_lm
 
 
 def reference_attention(query, key, value, mask=None):
@@ -86,3 +86,44 @@ def test_bad_shapes_and_backend_are_clear_errors():
         attention(torch.randn(2, 5, 7, 16), key[:, :2], value[:, :2])
     with pytest.raises(ValueError, match="unknown attention backend"):
         attention(query, key, value, backend="flash9")
+
+
+@pytest.mark.parametrize("kv_heads", [4, 2])
+@pytest.mark.parametrize("prefix, padded", [(0, False), (1, False), (5, False), (12, False), (5, True), (12, True)])
+def test_prefix_lm_without_dense_mask_matches_math_forward_and_backward(prefix, padded, kv_heads):
+    length = 12
+    tensors = [t.requires_grad_() for t in _tensors(kv_heads=kv_heads, query_length=length, key_length=length, seed=prefix)]
+    key_valid = None
+    if padded:  # padding inside the prefix only, a different amount per row
+        key_valid = torch.ones(2, length, dtype=torch.bool)
+        key_valid[0, 1:3] = False
+        key_valid[1, prefix - 1] = False
+    mask = prefix_lm(prefix, length, key_valid)
+    assert isinstance(mask, PrefixLM)
+    real = torch.ones(2, length, dtype=torch.bool) if key_valid is None else key_valid
+    weights = torch.randn(2, 4, length, 16, generator=torch.Generator().manual_seed(1)) * real[:, None, :, None]
+    results = []
+    for backend in ("sdpa", "math"):
+        copies = [t.detach().clone().requires_grad_() for t in tensors]
+        out = attention(*copies, attention_mask=mask, backend=backend)
+        (out * weights).sum().backward()
+        results.append((out, [c.grad for c in copies]))
+    (fast, fast_grads), (reference, reference_grads) = results
+    rows = real[:, None, :, None].expand_as(fast)
+    torch.testing.assert_close(fast[rows], reference[rows], atol=1e-5, rtol=1e-4)
+    for fast_grad, reference_grad in zip(fast_grads, reference_grads):
+        torch.testing.assert_close(fast_grad, reference_grad, atol=1e-5, rtol=1e-4)
+    # and the dense mask it stands for is the written-out rule
+    expected = reference_attention(*[t.detach() for t in tensors], mask.dense())
+    torch.testing.assert_close(fast[rows], expected[rows], atol=1e-5, rtol=1e-4)
+
+
+def test_prefix_lm_refuses_masks_of_another_form():
+    valid = torch.ones(2, 8, dtype=torch.bool)
+    assert prefix_lm(torch.tensor([3, 4]), 8) is None  # prefix lengths differ between rows
+    valid[1, 6] = False
+    assert prefix_lm(3, 8, valid) is None  # padding after the prefix
+    assert prefix_lm(torch.tensor([3, 3]), 8, torch.ones(2, 8, dtype=torch.bool)) == PrefixLM(3, 8, None)
+    query, key, value = _tensors(query_length=7, key_length=8)
+    with pytest.raises(ValueError, match="PrefixLM mask covers 8"):
+        attention(query, key, value, attention_mask=prefix_lm(3, 8))

@@ -226,3 +226,40 @@ def test_position_and_pooled_text_options_round_trip(tmp_path):
     with torch.no_grad():
         expected = model(latents, torch.tensor([500.0, 100.0]), text, mask).sample
         torch.testing.assert_close(loaded(latents, torch.tensor([500.0, 100.0]), text, mask).sample, expected)
+
+
+def test_text_padding_shared_by_every_row_is_dropped_before_attention(monkeypatch):
+    import genvid.models.dit as dit_module
+
+    model = tiny_model()
+    text, mask = text_inputs(batch=2, length=6)
+    mask[:, 4:] = False  # the last two keys are padding in both rows; row 1 also pads 3
+    latents = torch.randn(2, 4, 3, 8, 8)
+    timestep = torch.tensor([400.0, 700.0])
+    seen = []
+
+    def spy(query, key, value, attention_mask=None, **kwargs):
+        seen.append((key.shape[2], None if attention_mask is None else tuple(attention_mask.shape)))
+        return dit_module_attention(query, key, value, attention_mask=attention_mask, **kwargs)
+
+    dit_module_attention = dit_module.attention
+    monkeypatch.setattr(dit_module, "attention", spy)
+
+    def run(text, mask):
+        model.zero_grad()
+        out = model(latents, timestep, text, mask).sample
+        (out * torch.linspace(-1, 1, out.numel()).reshape(out.shape)).sum().backward()
+        return out, [p.grad.clone() for p in model.parameters()]
+
+    out, grads = run(text, mask)
+    cross = [entry for entry in seen if entry[0] != 3 * 4 * 4]  # self-attention keys are the 48 video tokens
+    assert cross and all(entry == (4, (2, 1, 1, 4)) for entry in cross)
+    monkeypatch.setenv("GENVID_ATTENTION_BACKEND", "math")
+    reference, reference_grads = run(text, mask)
+    torch.testing.assert_close(out, reference, atol=1e-5, rtol=1e-4)
+    for grad, reference_grad in zip(grads, reference_grads):
+        torch.testing.assert_close(grad, reference_grad, atol=1e-5, rtol=1e-4)
+    seen.clear()
+    mask[1, 3] = True  # now both rows are real up to 4 keys: no mask at all
+    model(latents, timestep, text, mask)
+    assert all(entry[1] is None for entry in seen)

@@ -83,6 +83,35 @@ def test_future_targets_do_not_leak_and_prefix_is_bidirectional():
     torch.testing.assert_close(model(ids, padded_text, text_mask, prefix)[0, prefix:], logits[0, prefix:])
 
 
+@pytest.mark.parametrize("sliding_window", [None, 40])
+def test_training_forward_builds_no_dense_mask_and_matches_math(monkeypatch, sliding_window):
+    import genvid.models.lm as lm_module
+
+    model = tiny_model(sliding_window)
+    sequence, text, text_mask = tiny_batch("i2v")  # row 0 has padded text
+    ids, prefix = sequence.input_ids, sequence.prefix_length
+    real = torch.ones_like(ids, dtype=torch.bool).masked_scatter(ids == TEXT, text_mask)
+
+    def loss_and_gradients():
+        model.zero_grad()
+        logits = model(ids, text, text_mask, prefix)
+        loss = (logits.float().log_softmax(-1)[..., 40] * real).sum()
+        loss.backward()
+        return logits, {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
+
+    def no_dense_mask(*args, **kwargs):
+        raise AssertionError("a dense prefix-LM mask was built for a whole sequence")
+
+    monkeypatch.setattr(lm_module, "prefix_lm_mask", no_dense_mask)
+    fast_logits, fast_grads = loss_and_gradients()
+    monkeypatch.setenv("GENVID_ATTENTION_BACKEND", "math")
+    reference_logits, reference_grads = loss_and_gradients()
+    torch.testing.assert_close(fast_logits[real], reference_logits[real], atol=1e-5, rtol=1e-4)
+    assert fast_grads.keys() == reference_grads.keys()
+    for name in fast_grads:
+        torch.testing.assert_close(fast_grads[name], reference_grads[name], atol=1e-5, rtol=1e-4, msg=name)
+
+
 @pytest.mark.parametrize("sliding_window", [None, 4])
 @pytest.mark.parametrize("cache_kind", ["dynamic", "static"])
 def test_cached_decoding_matches_full_forward(sliding_window, cache_kind):

@@ -394,7 +394,13 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
             mask = encoder_attention_mask.bool()
             # A row with no real token would make softmax undefined (NaN); let it see everything instead.
             mask = mask | ~mask.any(dim=1, keepdim=True)
-            context_mask = key_padding_mask(mask)
+            # Keys that are padding in every row are dropped, and a mask that is then all True is
+            # not passed at all: unmasked attention is what fused kernels take without a bias.
+            used = mask.any(dim=0)
+            if not bool(used.all()):
+                context, mask = context[:, used], mask[:, used]
+            if not bool(mask.all()):
+                context_mask = key_padding_mask(mask)
 
         cos, sin = rotary_3d(frames, height, width, config.hidden_size // config.num_heads, config.rope_theta, x.device)
         for block in self.blocks:

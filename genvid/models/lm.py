@@ -31,7 +31,7 @@ from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 from torch import nn
 
-from genvid.models.attention import attention
+from genvid.models.attention import attention, prefix_lm, prefix_lm_mask
 from genvid.models.rope import apply_rotary, rotary_angles, rotary_cos_sin
 from genvid.models.sequence import TEXT, Vocabulary
 
@@ -95,35 +95,6 @@ class Block(nn.Module):
     def forward(self, x, cos, sin, mask, cache=None, layer_index: int = 0):
         x = x + self.attention(self.attention_norm(x), cos, sin, mask, cache, layer_index)
         return x + self.mlp(self.mlp_norm(x))
-
-
-def prefix_lm_mask(
-    query_positions: torch.Tensor,
-    key_positions: torch.Tensor,
-    prefix_length: torch.Tensor,
-    key_valid: torch.Tensor | None = None,
-    window: int | None = None,
-) -> torch.Tensor:
-    """Boolean ``(batch, 1, queries, keys)`` mask, True = may attend.
-
-    A key is visible if it is not after the query (causal) or lies inside the prefix while the query
-    does too (bidirectional prefix); never if it is an empty cache slot (position < 0) or padding
-    (``key_valid`` False); with ``window``, only keys less than ``window`` positions away. A query
-    always sees its own position.
-    Built from position tensors only, so a compiled decode step sees no shape change per token.
-    """
-    query = query_positions[:, None]
-    key = key_positions[None, :]
-    prefix = prefix_length.reshape(-1, 1, 1)
-    allowed = (key <= query) | ((key < prefix) & (query < prefix))
-    allowed = allowed & (key >= 0)
-    if window is not None:
-        allowed = allowed & (query - key < window) & (key - query < window)
-    if key_valid is not None:
-        allowed = allowed & key_valid[:, None, :]
-    # every query keeps its own position: a padded query whose whole window is padding would
-    # otherwise get an all-masked row (NaN), and NaN values leak through zero attention weights
-    return (allowed | (key == query))[:, None]
 
 
 class VideoLanguageModel(ModelMixin, ConfigMixin):
@@ -268,8 +239,9 @@ class VideoLanguageModel(ModelMixin, ConfigMixin):
         hidden, valid = self.embed(input_ids, text_hidden_states, text_mask)
         if attention_mask is not None:
             valid = attention_mask.bool() if valid is None else valid & attention_mask.bool()
+        explicit_positions = positions
+        start = 0 if cache is None else cache.length
         if positions is None:
-            start = 0 if cache is None else cache.length
             if start + length > self.config.max_sequence_length:
                 raise ValueError(
                     f"sequence of {start + length} tokens is longer than the model's context "
@@ -278,6 +250,7 @@ class VideoLanguageModel(ModelMixin, ConfigMixin):
             positions = torch.arange(start, start + length, device=input_ids.device)
         if prefix_length is None:
             prefix_length = 0
+        given_prefix = prefix_length  # an int stays on the host for the PrefixLM form
         if not torch.is_tensor(prefix_length):
             prefix_length = torch.tensor(prefix_length, device=input_ids.device)
         prefix_length = prefix_length.to(input_ids.device).expand(batch)
@@ -287,11 +260,19 @@ class VideoLanguageModel(ModelMixin, ConfigMixin):
             key_states = cache.start(positions, valid)
         else:
             key_states = {"global": (positions, valid), "local": (positions, valid)}
+        # A whole sequence from position 0 (training, or a prefill) takes the PrefixLM form, which
+        # builds no (length x length) mask; cached decoding attends few queries and keeps the dense one.
+        whole_sequence = length > 1 and (cache is None or start == 0) and explicit_positions is None
         masks = {}
         for kind in set("local" if local else "global" for local in self.layer_is_local):
             key_positions, key_valid = key_states[kind]
             window = self.config.sliding_window if kind == "local" else None
-            masks[kind] = prefix_lm_mask(positions, key_positions, prefix_length, key_valid, window)
+            mask = None
+            if whole_sequence and (window is None or window >= length):
+                mask = prefix_lm(given_prefix, length, key_valid)
+            if mask is None:
+                mask = prefix_lm_mask(positions, key_positions, prefix_length, key_valid, window)
+            masks[kind] = mask
 
         for index, layer in enumerate(self.layers):
             mask = masks["local" if layer.is_local else "global"]
