@@ -47,10 +47,14 @@ class DenoiseTask(TrainingTask):
             time.sleep(self.options.sleep_per_step)
         video = batch["video"]
         noise = torch.randn(video.shape, generator=generator, device=video.device) * self.options.noise
-        loss = F.mse_loss(model(video + noise), video)
+        bfloat16_autocast = torch.is_autocast_enabled(video.device.type) and (
+            torch.get_autocast_dtype(video.device.type) == torch.bfloat16
+        )
+        output = model(video + noise)
+        loss = F.mse_loss(output.float(), video)
         if step in tuple(self.options.nan_steps):
             loss = loss * float("nan")
-        return loss, {"noise_level": self.options.noise}
+        return loss, {"noise_level": self.options.noise, "bfloat16_autocast": float(bfloat16_autocast)}
 
     def export(self, model, output_dir: Path):
         output_dir.mkdir(parents=True, exist_ok=True)

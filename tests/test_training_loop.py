@@ -1,5 +1,6 @@
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -164,3 +165,38 @@ def test_two_processes_end_with_identical_weights(tmp_path):
     summary = json.loads((tmp_path / "run" / "train_summary.json").read_text())
     assert len(summary["rank_checksums"]) == 2
     assert summary["rank_checksums"][0] == summary["rank_checksums"][1]
+
+
+def metric(run_dir: Path, name: str) -> list[float]:
+    return [json.loads(line)[name] for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_fp16_loss_scale_is_checkpointed_and_resumed(tmp_path):
+    # The NaN step makes the loss scaler halve its scale (65536 -> 32768) before the step-4
+    # checkpoint: a resume that forgot the scaler would log 65536 again after it.
+    overrides = ["task_options.nan_steps=[1]"]
+    straight = train(load_config(write_config(tmp_path, "straight", max_steps=8, mixed_precision="fp16"), overrides))
+    scales = metric(tmp_path / "straight", "loss_scale")
+    assert scales[0] == 65536.0 and scales[-1] == 32768.0
+    path = write_config(tmp_path, "resumed", max_steps=8, mixed_precision="fp16")
+    train(load_config(path, overrides))
+    run = tmp_path / "resumed"
+    shutil.rmtree(run / "checkpoints" / "step_00000008")
+    saved = json.loads((run / "checkpoints" / "step_00000004" / "trainer.json").read_text())
+    assert saved["grad_scaler"]["scale"] == 32768.0
+    resumed = train(load_config(path, overrides), resume="auto")
+    assert metric(run, "loss_scale") == scales
+    assert losses(run)[4:] == pytest.approx(losses(tmp_path / "straight")[4:], rel=1e-6)
+    assert resumed["final_loss"] == pytest.approx(straight["final_loss"], rel=1e-6)
+
+
+def test_bf16_autocast_trains_on_cpu(tmp_path):
+    train(load_config(write_config(tmp_path, "fp32", max_steps=10, checkpoint_every=0)))
+    train(load_config(write_config(tmp_path, "bf16", max_steps=10, checkpoint_every=0, mixed_precision="bf16")))
+    assert metric(tmp_path / "bf16", "bfloat16_autocast") == [1.0] * 10
+    assert metric(tmp_path / "fp32", "bfloat16_autocast") == [0.0] * 10
+    curve, reference = losses(tmp_path / "bf16"), losses(tmp_path / "fp32")
+    assert curve[-1] < 0.5 * curve[0]
+    # bf16 rounding shows in the losses, but only a little
+    assert curve != reference
+    assert curve == pytest.approx(reference, rel=0.05)

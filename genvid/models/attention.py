@@ -39,13 +39,6 @@ def _xformers_ops():
     return _XFORMERS or None
 
 
-def available_backends() -> list[str]:
-    backends = ["sdpa", "math"]
-    if torch.cuda.is_available() and _xformers_ops() is not None:
-        backends.append("xformers")
-    return backends
-
-
 def _choose_backend(query: torch.Tensor, attention_mask, backend: str | None) -> str:
     if backend is None:
         backend = os.environ.get("GENVID_ATTENTION_BACKEND", "auto")

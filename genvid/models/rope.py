@@ -19,11 +19,6 @@ def rotary_cos_sin(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     return angles.cos(), angles.sin()
 
 
-def rotary_1d(length: int, dim: int, theta: float = 10000.0, offset: int = 0, device=None):
-    positions = torch.arange(offset, offset + length, device=device)
-    return rotary_cos_sin(rotary_angles(positions, dim, theta))
-
-
 def split_3d_dims(head_dim: int) -> tuple[int, int, int]:
     """Split a head dimension over (time, height, width), each part even; time gets the remainder."""
     spatial = (head_dim // 3) // 2 * 2

@@ -8,9 +8,11 @@ Layout of ``OUTPUT_DIR/checkpoints/step_00000100/``::
     trainer.json            step, scheduler, counters, the run's config; written last
 
 A checkpoint is written into ``.step_00000100.tmp`` and renamed when complete, so a run killed
-while saving leaves only a temporary folder that ``--resume auto`` ignores. Runs under FSDP or
-DeepSpeed save through ``accelerator.save_state`` instead (the engine shards the state); the
-``trainer.json`` marker is the same.
+while saving leaves only a temporary folder that ``--resume auto`` ignores. FSDP runs write
+``shards/`` (genvid.training.sharded_checkpoint: every rank its own safetensors shards, loadable
+at any number of processes) and ``optimizer.json`` instead of the first three files; DeepSpeed
+runs save through ``accelerator.save_state``. ``trainer.json`` says which (``format``) and is the
+last file written in every case.
 """
 
 from __future__ import annotations
@@ -24,6 +26,9 @@ from typing import Any
 
 import torch
 from safetensors.torch import load_file, load_model, save_file, save_model
+
+from genvid.errors import GenvidError
+from genvid.training.sharded_checkpoint import load_sharded, load_sharded_weights, save_sharded
 
 STEP_PATTERN = re.compile(r"^step_(\d+)$")
 MARKER = "trainer.json"
@@ -94,28 +99,35 @@ def save_checkpoint(
     trainer_state: dict[str, Any],
     ema=None,
     keep_last: int = 3,
+    sharded: bool = False,
 ) -> Path:
+    """Every rank calls this. ``sharded``: the DCP format of FSDP runs."""
     root = checkpoint_root(output_dir)
     final = root / f"step_{step:08d}"
     temporary = root / f".step_{step:08d}.tmp"
-    sharded = accelerator.distributed_type.value in ("FSDP", "DEEPSPEED", "MEGATRON_LM")
+    layout = "dcp" if sharded else "safetensors"
+    if accelerator.distributed_type.value in ("DEEPSPEED", "MEGATRON_LM"):
+        layout = "accelerate"
     if accelerator.is_main_process:
         root.mkdir(parents=True, exist_ok=True)
         if temporary.exists():
             shutil.rmtree(temporary)
         temporary.mkdir()
     accelerator.wait_for_everyone()
-    if sharded:
+    if layout == "accelerate":
         accelerator.save_state(str(temporary), safe_serialization=True)
+    elif layout == "dcp":
+        save_sharded(temporary, model, optimizer, ema, accelerator.is_main_process)
+    accelerator.wait_for_everyone()  # every rank's shards are on disk before the marker
     if accelerator.is_main_process:
-        if not sharded:
+        if layout == "safetensors":
             save_model(accelerator.unwrap_model(model), str(temporary / "model.safetensors"))
             tensors, rest = _flatten_optimizer(optimizer.state_dict())
             save_file(tensors, str(temporary / "optimizer.safetensors"))
             (temporary / "optimizer.json").write_text(json.dumps(rest))
-        if ema is not None:
+        if ema is not None and layout != "dcp":
             save_file(ema.state_dict(), str(temporary / "ema.safetensors"))
-        (temporary / MARKER).write_text(json.dumps({**trainer_state, "step": step, "sharded": sharded}, indent=1))
+        (temporary / MARKER).write_text(json.dumps({**trainer_state, "step": step, "format": layout}, indent=1))
         _fsync_tree(temporary)
         if final.exists():
             shutil.rmtree(final)
@@ -133,11 +145,22 @@ def _fsync_tree(path: Path) -> None:
                 os.fsync(handle.fileno())
 
 
-def load_checkpoint(accelerator, path: Path, model, optimizer, ema=None) -> dict[str, Any]:
+def checkpoint_format(trainer_state: dict[str, Any]) -> str:
+    """"safetensors", "dcp" or "accelerate" (checkpoints written before the key say ``sharded``)."""
+    return trainer_state.get("format") or ("accelerate" if trainer_state.get("sharded") else "safetensors")
+
+
+def load_checkpoint(accelerator, path: Path, model, optimizer, ema=None, layout=None) -> dict[str, Any]:
     """Restore model, optimizer and EMA in place; return the trainer state of ``trainer.json``."""
     trainer_state = json.loads((path / MARKER).read_text())
-    if trainer_state.get("sharded"):
+    saved_as = checkpoint_format(trainer_state)
+    if saved_as == "accelerate":
         accelerator.load_state(str(path))
+    elif saved_as == "dcp":
+        load_sharded(path, model, optimizer, ema)
+        return trainer_state
+    elif layout is not None and layout.shards_weights:
+        raise GenvidError(f"{path} is a full (not sharded) checkpoint: resume it without FSDP (training.fsdp=false)")
     else:
         missing, unexpected = load_model(accelerator.unwrap_model(model), str(path / "model.safetensors"), strict=False)
         if missing or unexpected:
@@ -157,14 +180,21 @@ def load_checkpoint(accelerator, path: Path, model, optimizer, ema=None) -> dict
 def load_model_weights(path: Path, model: torch.nn.Module, ema_decay: float = 0.0, use_ema: bool = True) -> bool:
     """Load a checkpoint's weights into a bare model (for export); EMA weights when present and asked.
     Returns whether EMA weights were used."""
+    from genvid.training.ema import ExponentialMovingAverage
+
+    trainer_state = json.loads((path / MARKER).read_text())
+    if checkpoint_format(trainer_state) == "dcp":
+        ema = ExponentialMovingAverage(model, ema_decay) if use_ema and ema_decay > 0 else None
+        load_sharded_weights(path, model, ema)
+        if ema is not None:
+            ema.copy_to(model)
+        return ema is not None
     if (path / "model.safetensors").is_file():
         load_model(model, str(path / "model.safetensors"), strict=True)
     else:
-        raise FileNotFoundError(f"{path} has no model.safetensors (sharded checkpoints: export from the run's final folder)")
+        raise FileNotFoundError(f"{path} has no model.safetensors (DeepSpeed checkpoints: export from the run's final folder)")
     ema_file = path / "ema.safetensors"
     if use_ema and ema_file.is_file():
-        from genvid.training.ema import ExponentialMovingAverage
-
         ema = ExponentialMovingAverage(model, ema_decay or 0.999)
         ema.load_state_dict(load_file(str(ema_file)))
         ema.copy_to(model)

@@ -50,6 +50,12 @@ class TrainingConfig:
     eval_every: int = 0
     #: which evaluation: keys of genvid.training.evaluation.EvaluationOptions (kind: tokenizer | prompts, ...)
     eval: dict = field(default_factory=dict)
+    #: shard weights, gradients and optimizer state over the processes (FSDP2, one unit per model
+    #: block) and write sharded checkpoints; also on when `accelerate launch` runs an FSDP config
+    fsdp: bool = False
+    #: split each clip's sequence over this many processes (the DiT); the processes form groups of
+    #: this size that share one batch, so the data-parallel size is processes / context_parallel
+    context_parallel: int = 1
 
     def __post_init__(self):
         if self.mixed_precision not in ("no", "fp16", "bf16"):
@@ -59,6 +65,8 @@ class TrainingConfig:
         for name in ("max_steps", "batch_size", "gradient_accumulation_steps"):
             if getattr(self, name) < 1:
                 raise ValueError(f"training.{name} must be >= 1, got {getattr(self, name)}")
+        if self.context_parallel < 1:
+            raise ValueError(f"training.context_parallel must be >= 1, got {self.context_parallel}")
         if not 0.0 <= self.ema_decay < 1.0:
             raise ValueError(f"training.ema_decay must be in [0, 1), got {self.ema_decay}")
         if self.eval_every > 0 or self.eval:

@@ -8,7 +8,7 @@ from pathlib import Path
 from omegaconf import OmegaConf
 
 from genvid.errors import GenvidError
-from genvid.training.checkpoint import MARKER, latest_checkpoint, load_model_weights
+from genvid.training.checkpoint import MARKER, checkpoint_format, latest_checkpoint, load_model_weights
 
 
 def export_checkpoint(checkpoint: Path, output: Path, use_ema: bool = True) -> Path:
@@ -22,8 +22,8 @@ def export_checkpoint(checkpoint: Path, output: Path, use_ema: bool = True) -> P
     from genvid.training.loop import build_task
 
     state = json.loads((checkpoint / MARKER).read_text())
-    if state.get("sharded"):
-        raise GenvidError(f"{checkpoint} was saved sharded (FSDP/DeepSpeed); export from the run's final folder")
+    if checkpoint_format(state) == "accelerate":
+        raise GenvidError(f"{checkpoint} was saved by DeepSpeed; export from the run's final folder")
     config = OmegaConf.create(state["config"])
     task, _, training = build_task(config)
     model = task.build_model()

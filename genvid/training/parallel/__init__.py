@@ -1,0 +1,1 @@
+"""Process layouts for the one loop: FSDP2 sharding and context parallelism."""
