@@ -136,6 +136,9 @@ class TrainingRun:
     bad_steps: int = 0
     last_loss: float = float("nan")
     metrics: MetricsFile | None = None
+    #: whether this run started the process group (then it also ends it); a caller that set one
+    #: up itself, to run several trainings in the same processes, keeps it
+    owns_process_group: bool = True
     #: ``hook(run, done)`` after every optimizer step, once logging, checkpoint and preview are done:
     #: the place for periodic evaluation, adapter saves and the like (append in start_run)
     step_hooks: list[Callable[["TrainingRun", int], None]] = field(default_factory=list)
@@ -196,6 +199,7 @@ def start_run(config: DictConfig) -> TrainingRun:
 
     task, data_config, training = build_task(config)
     output_dir = Path(training.output_dir)
+    owns_process_group = not (torch.distributed.is_available() and torch.distributed.is_initialized())
     tracker = None if training.report_to in ("none", "", None) else training.report_to
     if tracker == "tensorboard" and importlib.util.find_spec("tensorboard") is None:
         tracker = None
@@ -207,7 +211,8 @@ def start_run(config: DictConfig) -> TrainingRun:
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: learning_rate_factor(step, training))
     task.setup(accelerator.device)
     run = TrainingRun(
-        config, task, data_config, training, accelerator, layout, model, optimizer, scheduler, None, output_dir, tracker
+        config, task, data_config, training, accelerator, layout, model, optimizer, scheduler, None, output_dir, tracker,
+        owns_process_group=owns_process_group,
     )
     if training.ema_decay > 0:
         run.ema = ExponentialMovingAverage(run.unwrapped(), training.ema_decay)
@@ -543,7 +548,10 @@ def end_run(run: TrainingRun) -> None:
     with the group, so that a next run in this process (other mixed precision, other group) starts clean."""
     from accelerate.state import AcceleratorState, GradientState
 
-    run.accelerator.end_training()
+    for tracker in run.accelerator.trackers:
+        tracker.finish()
+    if run.owns_process_group and torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()
     AcceleratorState._reset_state(reset_partial_state=True)
     GradientState._reset_state()
 
