@@ -65,5 +65,5 @@ def test_bench_prints_json_lines(files, capsys):
     assert main(["bench", "tokenizer", "--device", "cpu", "--shapes", "1x3x5x32x32", "--config", str(config),
                  "--repeats", "1", "--no-peer", "--flops"]) == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
-    assert {line["operation"] for line in lines} == {"encode", "decode"}
-    assert all(line["frames_per_second"] > 0 and line["gflops"] > 0 for line in lines)
+    assert {line["case"] for line in lines} == {"encode", "decode"}
+    assert all(line["metric"] == "frames_per_second" and line["value"] > 0 and line["gflops"] > 0 for line in lines)

@@ -7,27 +7,30 @@ Presets:
   same size (hidden 1920, 30 heads, 28 layers: 1.70B), 13 x 60 x 90 latents (16 channels, what
   CogVideoX's VAE gives for 49 x 480 x 720) with 226 text tokens of width 4096. Patch 1x2x2 on both:
   17,550 video tokens.
-* ``small`` (default on CPU): hidden 256, 4 heads, 4 layers each, 5 x 16 x 16 latents, 32 text tokens.
+* ``small`` (default on CPU): hidden 256, 4 heads, 4 layers each, 5 x 16 x 16 latents, 32 text tokens
+  (well under a minute on a CPU).
 
 FLOPs count every matmul (2 m n k) and attention (4 queries keys d a layer): genvid's from
 :func:`genvid.models.dit.forward_flops` (self- plus cross-attention); CogVideoX's the same way over
 its joint text + video sequence, leaving out its per-sample AdaLN linears. For comparison with the
 reference peer table, CogVideoX's lines also carry ``mfu_reference_count``: that run's convention,
 ``2 N (video + text tokens) + 4 L (video + text tokens)^2 d`` with N all parameters. A training
-step is 3x the forward. MFU = FLOPs / time / ``--peak-tflops`` (989 = H100 dense bf16). Training steps run
+step is 3x the forward. MFU = FLOPs / time / the device's peak (known GPUs' dense bf16 peaks, or
+``--peak-tflops``; none on a CPU). Training steps run
 bf16 autocast + AdamW (fused on CUDA) with gradient checkpointing on both models, as the reference
-peer run did (/work/shared/bench/dit_train_gpu.py). Each figure is one JSON line; ratio lines
-(genvid / CogVideoX step time) follow. On CPU the times are noisy: compare the ratios.
+peer run did. Each figure is one JSON line in the layout of :mod:`genvid.bench.report`;
+comparison lines (genvid / CogVideoX step time) follow. On CPU the times are noisy: compare the ratios.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import statistics
 import time
 from typing import Callable
+
+from genvid.bench.report import significant
 
 HELP = "DiT step time and MFU vs CogVideoXTransformer3DModel"
 
@@ -61,21 +64,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=1)
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (the median is reported)")
     parser.add_argument("--warmup", type=int, default=1, help="untimed runs first")
-    parser.add_argument("--peak-tflops", type=float, default=989.0, help="device peak for MFU (989 = H100 dense bf16)")
+    parser.add_argument("--peak-tflops", type=float, default=None,
+                        help="device peak for MFU (default: the known bf16/fp16 peak of the GPU; no MFU on a CPU)")
     parser.add_argument("--no-peer", action="store_true", help="time genvid only")
     parser.add_argument("--no-train", action="store_true", help="forward only")
     parser.add_argument("--no-gradient-checkpointing", action="store_true", help="training steps without checkpointing")
     parser.add_argument("--compile", action="store_true", help="torch.compile genvid's blocks (CUDA)")
     parser.add_argument("--threads", type=int, default=None,
                         help="CPU threads (default: torch's); 1 is steadier on a machine shared with other jobs")
-
-
-def _significant(value: float, digits: int = 3) -> float:
-    return float(f"{value:.{digits}g}")
-
-
-def _emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
 
 
 def _synchronize(device) -> None:
@@ -125,10 +121,10 @@ class _Case:
         self.parameters, self.forward_flops = parameters, forward_flops
         self.reference_flops = None
 
-    def reference_mfu(self, multiple: float, seconds: float, peak_flops: float) -> dict:
-        if self.reference_flops is None:
+    def reference_mfu(self, multiple: float, seconds: float, peak: float | None) -> dict:
+        if self.reference_flops is None or not peak:
             return {}
-        return {"mfu_reference_count": _significant(multiple * self.reference_flops / seconds / peak_flops)}
+        return {"mfu_reference_count": significant(multiple * self.reference_flops / seconds / peak, 3)}
 
 
 def _genvid_case(config, grid, text_length, batch, device, dtype):
@@ -151,7 +147,7 @@ def _genvid_case(config, grid, text_length, batch, device, dtype):
 
     parameters = sum(p.numel() for p in model.parameters())
     flops = batch * forward_flops(config, frames, height, width, text_length)
-    return _Case("genvid_dit", model, forward, loss, parameters, flops)
+    return _Case("genvid", model, forward, loss, parameters, flops)
 
 
 def _peer_case(config, grid, text_length, batch, device, dtype):
@@ -188,30 +184,30 @@ def _peer_case(config, grid, text_length, batch, device, dtype):
     # embedding, not per token, so they are not multiplied by the token count.
     flops = 2 * (weights([".attn1.to_", ".ff."]) * tokens + weights(["patch_embed.proj", "proj_out"]) * video_tokens
                  + weights(["patch_embed.text_proj"]) * text_length) + attention_flops
-    case = _Case("cogvideox_dit", model, forward, loss, parameters, batch * flops)
+    case = _Case("cogvideox", model, forward, loss, parameters, batch * flops)
     # The convention of the reference peer run (bench/dit_train_gpu.py): 2 N per token, all parameters.
     case.reference_flops = batch * (2 * parameters * tokens + attention_flops)
     return case
 
 
-def _time_case(case: _Case, args, device, dtype, label: str, peak_flops: float) -> dict:
+def _time_case(case: _Case, args, device, dtype, report, shape: str, peak: float | None) -> dict:
     import torch
 
-    records = {}
+    seconds_of = {}
     model = case.model
-    base = dict(params_m=round(case.parameters / 1e6, 1), batch=args.batch_size, device=str(device),
-                dtype=str(dtype).replace("torch.", ""))
+    extra = dict(params_m=round(case.parameters / 1e6, 1), batch=args.batch_size)
+    name = case.name
 
     # nn.Module.to: ModelMixin.to warns about fp32-kept modules, which neither model has.
     torch.nn.Module.to(model, dtype=dtype).eval()
+    report.progress(f"{name}: forward ({args.warmup} warm-up, {args.repeats} timed)")
     with torch.no_grad():
-        seconds, peak = _measure(case.forward, device, args.warmup, args.repeats)
-    records["forward"] = seconds
-    _emit(dict(case=f"{case.name}_forward_{label}", **base, step_s=_significant(seconds, 4),
-               tflops=_significant(case.forward_flops / seconds / 1e12),
-               mfu=_significant(case.forward_flops / seconds / peak_flops),
-               **case.reference_mfu(1, seconds, peak_flops),
-               **({"peak_gb": round(peak, 2)} if peak is not None else {})))
+        seconds, memory = _measure(case.forward, device, args.warmup, args.repeats)
+    seconds_of["forward"] = seconds
+    report.figure("forward", name, shape, "step_time", seconds, "s", **extra,
+                  tflops=significant(case.forward_flops / seconds / 1e12, 3),
+                  **({"peak_gb": round(memory, 2)} if memory is not None else {}))
+    report.mfu("forward", name, shape, case.forward_flops, seconds, peak, **case.reference_mfu(1, seconds, peak))
 
     if not args.no_train:
         torch.nn.Module.to(model, dtype=torch.float32).train()
@@ -227,20 +223,23 @@ def _time_case(case: _Case, args, device, dtype, label: str, peak_flops: float) 
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
 
-        seconds, peak = _measure(train_step, device, max(args.warmup, 1), args.repeats)
-        records["train"] = seconds
+        report.progress(f"{name}: training step (AdamW, gradient checkpointing {not args.no_gradient_checkpointing})")
+        seconds, memory = _measure(train_step, device, max(args.warmup, 1), args.repeats)
+        seconds_of["train"] = seconds
         flops = 3 * case.forward_flops
-        _emit(dict(case=f"{case.name}_train_{label}", **base, step_s=_significant(seconds, 4),
-                   tflops=_significant(flops / seconds / 1e12), mfu=_significant(flops / seconds / peak_flops),
-                   **case.reference_mfu(3, seconds, peak_flops),
-                   gradient_checkpointing=not args.no_gradient_checkpointing, autocast=autocast,
-                   **({"peak_gb": round(peak, 2)} if peak is not None else {})))
+        report.figure("train", name, shape, "step_time", seconds, "s", **extra,
+                      tflops=significant(flops / seconds / 1e12, 3),
+                      gradient_checkpointing=not args.no_gradient_checkpointing, autocast=autocast,
+                      **({"peak_gb": round(memory, 2)} if memory is not None else {}))
+        report.mfu("train", name, shape, flops, seconds, peak, **case.reference_mfu(3, seconds, peak))
         del optimizer
-    return records
+    return seconds_of
 
 
 def run(args) -> int:
     import torch
+
+    from genvid.bench.report import Report, peak_flops
 
     device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if args.threads:
@@ -257,39 +256,41 @@ def run(args) -> int:
     peer_config = dict(preset["peer"])
     # CogVideoX's position table covers exactly max_text_seq_length text tokens.
     peer_config["max_text_seq_length"] = text_length
-    peak_flops = args.peak_tflops * 1e12
-    label = "x".join(str(size) for size in grid)
+    peak = peak_flops(device, dtype, args.peak_tflops)
+    report = Report("dit", device, dtype)
+    channels = preset["genvid"]["in_channels"]
+    shape = "x".join(str(size) for size in (args.batch_size, channels, *grid)) + f"+text{text_length}"
     video_tokens = grid[0] * (grid[1] // 2) * (grid[2] // 2)
-    _emit(dict(case="setup", preset=preset_name, device=str(device),
-               device_name=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-               torch=torch.__version__, latents=list(grid), video_tokens=video_tokens, text_tokens=text_length,
-               peak_tflops=args.peak_tflops, threads=torch.get_num_threads()))
+    report.figure("setup", "-", shape, "video_tokens", video_tokens, "tokens", preset=preset_name,
+                  torch=torch.__version__, text_tokens=text_length,
+                  peak_tflops=None if peak is None else peak / 1e12)
 
     results = {}
-    builders = [("genvid_dit", _genvid_case, preset["genvid"])]
+    builders = [("genvid", _genvid_case, preset["genvid"])]
     if not args.no_peer:
-        builders.append(("cogvideox_dit", _peer_case, peer_config))
+        builders.append(("cogvideox", _peer_case, peer_config))
     for name, builder, config in builders:
+        report.progress(f"{name}: building ({preset_name} preset)")
         torch.manual_seed(0)
         case = builder(config, grid, text_length, args.batch_size, device, dtype)
-        if args.compile and name == "genvid_dit":
+        if args.compile and name == "genvid":
             for block in case.model.blocks:
                 block.compile()
         try:
-            results[name] = _time_case(case, args, device, dtype, label, peak_flops)
+            results[name] = _time_case(case, args, device, dtype, report, shape, peak)
         except torch.cuda.OutOfMemoryError as error:
-            _emit(dict(case=f"{name}_{label}", error=f"out of memory: {str(error).splitlines()[0][:200]}"))
+            report.figure("forward", name, shape, "step_time", None, "s",
+                          error=f"out of memory: {str(error).splitlines()[0][:200]}")
         del case
         gc.collect()
         if device.type == "cuda":
             torch.cuda.empty_cache()
 
-    if "genvid_dit" in results and "cogvideox_dit" in results:
+    if "genvid" in results and "cogvideox" in results:
         for kind in ("forward", "train"):
-            if kind in results["genvid_dit"] and kind in results["cogvideox_dit"]:
-                ratio = results["genvid_dit"][kind] / results["cogvideox_dit"][kind]
-                _emit(dict(case=f"ratio_{kind}_{label}", genvid_over_cogvideox_step_s=_significant(ratio),
-                           speedup=_significant(1 / ratio)))
+            if kind in results["genvid"] and kind in results["cogvideox"]:
+                report.compare(kind, shape, "step_time", results["genvid"][kind], "cogvideox",
+                               results["cogvideox"][kind], "s", better="lower")
     return 0
 
 
@@ -297,3 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_dit", description=HELP)
     add_arguments(parser)
     return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -7,21 +7,25 @@ backward, AdamW) at ``--train-batch`` x ``--train-length`` tokens. One JSON line
 Same-run ratios are what compare on a shared machine; absolute figures count only on a GPU.
 
 Presets: ``537m`` (hidden 1024, 24 layers, vocabulary 65536: the reference peer run) and
-``small`` (for CPUs). Run: ``genvid bench lm --preset small`` or ``python scripts/bench_lm.py``.
+``small`` (for CPUs, well under a minute). Run: ``genvid bench lm --preset small`` or
+``python scripts/bench_lm.py``. Lines in the layout of :mod:`genvid.bench.report`; MFU only where
+the device's peak is known.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
-import json
 import time
+
+HELP = "LM decode tokens/s and training step time vs LlamaForCausalLM"
 
 PRESETS = {
     "537m": dict(hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=4096, vocab_size=65536,
                  new_tokens=1280, prefix_tokens=64, train_batch=8, train_length=1344),
+    # under a minute on a CPU with the peer (decode dominates: 128 tokens at batch 1 and 8, two modes)
     "small": dict(hidden_size=256, num_layers=4, num_heads=4, intermediate_size=1024, vocab_size=4096,
-                  new_tokens=256, prefix_tokens=64, train_batch=4, train_length=320),
+                  new_tokens=128, prefix_tokens=64, train_batch=4, train_length=256),
 }
 NUM_SPECIAL_TOKENS = 32
 
@@ -43,13 +47,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--compile", action="store_true",
                         help="also time the static-cache decode step under torch.compile(mode='reduce-overhead') (CUDA)")
     parser.add_argument("--peak-tflops", type=float, default=None,
-                        help="device peak for MFU (default: 989 on CUDA, the measured fp32 matmul rate on CPU)")
+                        help="device peak for MFU (default: the known bf16/fp16 peak of the GPU; no MFU on a CPU)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--skip-peer", action="store_true", help="time genvid only")
     parser.add_argument("--reps", type=int, default=2)
-
-
-def _emit(**fields) -> None:
-    print(json.dumps(fields), flush=True)
 
 
 class _Timer:
@@ -141,16 +142,26 @@ def _matmul_tflops(torch, timer, device, dtype) -> float:
     return 2 * size**3 / seconds / 1e12
 
 
+def _decode_figure(report, name, mode, batch, shape, seconds, new_tokens, memory, **extra) -> float:
+    tokens_per_second = batch * new_tokens / seconds
+    report.figure(f"decode_{mode}", name, f"{batch}x{shape}", "tokens_per_second", tokens_per_second, "tokens/s",
+                  s=round(seconds, 3), **({"peak_gb": memory} if memory is not None else {}), **extra)
+    return tokens_per_second
+
+
 def run(args) -> int:
     import torch
     from diffusers.utils import logging as diffusers_logging
 
+    from genvid.bench.report import Report, peak_flops
     from genvid.models.sampling import generate
 
     diffusers_logging.set_verbosity_error()  # ModelMixin.to(dtype) warns about fp32 modules it does not have
 
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
     on_cuda = torch.device(device).type == "cuda"
+    if args.threads:
+        torch.set_num_threads(args.threads)
     preset = args.preset or ("537m" if on_cuda else "small")
     shape = dict(PRESETS[preset])
     for key in ("new_tokens", "prefix_tokens", "train_batch", "train_length"):
@@ -160,22 +171,30 @@ def run(args) -> int:
     batch_sizes = [int(size) for size in str(args.batch_sizes).split(",") if size]
     timer = _Timer(device)
     reps = args.reps
-
-    matmul = _matmul_tflops(torch, timer, device, dtype)
-    peak = args.peak_tflops or (989.0 if on_cuda else matmul)
-    _emit(case="device", device=torch.cuda.get_device_name() if on_cuda else "cpu", torch=torch.__version__,
-          preset=preset, dtype=str(dtype).replace("torch.", ""), threads=torch.get_num_threads(),
-          matmul_tflops=round(matmul, 3), mfu_peak_tflops=peak, **shape)
+    report = Report("lm", device, dtype)
+    peak = peak_flops(device, dtype, args.peak_tflops)
 
     new_tokens, prefix_tokens = shape["new_tokens"], shape["prefix_tokens"]
+    decode_shape = f"{prefix_tokens}+{new_tokens}"
+    train_shape = f"{shape['train_batch']}x{shape['train_length']}"
+    report.progress(f"matmul rate ({preset} preset)")
+    report.figure("setup", "torch", "matmul", "matmul_tflops", _matmul_tflops(torch, timer, device, dtype), "TFLOP/s",
+                  preset=preset, torch=torch.__version__, peak_tflops=None if peak is None else peak / 1e12, **shape)
+
     low, high = NUM_SPECIAL_TOKENS, shape["vocab_size"]
     variants = [("genvid", None)] + ([("genvid_local_global", args.sliding_window)] if args.sliding_window else [])
     generator = torch.Generator(device=device).manual_seed(0)
+    decoded: dict[tuple[str, int], tuple[float, str]] = {}  # (model, batch) -> best tokens/s, its mode
+    trained: dict[str, float] = {}
+
+    def keep_best(name, batch, rate, mode):
+        if rate > decoded.get((name, batch), (0.0, ""))[0]:
+            decoded[(name, batch)] = (rate, mode)
 
     for name, window in variants:
+        report.progress(f"{name}: building")
         model = _genvid_model(shape, window, device, dtype)
         parameters = sum(p.numel() for p in model.parameters())
-        _emit(case=f"{name}_params", params_m=round(parameters / 1e6, 1))
         decode_modes = [("eager_cache", False, False), ("static_cache", True, False)]
         if args.compile and on_cuda:
             decode_modes.append(("static_cache_compiled", True, True))
@@ -187,24 +206,23 @@ def run(args) -> int:
                     generate(model, prefix, new_tokens, top_k=args.top_k, allowed=(low, high), generator=generator,
                              static_cache=static, compile=compiled, progress=False)
 
+                report.progress(f"{name}: decode {new_tokens} tokens, {mode}, batch {batch}")
                 _reset_memory(torch, device)
                 try:
+                    extra = {}
                     if compiled:  # the first call compiles and records the CUDA graph; time the later ones
                         start = time.perf_counter()
                         decode()
                         timer.sync()
-                        first = time.perf_counter() - start
-                    else:
-                        first = None
+                        extra["first_call_s"] = round(time.perf_counter() - start, 1)
                     seconds = timer(decode, warmup=0 if compiled else 1, reps=reps)
                 except Exception as error:  # a failing variant should not hide the others' figures
-                    _emit(case=f"{name}_decode_{mode}_bs{batch}", error=repr(error)[:300])
+                    report.figure(f"decode_{mode}", name, f"{batch}x{decode_shape}", "tokens_per_second", None,
+                                  "tokens/s", error=repr(error)[:300])
                     continue
-                record = dict(case=f"{name}_decode_{mode}_{new_tokens}_bs{batch}", s=round(seconds, 3),
-                              tokens_per_s=round(batch * new_tokens / seconds, 1), peak_gb=_peak_memory_gb(torch, device))
-                if first is not None:
-                    record["first_call_s"] = round(first, 1)
-                _emit(**record)
+                rate = _decode_figure(report, name, mode, batch, decode_shape, seconds, new_tokens,
+                                      _peak_memory_gb(torch, device), params_m=round(parameters / 1e6, 1), **extra)
+                keep_best(name, batch, rate, mode)
 
         tokens = torch.randint(low, high, (shape["train_batch"], shape["train_length"]), device=device, generator=generator)
 
@@ -213,28 +231,49 @@ def run(args) -> int:
                 logits = model(tokens, prefix_length=prefix_tokens)
             return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
 
+        report.progress(f"{name}: training step {train_shape}")
         _reset_memory(torch, device)
         seconds = _train_step_timer(torch, timer, genvid_loss, model, device, reps)
+        trained[name] = seconds
         count = tokens.numel()
-        _emit(case=f"{name}_train_bs{shape['train_batch']}x{shape['train_length']}", step_s=round(seconds, 4),
-              tokens_per_s=round(count / seconds, 1), mfu_6N=round(6 * parameters * count / seconds / 1e12 / peak, 4),
-              mfu_with_attention=round(3 * model.forward_flops(shape["train_length"]) * shape["train_batch"] / seconds / 1e12 / peak, 4),
-              peak_gb=_peak_memory_gb(torch, device))
+        report.figure("train", name, train_shape, "step_time", seconds, "s", tokens_per_s=round(count / seconds, 1),
+                      params_m=round(parameters / 1e6, 1), peak_gb=_peak_memory_gb(torch, device))
+        report.mfu("train", name, train_shape, 6 * parameters * count, seconds, peak, flop_count="6N")
+        report.mfu("train", name, train_shape, 3 * model.forward_flops(shape["train_length"]) * shape["train_batch"],
+                   seconds, peak, flop_count="with_attention")
         del model
         _reset_memory(torch, device)
 
-    if args.skip_peer:
-        return 0
+    if not args.skip_peer:
+        _time_llama(args, report, shape, device, dtype, timer, generator, peak, decoded, trained, keep_best)
+    for batch in batch_sizes:
+        if ("genvid", batch) in decoded and ("hf_llama", batch) in decoded:
+            (ours, our_mode), (theirs, their_mode) = decoded[("genvid", batch)], decoded[("hf_llama", batch)]
+            report.compare("decode", f"{batch}x{decode_shape}", "tokens_per_second", ours, "hf_llama", theirs,
+                           "tokens/s", better="higher", genvid_mode=our_mode, peer_mode=their_mode)
+    if "genvid" in trained and "hf_llama" in trained:
+        report.compare("train", train_shape, "step_time", trained["genvid"], "hf_llama", trained["hf_llama"], "s",
+                       better="lower")
+    return 0
+
+
+def _time_llama(args, report, shape, device, dtype, timer, generator, peak, decoded, trained, keep_best) -> None:
+    import torch
+
+    report.progress("hf_llama: building")
     try:
         llama = _llama_model(shape, device, dtype)
     except Exception as error:
-        _emit(case="hf_llama", error=repr(error)[:300])
-        return 0
+        report.figure("build", "hf_llama", "-", "parameters", None, "count", error=repr(error)[:300])
+        return
     parameters = sum(p.numel() for p in llama.parameters())
-    _emit(case="hf_llama_params", params_m=round(parameters / 1e6, 1))
+    on_cuda = torch.device(device).type == "cuda"
+    new_tokens, prefix_tokens = shape["new_tokens"], shape["prefix_tokens"]
+    decode_shape = f"{prefix_tokens}+{new_tokens}"
+    low, high = NUM_SPECIAL_TOKENS, shape["vocab_size"]
     cache_modes = [("dynamic_cache", None)] + ([("static_cache", "static")] if on_cuda else [])
     for mode, implementation in cache_modes:
-        for batch in batch_sizes:
+        for batch in [int(size) for size in str(args.batch_sizes).split(",") if size]:
             prompt = torch.randint(low, high, (batch, prefix_tokens), device=device, generator=generator)
             extra = {"cache_implementation": implementation} if implementation else {}
 
@@ -243,14 +282,17 @@ def run(args) -> int:
                     llama.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True,
                                    top_k=args.top_k, pad_token_id=0, **extra)
 
+            report.progress(f"hf_llama: generate {new_tokens} tokens, {mode}, batch {batch}")
             _reset_memory(torch, device)
             try:
-                seconds = timer(decode, warmup=1, reps=reps)
+                seconds = timer(decode, warmup=1, reps=args.reps)
             except Exception as error:
-                _emit(case=f"hf_llama_generate_{mode}_bs{batch}", error=repr(error)[:300])
+                report.figure(f"decode_{mode}", "hf_llama", f"{batch}x{decode_shape}", "tokens_per_second", None,
+                              "tokens/s", error=repr(error)[:300])
                 continue
-            _emit(case=f"hf_llama_generate_{mode}_{new_tokens}_bs{batch}", s=round(seconds, 3),
-                  tokens_per_s=round(batch * new_tokens / seconds, 1), peak_gb=_peak_memory_gb(torch, device))
+            rate = _decode_figure(report, "hf_llama", mode, batch, decode_shape, seconds, new_tokens,
+                                  _peak_memory_gb(torch, device), params_m=round(parameters / 1e6, 1))
+            keep_best("hf_llama", batch, rate, mode)
 
     tokens = torch.randint(low, high, (shape["train_batch"], shape["train_length"]), device=device, generator=generator)
 
@@ -258,13 +300,15 @@ def run(args) -> int:
         with torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype != torch.float32):
             return llama(input_ids=tokens, labels=tokens).loss
 
+    train_shape = f"{shape['train_batch']}x{shape['train_length']}"
+    report.progress(f"hf_llama: training step {train_shape}")
     _reset_memory(torch, device)
-    seconds = _train_step_timer(torch, timer, llama_loss, llama, device, reps)
+    seconds = _train_step_timer(torch, timer, llama_loss, llama, device, args.reps)
+    trained["hf_llama"] = seconds
     count = tokens.numel()
-    _emit(case=f"hf_llama_train_bs{shape['train_batch']}x{shape['train_length']}", step_s=round(seconds, 4),
-          tokens_per_s=round(count / seconds, 1), mfu_6N=round(6 * parameters * count / seconds / 1e12 / peak, 4),
-          peak_gb=_peak_memory_gb(torch, device))
-    return 0
+    report.figure("train", "hf_llama", train_shape, "step_time", seconds, "s", tokens_per_s=round(count / seconds, 1),
+                  params_m=round(parameters / 1e6, 1), peak_gb=_peak_memory_gb(torch, device))
+    report.mfu("train", "hf_llama", train_shape, 6 * parameters * count, seconds, peak, flop_count="6N")
 
 
 def main(argv: list[str] | None = None) -> int:

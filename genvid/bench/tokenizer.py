@@ -1,6 +1,11 @@
 """``genvid bench tokenizer``: encode / decode frames/s and peak memory of genvid's tokenizer and
 diffusers' AutoencoderKLCogVideoX (random weights, 4x8x8 compression, 16 latent channels) on the
-same shapes in the same run. One JSON line per figure, then ratio lines (genvid / CogVideoX).
+same shapes in the same run. One JSON line per figure (the layout of :mod:`genvid.bench.report`),
+then comparison lines (genvid / CogVideoX).
+
+Presets: ``small`` (default on CPU, under a minute): tokenizer/tiny_gaussian's networks beside the
+CogVideoX architecture at a matching size on a 9x64x64 clip; ``base`` (default on GPU):
+tokenizer/base_gaussian beside CogVideoX's own VAE.
 
 GPU: peak memory is ``torch.cuda.max_memory_allocated`` over the call. CPU: the peak resident
 memory above the starting level (after returning freed heap pages to the OS), sampled every few
@@ -10,7 +15,6 @@ milliseconds (approximate).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import threading
@@ -19,19 +23,31 @@ from typing import Callable
 
 HELP = "tokenizer encode/decode frames/s and memory vs AutoencoderKLCogVideoX"
 
-GPU_SHAPES = "1x3x17x256x256,1x3x49x480x720"
-CPU_SHAPES = "1x3x9x64x64,1x3x17x128x128"
-DEFAULT_CONFIG = "tokenizer/base_gaussian"  # a shipped config's name
+#: genvid's tokenizer (a shipped config's model section) and CogVideoX's VAE at a matching size
+#: (None: diffusers' defaults, CogVideoX's own 216M VAE), with the shapes timed on CPU and GPU
+PRESETS = {
+    # under a minute on a CPU: the tiny networks on one short clip
+    "small": dict(config="tokenizer/tiny_gaussian", peer="tiny", cpu_shapes="1x3x9x64x64", gpu_shapes="1x3x17x128x128"),
+    "base": dict(config="tokenizer/base_gaussian", peer=None, cpu_shapes="1x3x9x64x64,1x3x17x128x128",
+                 gpu_shapes="1x3x17x256x256,1x3x49x480x720"),
+}
+#: CogVideoX VAE sizes of the architecture (blocks, layers each, norm groups) beside genvid's small networks
+COGVIDEOX_SIZES = {
+    "tiny": dict(block_out_channels=(16, 32, 32, 64), layers_per_block=1, norm_num_groups=8),
+    "base": dict(block_out_channels=(64, 128, 256, 256), layers_per_block=2, norm_num_groups=32),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="model sizes and shapes (default: base on GPU, small on CPU)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
                         help="default: bfloat16 on GPU, float32 on CPU")
-    parser.add_argument("--shapes", default=None,
-                        help=f"comma-separated BxCxTxHxW (default GPU: {GPU_SHAPES}; CPU: {CPU_SHAPES})")
+    parser.add_argument("--shapes", default=None, help="comma-separated BxCxTxHxW (default: the preset's)")
     parser.add_argument("--config", default=None,
-                        help="tokenizer YAML whose model: section builds genvid's tokenizer (a path or a shipped name; default tokenizer/base_gaussian)")
+                        help="tokenizer YAML whose model: section builds genvid's tokenizer (a path or a shipped name; default: the preset's)")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--tokenizer", default=None, help="a save_pretrained tokenizer folder instead of --config")
     parser.add_argument("--chunk-size", type=int, default=None, help="latent frames per chunk (default: the tokenizer's)")
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per figure (the median is reported)")
@@ -136,14 +152,14 @@ def _count_flops(function: Callable[[], object]) -> float:
     return float(counter.get_total_flops())
 
 
-def _genvid_tokenizer(args, device, dtype):
+def _genvid_tokenizer(args, config, device, dtype):
     from genvid.config import load_config, section
     from tokenizer import VideoTokenizer
 
     if args.tokenizer:
         model = VideoTokenizer.from_pretrained(args.tokenizer)
     else:
-        model_config = section(load_config(args.config or DEFAULT_CONFIG), "model")
+        model_config = section(load_config(args.config or config), "model")
         model_config["bottleneck"] = "gaussian"  # the peer is a KL autoencoder: compare like with like
         model_config.pop("latent_channels", None)
         model = VideoTokenizer(**model_config)
@@ -153,20 +169,26 @@ def _genvid_tokenizer(args, device, dtype):
     return model
 
 
-def _cogvideox(device, dtype):
+def cogvideox_autoencoder(size: str | None = None):
+    """diffusers' AutoencoderKLCogVideoX: CogVideoX's own (None; 4x8x8, 16 latent channels) or
+    the same architecture at one of :data:`COGVIDEOX_SIZES`."""
     from diffusers import AutoencoderKLCogVideoX
 
-    # the default configuration is CogVideoX's: 4x8x8 compression, 16 latent channels
-    return AutoencoderKLCogVideoX().to(device, dtype).eval()
-
-
-def _emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
+    if size is None:
+        return AutoencoderKLCogVideoX()
+    options = COGVIDEOX_SIZES[size]
+    blocks = len(options["block_out_channels"])
+    return AutoencoderKLCogVideoX(
+        down_block_types=("CogVideoXDownBlock3D",) * blocks, up_block_types=("CogVideoXUpBlock3D",) * blocks,
+        latent_channels=16, temporal_compression_ratio=4, **options,
+    )
 
 
 def run(args) -> int:
     import torch
     from diffusers.utils import logging as diffusers_logging
+
+    from genvid.bench.report import Report
 
     diffusers_logging.set_verbosity_error()  # "modules kept in float32" notices on every .to(dtype)
 
@@ -175,14 +197,19 @@ def run(args) -> int:
         from genvid.errors import GenvidError
 
         raise GenvidError("--device cuda given but no CUDA device is available")
-    dtype_name = args.dtype or ("bfloat16" if device.type == "cuda" else "float32")
-    dtype = getattr(torch, dtype_name)
-    shapes = _parse_shapes(args.shapes or (GPU_SHAPES if device.type == "cuda" else CPU_SHAPES))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    preset = PRESETS[args.preset or ("base" if device.type == "cuda" else "small")]
+    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
+    shapes = _parse_shapes(args.shapes or preset["gpu_shapes" if device.type == "cuda" else "cpu_shapes"])
     generator = torch.Generator().manual_seed(0)
+    report = Report("tokenizer", device, dtype)
 
-    models = {"genvid": _genvid_tokenizer(args, device, dtype)}
+    report.progress(f"building genvid's tokenizer ({args.tokenizer or args.config or preset['config']})")
+    models = {"genvid": _genvid_tokenizer(args, preset["config"], device, dtype)}
     if not args.no_peer:
-        models["cogvideox"] = _cogvideox(device, dtype)
+        report.progress(f"building AutoencoderKLCogVideoX ({preset['peer'] or 'CogVideoX'} size)")
+        models["cogvideox"] = cogvideox_autoencoder(preset["peer"]).to(device, dtype).eval()
     parameters = {name: sum(p.numel() for p in model.parameters()) / 1e6 for name, model in models.items()}
 
     for shape in shapes:
@@ -201,37 +228,24 @@ def run(args) -> int:
                     latents = encode()
                     decode = lambda m=model: m.decode(latents).sample  # noqa: E731
                 for operation, function in (("encode", encode), ("decode", decode)):
+                    report.progress(f"{name}: {operation} {'x'.join(map(str, shape))} ({args.repeats} timed)")
                     seconds, peak_gb = _measure(function, device, args.repeats)
                     flops = _count_flops(function) if args.flops else None
-                    figures[(name, operation)] = (seconds, peak_gb, flops)
-                    _emit({
-                        "bench": "tokenizer", "model": name, "operation": operation,
-                        "shape": "x".join(map(str, shape)), "device": str(device), "dtype": dtype_name,
-                        "parameters_m": round(parameters[name], 2), "latent_shape": list(latents.shape),
-                        "seconds": round(seconds, 5), "frames_per_second": round(batch * num_frames / seconds, 3),
-                        "peak_memory_gb": round(peak_gb, 4),
-                        **({"gflops": round(flops / 1e9, 2)} if flops is not None else {}),
-                    })
+                    figures[(name, operation)] = (batch * num_frames / seconds, peak_gb, flops)
+                    report.figure(operation, name, shape, "frames_per_second", batch * num_frames / seconds, "frames/s",
+                                  s=round(seconds, 5), peak_memory_gb=round(peak_gb, 4),
+                                  parameters_m=round(parameters[name], 2), latent_shape=list(latents.shape),
+                                  **({"gflops": round(flops / 1e9, 2)} if flops is not None else {}))
                 del latents
         if "cogvideox" in models:
             for operation in ("encode", "decode"):
                 ours, peer = figures[("genvid", operation)], figures[("cogvideox", operation)]
-                _emit({
-                    "bench": "tokenizer", "ratio": f"{operation}_speedup_genvid_over_cogvideox",
-                    "shape": "x".join(map(str, shape)), "device": str(device), "dtype": dtype_name,
-                    "value": round(peer[0] / ours[0], 3),
-                })
-                _emit({
-                    "bench": "tokenizer", "ratio": f"{operation}_peak_memory_genvid_over_cogvideox",
-                    "shape": "x".join(map(str, shape)), "device": str(device), "dtype": dtype_name,
-                    "value": round(ours[1] / peer[1], 3) if peer[1] > 0 else None,
-                })
+                report.compare(operation, shape, "frames_per_second", ours[0], "cogvideox", peer[0], "frames/s",
+                               better="higher")
+                report.compare(operation, shape, "peak_memory", ours[1], "cogvideox", peer[1], "GB", better="lower")
                 if args.flops:
-                    _emit({
-                        "bench": "tokenizer", "ratio": f"{operation}_flops_cogvideox_over_genvid",
-                        "shape": "x".join(map(str, shape)), "device": str(device), "dtype": dtype_name,
-                        "value": round(peer[2] / ours[2], 3),
-                    })
+                    report.compare(operation, shape, "flops", ours[2] / 1e9, "cogvideox", peer[2] / 1e9, "GFLOP",
+                                   better="lower")
     return 0
 
 
@@ -239,3 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench_tokenizer", description=HELP)
     add_arguments(parser)
     return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -3,8 +3,10 @@
 Both start from random weights at 4x8x8 compression with 16 latent channels, train for the same
 wall-clock budget on the same real clips in the same order (bundled photographs filmed by a
 simulated camera, genvid.data.camera_motion), with the same loss (L1 + L2 + 1e-6 KL) and optimizer,
-and are then scored on the fixed held-out real clips (PSNR, SSIM of the posterior mean). One JSON
-line per model, then a comparison line.
+and are then scored on the fixed held-out real clips (PSNR, SSIM of the posterior mean). Lines in
+the layout of :mod:`genvid.bench.report`: each model's figures, then genvid beside CogVideoX
+(differences for PSNR and SSIM, ratios for the rest). ``--preset small`` (the CPU default) runs in
+under a minute and only shows the bench works; the comparison needs minutes of budget (below).
 
 The clock counts only training steps (forward, backward, optimizer); rendering the clips and the
 evaluation are outside it. Each model trains in its own child process so that its peak memory is
@@ -15,8 +17,8 @@ Sizes (``--size``): "tiny" = configs/tokenizer/default_gaussian.yaml's model vs 
 (16, 32, 32, 64), one layer each (CPU); "base" = configs/tokenizer/base_gaussian.yaml's model vs
 CogVideoX blocks (64, 128, 256, 256), two layers each (GPU). Parameter counts are reported.
 
-    python scripts/bench_tokenizer_budget.py --device cuda --budget-seconds 600             # 17x128x128
-    OMP_NUM_THREADS=1 python scripts/bench_tokenizer_budget.py --device cpu --budget-seconds 180 \\
+    genvid bench tokenizer-budget --device cuda --preset full                      # 600 s, 17x128x128
+    OMP_NUM_THREADS=1 genvid bench tokenizer-budget --device cpu --budget-seconds 180 \\
         --num-frames 9 --crop 64 --batch-size 2 --size tiny
 """
 
@@ -33,29 +35,35 @@ import time
 HELP = "equal wall-clock training budget: genvid's tokenizer vs AutoencoderKLCogVideoX (held-out PSNR/SSIM)"
 
 GENVID_CONFIGS = {"tiny": "tokenizer/default_gaussian", "base": "tokenizer/base_gaussian"}  # shipped configs' names
-COGVIDEOX_SIZES = {
-    "tiny": dict(block_out_channels=(16, 32, 32, 64), layers_per_block=1, norm_num_groups=8),
-    "base": dict(block_out_channels=(64, 128, 256, 256), layers_per_block=2, norm_num_groups=32),
-}
 MODELS = ("genvid", "cogvideox")
 KL_WEIGHT = 1e-6
+#: what each preset sets unless given: ``small`` (the CPU default) finishes in under a minute and
+#: only shows the bench works (seconds of training say nothing about the architectures); ``full``
+#: (the GPU default) is the comparison
+PRESETS = {
+    "small": dict(budget_seconds=3.0, num_frames=9, crop=32, batch_size=1, size="tiny"),
+    "full": dict(budget_seconds=600.0, num_frames=17, crop=128, batch_size=4, size=None),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--budget-seconds", type=float, default=600.0, help="training wall-clock per model")
+    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
+                        help="budget, clip and sizes unless given (default: full on GPU, small on CPU)")
+    parser.add_argument("--budget-seconds", type=float, default=None, help="training wall-clock per model (full: 600)")
     parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
     parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16"],
                         help="autocast dtype (default: bfloat16 on GPU, float32 on CPU)")
-    parser.add_argument("--size", default=None, choices=sorted(COGVIDEOX_SIZES),
+    parser.add_argument("--size", default=None, choices=sorted(GENVID_CONFIGS),
                         help="model sizes (default: base on GPU, tiny on CPU)")
-    parser.add_argument("--num-frames", type=int, default=17)
-    parser.add_argument("--crop", type=int, default=128, help="training and evaluation crop height = width")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--num-frames", type=int, default=None, help="frames per clip (full: 17)")
+    parser.add_argument("--crop", type=int, default=None, help="training and evaluation crop height = width (full: 128)")
+    parser.add_argument("--batch-size", type=int, default=None, help="(full: 4)")
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--models", nargs="+", default=list(MODELS), choices=MODELS)
     parser.add_argument("--in-process", action="store_true", help="no child processes (memory figures then mix)")
     parser.add_argument("--output", default=None, help="also append the JSON lines to this file")
+    parser.add_argument("--record-file", default=None, help=argparse.SUPPRESS)  # a child's record, for its parent
 
 
 def build_genvid(size: str):
@@ -63,20 +71,6 @@ def build_genvid(size: str):
     from tokenizer import VideoTokenizer
 
     return VideoTokenizer(**section(load_config(GENVID_CONFIGS[size]), "model"))
-
-
-def build_cogvideox(size: str):
-    from diffusers import AutoencoderKLCogVideoX
-
-    options = COGVIDEOX_SIZES[size]
-    blocks = len(options["block_out_channels"])
-    return AutoencoderKLCogVideoX(
-        down_block_types=("CogVideoXDownBlock3D",) * blocks,
-        up_block_types=("CogVideoXUpBlock3D",) * blocks,
-        latent_channels=16,
-        temporal_compression_ratio=4,
-        **options,
-    )
 
 
 def _losses(reconstruction, video, kl):
@@ -106,7 +100,9 @@ class _Trainer:
             self.tokenizer = build_genvid(size)
             self.module = TokenizerTrainingModule(self.tokenizer, None, LossWeights(l1=1.0, l2=1.0, kl=KL_WEIGHT))
         else:
-            self.tokenizer = build_cogvideox(size)
+            from genvid.bench.tokenizer import cogvideox_autoencoder
+
+            self.tokenizer = cogvideox_autoencoder(size)
             self.module = self.tokenizer
         self.module.to(device).train()
         self.parameters = sum(p.numel() for p in self.tokenizer.parameters())
@@ -204,16 +200,17 @@ def train_one(args, name: str) -> dict:
     return record
 
 
-def _emit(record: dict, output: str | None) -> None:
-    line = json.dumps(record)
-    print(line, flush=True)
-    if output:
-        with open(output, "a") as handle:
-            handle.write(line + "\n")
+#: (metric, unit, better) of each model's record, as report lines
+FIGURES = (
+    ("heldout_psnr", "dB", "higher"), ("heldout_ssim", "ssim", "higher"), ("steps", "steps", "higher"),
+    ("samples_per_second", "samples/s", "higher"), ("final_train_loss", "loss", "lower"),
+    ("peak_memory_gb", "GB", "lower"),
+)
 
 
-def _child_argv(args, name: str) -> list[str]:
-    argv = [sys.executable, "-m", "genvid.bench.tokenizer_budget", "--in-process", "--models", name]
+def _child_argv(args, name: str, record_file: str) -> list[str]:
+    argv = [sys.executable, "-m", "genvid.bench.tokenizer_budget", "--in-process", "--models", name,
+            "--record-file", record_file]
     for key in ("budget_seconds", "device", "dtype", "size", "num_frames", "crop", "batch_size", "learning_rate", "seed"):
         value = getattr(args, key)
         if value is not None:
@@ -221,39 +218,58 @@ def _child_argv(args, name: str) -> list[str]:
     return argv
 
 
-def run(args) -> int:
-    import torch
+def _train_in_child(args, name: str) -> dict:
+    import tempfile
 
     from genvid.errors import GenvidError
 
+    with tempfile.TemporaryDirectory() as folder:
+        record_file = os.path.join(folder, "record.json")
+        completed = subprocess.run(_child_argv(args, name, record_file), stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.PIPE, text=True)
+        if completed.returncode != 0 or not os.path.isfile(record_file):
+            tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
+            raise GenvidError(f"bench tokenizer-budget: the {name} run failed: {tail}")
+        with open(record_file) as handle:
+            return json.load(handle)
+
+
+def run(args) -> int:
+    import torch
+
+    from genvid.bench.report import Report
+    from genvid.errors import GenvidError
+
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
+    on_cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
+    for key, value in PRESETS[args.preset or ("full" if on_cuda else "small")].items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
     # CogVideoX's VAE encodes frames in groups of 8 after the first: it needs 1 + 8k frames
     if "cogvideox" in args.models and (args.num_frames - 1) % 8 != 0:
         raise GenvidError(f"--num-frames {args.num_frames}: AutoencoderKLCogVideoX needs 1 + 8k frames (9, 17, ...)")
     if args.crop % 8 != 0:
         raise GenvidError(f"--crop {args.crop}: must be a multiple of 8")
+    if args.record_file:  # a child of the run below: one model, its record to the parent
+        with open(args.record_file, "w") as handle:
+            json.dump(train_one(args, args.models[0]), handle)
+        return 0
+    dtype = getattr(torch, args.dtype or ("bfloat16" if on_cuda else "float32"))
+    report = Report("tokenizer_budget", "cuda" if on_cuda else "cpu", dtype, output=args.output)
     records = {}
     for name in args.models:
-        if args.in_process:
-            record = train_one(args, name)
-        else:
-            completed = subprocess.run(_child_argv(args, name), capture_output=True, text=True)
-            lines = [line for line in completed.stdout.splitlines() if line.startswith("{")]
-            if completed.returncode != 0 or not lines:
-                tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
-                raise GenvidError(f"bench tokenizer_budget: the {name} run failed: {tail}")
-            record = json.loads(lines[-1])
+        report.progress(f"{name}: training for {args.budget_seconds:g} s, then the held-out clips")
+        record = train_one(args, name) if args.in_process else _train_in_child(args, name)
         records[name] = record
-        _emit(record, args.output)
+        for metric, unit, _ in FIGURES:
+            report.figure("train_budget", name, record["clip"], metric, record[metric], unit,
+                          budget_seconds=record["budget_seconds"], size=record["size"],
+                          parameters_m=record["parameters_millions"], heldout_clips=record["heldout_clips"])
     if "genvid" in records and "cogvideox" in records:
         ours, peer = records["genvid"], records["cogvideox"]
-        _emit({
-            "bench": "tokenizer_budget", "comparison": "genvid_minus_cogvideox",
-            "heldout_psnr_difference_db": round(ours["heldout_psnr"] - peer["heldout_psnr"], 3),
-            "heldout_ssim_difference": round(ours["heldout_ssim"] - peer["heldout_ssim"], 4),
-            "steps_ratio": round(ours["steps"] / max(peer["steps"], 1), 3),
-            "peak_memory_ratio": round(ours["peak_memory_gb"] / max(peer["peak_memory_gb"], 1e-9), 3),
-        }, args.output)
+        for metric, unit, better in FIGURES:
+            report.compare("train_budget", ours["clip"], metric, ours[metric], "cogvideox", peer[metric], unit,
+                           better=better, difference=metric.startswith("heldout_"))
     return 0
 
 

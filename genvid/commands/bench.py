@@ -1,19 +1,27 @@
-"""genvid bench {tokenizer,dit,lm} ..."""
+"""genvid bench {tokenizer,tokenizer-budget,dit,lm} ...: each benchmark is a module of genvid.bench with
+``HELP``, ``add_arguments(parser)`` and ``run(args)``; a new one is one line in BENCHMARKS."""
 
-from genvid.cli import add_nested_commands, run_nested
+import importlib
 
-HELP = "benchmarks against peer models in the same run (JSON lines)"
+HELP = "benchmarks against peer models in the same run (JSON lines, one layout: genvid.bench.report)"
 
+#: the name under ``genvid bench`` -> the module that runs it
 BENCHMARKS = {
-    "tokenizer": ("genvid.bench.tokenizer", "tokenizer encode/decode frames/s and memory vs AutoencoderKLCogVideoX"),
-    "dit": ("genvid.bench.dit", "DiT step time and MFU vs CogVideoXTransformer3DModel"),
-    "lm": ("genvid.bench.lm", "LM decode tokens/s and training MFU vs LlamaForCausalLM"),
+    "tokenizer": "genvid.bench.tokenizer",
+    "tokenizer-budget": "genvid.bench.tokenizer_budget",
+    "dit": "genvid.bench.dit",
+    "lm": "genvid.bench.lm",
 }
 
 
 def add_arguments(parser) -> None:
-    add_nested_commands(parser, BENCHMARKS, "bench")
+    subparsers = parser.add_subparsers(dest="benchmark", metavar="WHAT", required=True)
+    for name, module_name in BENCHMARKS.items():
+        module = importlib.import_module(module_name)  # benches import torch inside run(): --help stays fast
+        sub = subparsers.add_parser(name, help=module.HELP, description=module.__doc__.split("\n\n")[0])
+        module.add_arguments(sub)
+        sub.set_defaults(_benchmark=module)
 
 
 def run(args) -> int:
-    return run_nested(args)
+    return args._benchmark.run(args)
