@@ -27,7 +27,7 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def write_folder(root, count=8):
+def write_folder(root, count=8, broken=True):
     """Clips over three buckets (wide 6-frame, square 10-frame, images) and one corrupt file."""
     root.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -41,8 +41,9 @@ def write_folder(root, count=8):
             frames, height, width = ((6, 18, 36), (10, 24, 24))[kind]
             write_video(root / name, render_clip("red", "circle", ("left", "down")[kind], frames, height, width, seed=index))
         rows.append({"video": name, "caption": f"sample {index} " + ("wide", "square", "image")[kind]})
-    (root / "broken.mp4").write_bytes(b"garbage" * 30)
-    rows.append({"video": "broken.mp4", "caption": "broken", "num_frames": 10, "height": 24, "width": 24, "fps": 8})
+    if broken:
+        (root / "broken.mp4").write_bytes(b"garbage" * 30)
+        rows.append({"video": "broken.mp4", "caption": "broken", "num_frames": 10, "height": 24, "width": 24, "fps": 8})
     (root / "manifest.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows))
     return root / "manifest.jsonl"
 

@@ -71,3 +71,14 @@ class BucketedDataset(Dataset):
             item["bucket"] = bucket
             return item
         raise GenvidError(f"none of the {len(members)} samples of bucket {shape} can be read")
+
+    def first_batches(self, count: int, batch_size: int):
+        """Up to ``count`` lists of items, each from one bucket (the buckets in turn, their first
+        members): for latent statistics and previews, which need no shuffling."""
+        filled = [index for index, members in enumerate(self.members) if len(members)]
+        for number in range(count):
+            bucket = filled[number % len(filled)]
+            members = self.members[bucket]
+            begin = (number // len(filled)) * batch_size % len(members)
+            chosen = [int(members[(begin + offset) % len(members)]) for offset in range(min(batch_size, len(members)))]
+            yield [self[(index, bucket)] for index in chosen]

@@ -43,7 +43,7 @@ class TrainingTask:
         raise NotImplementedError
 
     def samples_in_batch(self, batch: dict[str, Any]) -> int:
-        return len(batch["video"])
+        return len(batch["video"]) if "video" in batch else len(batch["caption"])  # a cache's carry latents
 
     def tokens_in_batch(self, batch: dict[str, Any]) -> int:
         """Tokens (or latent positions) the model processed, for throughput logs; 0 if unknown."""

@@ -132,6 +132,11 @@ class DiffusionTask(GeneratorTask):
         if self.audio_codec is not None:
             self.fill_audio_sizes(config, "DiT")
 
+    def check_cached(self) -> None:
+        for key, default, value in (("in_channels", 16, self.cached.latent_channels), ("text_hidden_size", 384, self.cached.text_hidden_size)):
+            if self.model_config.get(key, default) != value:
+                raise ConfigError(f"model.{key}={self.model_config.get(key, default)} but the cache {self.cached.folder} holds {value}")
+
     def caches(self):
         return [self._text_cache, self._latent_cache]
 
@@ -171,13 +176,16 @@ class DiffusionTask(GeneratorTask):
     # ------------------------------------------------------------------ the step
     def training_step(self, model, batch, step, generator):
         options = self.options
-        latents = self.encode_video(batch["video"])
+        latents = batch["latents"].float().to(self.device) if "latents" in batch else self.encode_video(batch["video"])
         batch_size = latents.shape[0]
         generator_device = generator.device if generator is not None else "cpu"
 
         drop = torch.rand(batch_size, generator=generator, device=generator_device) < options.text_dropout
-        captions = ["" if dropped else caption for caption, dropped in zip(batch["caption"], drop.tolist())]
-        text, text_mask = self.encode_text(captions)
+        if "text_states" in batch:
+            text, text_mask = self.cached.text(batch, drop, self.device, trim=True)
+        else:
+            captions = ["" if dropped else caption for caption, dropped in zip(batch["caption"], drop.tolist())]
+            text, text_mask = self.encode_text(captions)
 
         noise = torch.randn(latents.shape, generator=generator, device=generator_device).to(self.device)
         levels = sample_noise_levels(batch_size, generator, options, device=self.device)
@@ -203,16 +211,19 @@ class DiffusionTask(GeneratorTask):
             logs["first_frame_given"] = float(clean_first.float().mean())
         return loss, logs
 
-    def _latent_grid(self) -> tuple[int, int, int]:
+    def _latent_grid(self, batch=None) -> tuple[int, int, int]:
+        if batch is not None and "latents" in batch:
+            return tuple(batch["latents"].shape[2:])
         data = self.data_config
         self._load_helpers()
-        return self.video_tokenizer.latent_shape(data.num_frames, data.height, data.width)
+        shape = batch["video"].shape[2:] if batch is not None else (data.num_frames, data.height, data.width)
+        return self.video_tokenizer.latent_shape(*shape)
 
     def tokens_in_batch(self, batch) -> int:
-        frames, height, width = self._latent_grid()
+        frames, height, width = self._latent_grid(batch)
         patch = self.model_config.get("patch_size", 2)
         patch_t = self.model_config.get("patch_size_t", 1)
-        return len(batch["video"]) * (frames // patch_t) * (height // patch) * (width // patch)
+        return self.samples_in_batch(batch) * (frames // patch_t) * (height // patch) * (width // patch)
 
     def flops_per_sample(self) -> float:
         """Training FLOPs of one sample (forward + backward = 3x forward; attention included)."""

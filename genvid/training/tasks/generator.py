@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from genvid.config import ConfigError
+from genvid.training.cached_inputs import CachedInputs, reads_cache
 from genvid.training.frozen_cache import EncodingCache
 from genvid.training.initial_weights import find_weights, load_matching_weights
 from genvid.training.task import TrainingTask
@@ -71,6 +72,8 @@ class GeneratorTask(TrainingTask):
         self.audio_codec = None
         self.device = torch.device("cpu")
         self._text_cache = EncodingCache(options.text_cache_size)
+        # data.source=cache: batches carry what the helpers compute, so they are never loaded to train
+        self.cached = CachedInputs(data_config, options) if reads_cache(data_config) else None
 
     # ------------------------------------------------------------------ frozen helpers
     def _load_helpers(self) -> None:
@@ -111,9 +114,15 @@ class GeneratorTask(TrainingTask):
         """The encoding caches to empty when the helpers move."""
         return [self._text_cache]
 
+    def check_cached(self) -> None:
+        """One-line ConfigErrors where the ``model:`` section does not fit what the cache holds."""
+
     def setup(self, device: torch.device) -> None:
-        self._load_helpers()
         self.device = torch.device(device)
+        if self.cached is not None:
+            self.check_cached()
+            return
+        self._load_helpers()
         for helper in (self.video_tokenizer, self.text_encoder, self.audio_codec):
             if helper is not None:
                 helper.to(self.device)

@@ -28,6 +28,7 @@ from genvid.config import ConfigError, build_model
 from genvid.models.lm import VideoLanguageModel
 from genvid.models.ar_tasks import TASKS
 from genvid.models.sequence import Vocabulary, build_sequence, pad_text
+from genvid.training.cached_inputs import data_latent_grids
 from genvid.training.frozen_cache import EncodingCache, content_keys
 from genvid.training.tasks.frozen_helpers import encode_soundtracks
 from genvid.training.tasks.generator import GeneratorOptions, GeneratorTask
@@ -116,17 +117,22 @@ class LanguageModelTask(GeneratorTask):
         levels = self._resolved_model_config()["num_audio_codebooks"]
         return self.audio_codec.frames_for_video(self.data_config.num_frames, self.data_config.fps) * levels
 
-    def _grid(self) -> tuple[int, int, int]:
-        data = self.data_config
-        return tuple(self.video_tokenizer.latent_shape(data.num_frames, data.height, data.width))
+    def _grids(self) -> list[tuple[int, int, int]]:
+        """Latent grids of every shape the run trains on (each bucket's, or the one configured)."""
+        if self.cached is None:
+            self._load_helpers()
+        return data_latent_grids(self.data_config, self.video_tokenizer, self.cached)
 
     def _longest_sequence(self, model: VideoLanguageModel) -> int:
         """Positions of the longest sequence the mixture lays out: 6 special tokens, the text and the
         longest conditioning plus target of its tasks."""
-        frames, height, width = self._grid()
         active = [task for task, weight in zip(self.tasks, self.task_weights.tolist()) if weight > 0]
         audio_tokens = self._audio_tokens()
-        longest = max(task.longest(frames * height * width, height * width, audio_tokens) for task in active)
+        # one bucket a batch: each batch has its bucket's own length (no padding); the longest bounds them all
+        longest = max(
+            task.longest(frames * height * width, height * width, audio_tokens)
+            for task in active for frames, height, width in self._grids()
+        )
         return 6 + self.options.text_max_length + longest
 
     def build_model(self) -> nn.Module:
@@ -179,7 +185,10 @@ class LanguageModelTask(GeneratorTask):
     # ------------------------------------------------------------------ the step
     def training_step(self, model, batch, step, generator):
         options = self.options
-        grid = self.tokenize(batch["video"])
+        if "token_ids" in batch:
+            grid = batch["token_ids"].long().to(self.device) + self._vocabulary_offset()
+        else:
+            grid = self.tokenize(batch["video"])
         batch_size = grid.shape[0]
         generator_device = generator.device if generator is not None else "cpu"
 
@@ -197,7 +206,10 @@ class LanguageModelTask(GeneratorTask):
         drop = torch.rand(batch_size, generator=generator, device=generator_device) < options.text_dropout
         if not task.uses_text or (task.uses_audio and not options.audio_tasks_use_text):
             drop = torch.ones_like(drop)
-        text, text_mask = self.encode_text(list(batch["caption"]))
+        if "text_states" in batch:
+            text, text_mask = self.cached.text(batch, None, self.device, trim=False)
+        else:
+            text, text_mask = self.encode_text(list(batch["caption"]))
         # dropped text keeps its positions (masked out of attention): every task has the same layout,
         # and the text projection stays in every step's graph (DDP needs all parameters used)
         text_mask = text_mask & ~drop.to(self.device)[:, None]
@@ -222,7 +234,7 @@ class LanguageModelTask(GeneratorTask):
         return loss, logs
 
     def tokens_in_batch(self, batch) -> int:
-        return len(batch["video"]) * self._last_sequence_length
+        return self.samples_in_batch(batch) * self._last_sequence_length
 
     def flops_per_sample(self) -> float:
         """Training FLOPs of one sample at the last step's sequence length (forward + backward = 3x)."""

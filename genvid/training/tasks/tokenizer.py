@@ -203,6 +203,10 @@ class TokenizerTask(TrainingTask):
         from genvid.data import build_dataset, collate_videos
 
         dataset = build_dataset(self.data_config)
+        if hasattr(dataset, "first_batches"):  # data.buckets: one bucket a batch
+            for items in dataset.first_batches(count, batch_size):
+                yield collate_videos(items)["video"]
+            return
         for start in range(0, min(len(dataset), count * batch_size), batch_size):
             items = [dataset[index] for index in range(start, min(start + batch_size, len(dataset)))]
             yield collate_videos(items)["video"]
