@@ -11,6 +11,7 @@ BENCHMARKS = {
     "tokenizer-budget": "genvid.bench.tokenizer_budget",
     "dit": "genvid.bench.dit",
     "lm": "genvid.bench.lm",
+    "data": "genvid.bench.data",
 }
 
 

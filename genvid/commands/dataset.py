@@ -53,6 +53,7 @@ def add_arguments(parser) -> None:
         "as sharded safetensors; resumable; run it under torchrun to split the work",
     )
     encode.add_argument("manifest", help="CSV / TSV / JSONL manifest with video and caption columns")
+    encode.add_argument("overrides", nargs="*", help="dot-list overrides of the config, right after MANIFEST (data.frame_stride=2)")
     encode.add_argument("--tokenizer", required=True, help="saved VideoTokenizer folder (save_pretrained)")
     encode.add_argument("--out", required=True, help="cache folder (train with data.source=cache data.cache=FOLDER)")
     encode.add_argument(
@@ -68,7 +69,6 @@ def add_arguments(parser) -> None:
     encode.add_argument("--max-shards", type=int, default=None, help="stop after this many new shards (run again to continue)")
     encode.add_argument("--latent-dtype", default="float32", choices=("float32", "bfloat16", "float16"))
     encode.add_argument("--device", default=None, help="default: cuda when available, else cpu")
-    encode.add_argument("overrides", nargs="*", help="dot-list overrides of the config (data.frame_stride=2)")
     encode.set_defaults(_dataset_run=run_encode)
 
 

@@ -47,7 +47,9 @@ def tokenizer_fingerprint(path: str | None, config: dict | None = None) -> str:
     """A hash of a saved tokenizer folder's files (or of the constructor arguments of a random-init one)."""
     digest = hashlib.blake2b(digest_size=16)
     if path is not None:
-        folder = Path(path)
+        from genvid.pretrained import REFERENCE_PREFIX, resolve_tokenizer
+
+        folder = resolve_tokenizer(path) if str(path).startswith(REFERENCE_PREFIX) else Path(path)
         if not (folder / "config.json").is_file():
             raise GenvidError(f"no saved tokenizer at {folder} (expected config.json)")
         _hash_files(digest, folder)

@@ -56,6 +56,16 @@ def _distributed() -> tuple[int, int]:
     return int(os.environ.get("RANK", "0")), world_size
 
 
+def _comparable(plan: dict, key: str):
+    """What must not change between a run and its resumption (paths may: the same files from another folder)."""
+    value = plan.get(key)
+    if key == "manifest":
+        return None
+    if key == "tokenizer" and isinstance(value, dict):
+        return value.get("fingerprint")
+    return value
+
+
 def _bucketed_folder(manifest: str, data: dict | None):
     from genvid.data.config import DataConfig, build_dataset
     from genvid.config import build_dataclass
@@ -124,7 +134,7 @@ def encode_dataset(
         "seed": config.seed,
         "shard_size": int(shard_size),
         "latent_dtype": latent_dtype,
-        "tokenizer": {"path": str(Path(tokenizer).resolve()), "fingerprint": tokenizer_fingerprint(tokenizer)},
+        "tokenizer": {"path": str(tokenizer), "fingerprint": tokenizer_fingerprint(tokenizer)},
         "text_encoder": {
             "name": str(text_encoder), "max_length": int(text_max_length),
             "fingerprint": text_encoder_fingerprint(text_encoder, text_max_length),
@@ -133,7 +143,7 @@ def encode_dataset(
     (out / SHARD_FOLDER).mkdir(parents=True, exist_ok=True)
     if (out / PLAN_NAME).is_file():
         started = read_json(out, PLAN_NAME)
-        changed = [key for key in plan if started.get(key) != plan[key]]
+        changed = [key for key in plan if _comparable(started, key) != _comparable(plan, key)]
         if changed:
             raise GenvidError(
                 f"{out} holds a cache started with other settings ({', '.join(changed)} differ): give another --out or delete it"
