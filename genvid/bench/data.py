@@ -27,6 +27,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from genvid.bench.report import Report
+
 HELP = "data loader clips/s (ffmpeg binary vs PyAV), DiT/LM steps/s from a cache vs raw clips, manifest open time + memory"
 
 
@@ -41,37 +43,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--manifest-rows", type=int, default=1_000_000)
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run, not a measurement")
-
-
-class _Lines:
-    """JSON lines in the shared bench layout (genvid.bench.report) when present."""
-
-    def __init__(self, device):
-        try:
-            from genvid.bench.report import Report
-        except ImportError:
-            Report = None
-        self.report = Report("data", device, "float32") if Report else None
-        self.device = str(device)
-
-    def figure(self, case, model, shape, metric, value, unit, **extra):
-        if self.report is not None:
-            return self.report.figure(case, model, shape, metric, value, unit, **extra)
-        import torch
-
-        record = dict(bench="data", case=case, model=model, device=self.device, dtype="float32", shape=str(shape),
-                      metric=metric, value=float(f"{value:.4g}"), unit=unit, threads=torch.get_num_threads(), **extra)
-        print(json.dumps(record), flush=True)
-        return record
-
-    def compare(self, case, shape, metric, value, peer, peer_value, unit, better, **extra):
-        if self.report is not None:
-            return self.report.compare(case, shape, metric, value, peer, peer_value, unit, better, **extra)
-        return self.figure(case, "genvid", shape, metric, value, unit, peer=peer, peer_value=float(f"{peer_value:.4g}"),
-                           ratio=float(f"{value / peer_value:.4g}"), better=better, **extra)
-
-    def progress(self, message):
-        print(f"[bench data] {message}", file=sys.stderr, flush=True)
 
 
 # ---------------------------------------------------------------------------------------------- loader
@@ -93,7 +64,7 @@ def _loader_clips_per_second(manifest: Path, decoder: str, workers: int, epochs:
     return clips / (time.perf_counter() - begin)
 
 
-def bench_loader(lines: _Lines, folder: Path, args) -> None:
+def bench_loader(lines: Report, folder: Path, args) -> None:
     manifest = folder / "manifest.jsonl"
     for workers in sorted({0, args.workers}):
         figures = {}
@@ -164,7 +135,7 @@ def _steps_per_second(config) -> float:
     return (len(steady) - 1) / (steady[-1] - steady[0])
 
 
-def bench_train(lines: _Lines, folder: Path, work: Path, args) -> None:
+def bench_train(lines: Report, folder: Path, work: Path, args) -> None:
     from genvid.training.encode_dataset import encode_dataset
 
     tokenizers = _tokenizers(work)
@@ -188,7 +159,7 @@ def bench_train(lines: _Lines, folder: Path, work: Path, args) -> None:
     bench_lm_padding(lines, args)
 
 
-def bench_lm_padding(lines: _Lines, args) -> None:
+def bench_lm_padding(lines: Report, args) -> None:
     """Pack or pad: LM training steps at each bucket's own sequence length (one bucket a batch)
     against every batch padded to the longest bucket's length, weighted by how often each bucket
     is drawn; real (unpadded) tokens per second."""
@@ -287,7 +258,7 @@ def _open_in_fresh_process(path: Path, mode: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def bench_manifest(lines: _Lines, work: Path, args) -> None:
+def bench_manifest(lines: Report, work: Path, args) -> None:
     from genvid.data.manifest import sidecar_path
 
     path = work / "big.jsonl"
@@ -321,7 +292,7 @@ def run(args) -> int:
         from genvid.errors import GenvidError
 
         raise GenvidError(f"--cases: unknown case {unknown[0]!r}; cases are loader, train, manifest")
-    lines = _Lines(args.device)
+    lines = Report("data", args.device, "float32")
     with tempfile.TemporaryDirectory(prefix="genvid_bench_data_") as temporary:
         work = Path(temporary)
         folder = Path(args.folder) if args.folder else None
