@@ -12,11 +12,15 @@ import torch.distributed as dist
 from genvid.config import load_config
 from genvid.training.loop import train
 
+def run_jobs(path: str) -> None:
+    for job in json.loads(Path(path).read_text()):
+        train(load_config(job["config"], job.get("overrides", [])), resume=job.get("resume"))
+
+
 if __name__ == "__main__":
     # one process group for all the runs: a group torn down and set up again under the same
     # torchrun store would meet the old group's keys
     dist.init_process_group("gloo")
-    for job in json.loads(Path(sys.argv[1]).read_text()):
-        train(load_config(job["config"], job.get("overrides", [])), resume=job.get("resume"))
+    run_jobs(sys.argv[1])
     dist.barrier()
     dist.destroy_process_group()

@@ -99,6 +99,9 @@ def _head_norm(head_dim: int, enabled: bool, eps: float) -> nn.Module:
 
 
 class SelfAttention(nn.Module):
+    #: a genvid.models.context_parallel.ContextParallel when the sequence is split over ranks
+    context_parallel = None
+
     def __init__(self, hidden_size: int, num_heads: int, qk_norm: bool, eps: float):
         super().__init__()
         self.num_heads = num_heads
@@ -114,7 +117,8 @@ class SelfAttention(nn.Module):
         )
         query = apply_rotary(self.query_norm(query), cos, sin)
         key = apply_rotary(self.key_norm(key), cos, sin)
-        out = attention(query, key, value)
+        parallel = self.context_parallel
+        out = parallel.attention(query, key, value) if parallel is not None else attention(query, key, value)
         return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
 
 
@@ -247,6 +251,19 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
         self.proj_out = nn.Linear(hidden_size, out_channels * patch_volume)
         self.gradient_checkpointing = False
         self._zero_init()
+
+    def enable_context_parallel(self, group=None) -> None:
+        """Split each clip's video tokens over the ranks of ``group`` (every rank runs the same
+        clip; see genvid.models.context_parallel). ``None`` = the default group."""
+        from genvid.models.context_parallel import ContextParallel
+
+        parallel = ContextParallel(group)
+        for block in self.blocks:
+            block.self_attention.context_parallel = parallel
+
+    def disable_context_parallel(self) -> None:
+        for block in self.blocks:
+            block.self_attention.context_parallel = None
 
     def _zero_init(self):
         # AdaLN-zero: modulation (hence gates) and the output projection start at zero, so the
@@ -403,6 +420,14 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
                 context_mask = key_padding_mask(mask)
 
         cos, sin = rotary_3d(frames, height, width, config.hidden_size // config.num_heads, config.rope_theta, x.device)
+        parallel = self.blocks[0].self_attention.context_parallel if len(self.blocks) else None
+        if parallel is not None:
+            # this rank's tokens, with their positions and (per-frame timesteps) their frames' modulation
+            per_frame = modulation.shape[1] > 1
+            parallel.check(x.shape[1], frames, per_frame, config.num_heads)
+            x, cos, sin = parallel.split(x, 1), parallel.split(cos, 0), parallel.split(sin, 0)
+            if per_frame:
+                modulation, time_embedding = parallel.split(modulation, 1), parallel.split(time_embedding, 1)
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 x = self._gradient_checkpointing_func(block, x, modulation, context, context_mask, cos, sin)
@@ -411,6 +436,8 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
 
         shift, scale = self.output_modulation(F.silu(time_embedding)).chunk(2, dim=-1)
         x = self.proj_out(modulate(self.norm_out(x), shift, scale))
+        if parallel is not None:
+            x = parallel.gather(x, 1)
         velocity = rearrange(
             x,
             "b (t h w) (c pt ph pw) -> b c (t pt) (h ph) (w pw)",

@@ -21,6 +21,10 @@ SHARDS = "shards"
 GROUPS = "optimizer.json"
 
 
+def _distributed() -> bool:
+    return torch.distributed.is_available() and torch.distributed.is_initialized()
+
+
 def _bare(optimizer):
     return getattr(optimizer, "optimizer", optimizer)  # accelerate's AcceleratedOptimizer
 
@@ -45,7 +49,8 @@ def save_sharded(folder: Path, model, optimizer, ema, is_main: bool) -> None:
     from torch.distributed.checkpoint import HuggingFaceStorageWriter
 
     tensors, groups = _state_tensors(model, optimizer, ema)
-    dcp.save(tensors, storage_writer=HuggingFaceStorageWriter(str(folder / SHARDS), save_distributed=True))
+    writer = HuggingFaceStorageWriter(str(folder / SHARDS), save_distributed=True)
+    dcp.save(tensors, storage_writer=writer, no_dist=not _distributed())
     if is_main:
         (folder / GROUPS).write_text(json.dumps(groups))
 
@@ -55,7 +60,7 @@ def _read(folder: Path, tensors: dict[str, torch.Tensor]) -> None:
     import torch.distributed.checkpoint as dcp
     from torch.distributed.checkpoint import HuggingFaceStorageReader
 
-    dcp.load(tensors, storage_reader=HuggingFaceStorageReader(str(folder / SHARDS)))
+    dcp.load(tensors, storage_reader=HuggingFaceStorageReader(str(folder / SHARDS)), no_dist=not _distributed())
 
 
 def load_sharded(folder: Path, model, optimizer, ema) -> None:
