@@ -12,6 +12,7 @@ BENCHMARKS = {
     "dit": "genvid.bench.dit",
     "lm": "genvid.bench.lm",
     "data": "genvid.bench.data",
+    "scale": "genvid.bench.scale",
 }
 
 
