@@ -2,9 +2,14 @@
 
     python sample/generate_diffusion.py --prompts sample/prompts.txt --output-dir samples/diffusion
     python sample/generate_diffusion.py --image first_frame.png --prompts sample/prompts.txt
+
+One video across N processes (context parallelism: each holds 1/N of the video tokens):
+
+    torchrun --nproc_per_node 2 sample/generate_diffusion.py --prompts sample/prompts.txt
 """
 
 import argparse
+import os
 from pathlib import Path
 
 import torch
@@ -27,6 +32,14 @@ def main() -> None:
 
     prompts = [line.strip() for line in Path(args.prompts).read_text().splitlines() if line.strip()]
     pipeline = GenVidDiffusionPipeline.from_pretrained(args.pipeline or genvid.demo_path("diffusion"))
+    main_process = True
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # every process runs the same pipeline with the same seed; the DiT splits its tokens over them
+        import torch.distributed as dist
+
+        dist.init_process_group("gloo")
+        pipeline.transformer.enable_context_parallel()
+        main_process = dist.get_rank() == 0
     result = pipeline(
         prompts,
         image=args.image,
@@ -35,6 +48,8 @@ def main() -> None:
         generator=torch.Generator().manual_seed(args.seed),
         output_type="pt",
     )
+    if not main_process:
+        return
     output = Path(args.output_dir)
     output.mkdir(parents=True, exist_ok=True)
     videos = [frames.permute(1, 0, 2, 3) * 2 - 1 for frames in result.frames]  # (C, T, H, W) in [-1, 1]

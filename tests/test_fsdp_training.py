@@ -140,6 +140,10 @@ def test_tokenizer_trains_under_fsdp_with_its_discriminator(runs):
     records = [json.loads(line) for line in (runs / "tokenizer" / "metrics.jsonl").read_text().splitlines()]
     assert ["generator_adversarial" in record for record in records] == [False, False, True, True]
     assert all(torch.isfinite(torch.tensor(record["loss"])) for record in records)
+    from genvid.training.parallel.fsdp import block_classes
+    from tokenizer import VideoTokenizer
+
+    assert block_classes(VideoTokenizer(base_channels=8)) == {"ResBlock2d", "ResBlock3d"}  # one unit per block
     summary = json.loads((runs / "tokenizer" / "train_summary.json").read_text())
     assert len(summary["rank_checksums"]) == 2 and summary["rank_checksums"][0] == summary["rank_checksums"][1]
 

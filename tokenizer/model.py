@@ -72,6 +72,8 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
     """
 
     _supports_gradient_checkpointing = True
+    # the repeated blocks (one FSDP unit each under genvid's FSDP; the stages are not called as modules)
+    _no_split_modules = ["ResBlock2d", "ResBlock3d"]
 
     @register_to_config
     def __init__(
