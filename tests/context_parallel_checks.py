@@ -41,8 +41,14 @@ def model_checks(task) -> dict:
     text_mask = torch.ones(1, 8, dtype=torch.bool)
     text_mask[0, 5:] = False
     results = {}
-    for name, timestep in {"scalar_timestep": torch.tensor([500.0]), "per_frame_timestep": torch.tensor([[0.0, 300.0, 600.0, 900.0]])}.items():
-        inputs = (latents, timestep, text, text_mask)
+    timesteps = {
+        "scalar_timestep": torch.tensor([500.0]),
+        "per_frame_timestep": torch.tensor([[0.0, 300.0, 600.0, 900.0]]),  # 4 frames: 2 a rank
+        "per_frame_timestep_split_inside_a_frame": torch.tensor([[0.0, 300.0, 600.0]]),  # 3 frames of 4 tokens
+    }
+    for name, timestep in timesteps.items():
+        frames = timestep.shape[-1] if timestep.ndim == 2 else 4
+        inputs = (latents[:, :, :frames], timestep, text, text_mask)
         model.disable_context_parallel()
         reference, reference_grads = forward_and_gradients(model, inputs)
         model.enable_context_parallel()

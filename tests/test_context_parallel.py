@@ -28,7 +28,7 @@ def checks(tmp_path_factory):
     return tmp, json.loads((tmp / "out.json").read_text())
 
 
-@pytest.mark.parametrize("timestep", ["scalar_timestep", "per_frame_timestep"])
+@pytest.mark.parametrize("timestep", ["scalar_timestep", "per_frame_timestep", "per_frame_timestep_split_inside_a_frame"])
 def test_forward_and_every_gradient_equal_one_process(checks, timestep):
     _, results = checks
     measured = results["model"][timestep]

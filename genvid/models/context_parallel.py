@@ -63,19 +63,26 @@ class ContextParallel:
         self.size = dist.get_world_size(group)
         self.rank = dist.get_rank(group)
 
-    def check(self, num_tokens: int, num_frames: int, per_frame: bool, num_heads: int) -> None:
+    def check(self, num_tokens: int, num_heads: int) -> None:
         if num_heads % self.size:
             raise ValueError(f"context parallelism over {self.size} ranks needs heads divisible by it, got {num_heads}")
-        if per_frame and num_frames % self.size:
-            raise ValueError(
-                f"a per-frame timestep splits by token frames: {num_frames} frames do not divide over {self.size} ranks"
-            )
         if num_tokens % self.size:
             raise ValueError(f"{num_tokens} video tokens do not divide over {self.size} context-parallel ranks")
 
     def split(self, x: torch.Tensor, dim: int) -> torch.Tensor:
         """This rank's contiguous part of ``x`` along ``dim`` (its gradient flows to that part only)."""
         return x.chunk(self.size, dim=dim)[self.rank]
+
+    def split_frames(self, per_frame: torch.Tensor, num_tokens: int) -> torch.Tensor:
+        """``(batch, frames, ...)`` values of token frames -> those of this rank's tokens: per frame
+        when the frames divide over the ranks, else one row per local token (a rank's tokens may
+        start inside a frame)."""
+        frames = per_frame.shape[1]
+        if frames % self.size == 0:
+            return self.split(per_frame, 1)
+        local = num_tokens // self.size
+        tokens = torch.arange(self.rank * local, (self.rank + 1) * local, device=per_frame.device)
+        return per_frame[:, tokens // (num_tokens // frames)]
 
     def gather(self, x: torch.Tensor, dim: int) -> torch.Tensor:
         return _Gather.apply(x, self.group, dim)

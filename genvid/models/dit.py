@@ -423,11 +423,12 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
         parallel = self.blocks[0].self_attention.context_parallel if len(self.blocks) else None
         if parallel is not None:
             # this rank's tokens, with their positions and (per-frame timesteps) their frames' modulation
-            per_frame = modulation.shape[1] > 1
-            parallel.check(x.shape[1], frames, per_frame, config.num_heads)
+            num_tokens = x.shape[1]
+            parallel.check(num_tokens, config.num_heads)
             x, cos, sin = parallel.split(x, 1), parallel.split(cos, 0), parallel.split(sin, 0)
-            if per_frame:
-                modulation, time_embedding = parallel.split(modulation, 1), parallel.split(time_embedding, 1)
+            if modulation.shape[1] > 1:
+                modulation = parallel.split_frames(modulation, num_tokens)
+                time_embedding = parallel.split_frames(time_embedding, num_tokens)
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:
                 x = self._gradient_checkpointing_func(block, x, modulation, context, context_mask, cos, sin)
