@@ -1,10 +1,15 @@
 """The one training loop of genvid. Every model trains through it, by way of a task object.
 
 Runs unchanged on a CPU, one GPU, or many processes launched by ``accelerate launch`` / torchrun
-(DDP, FSDP or DeepSpeed, as the accelerate config says). What it owns: mixed precision,
-gradient accumulation, clipping, warmup + cosine schedule, EMA, NaN/inf step skipping,
-deterministic data order, atomic checkpoints and exact resume, logging, previews and the final
-export. What the task owns: turning a batch into a loss.
+(DDP or DeepSpeed as the accelerate config says; FSDP2 and context parallelism applied by the
+loop itself, genvid.training.parallel). What it owns: mixed precision, gradient accumulation,
+clipping, warmup + cosine schedule, EMA, NaN/inf step skipping, deterministic data order, atomic
+checkpoints and exact resume, logging, previews and the final export. What the task owns: turning
+a batch into a loss.
+
+Reading order: :func:`train` (a dozen lines) calls :func:`start_run` (build), :func:`resume_run`,
+then per step :func:`train_step` (micro-batches, backward, :func:`apply_update`) and
+:func:`after_step` (log, checkpoint, preview, then ``run.step_hooks``), and :func:`finish`.
 """
 
 from __future__ import annotations
