@@ -7,8 +7,9 @@ the same per-process batch for data parallelism (DDP, FSDP: N x the samples per 
 clip for context parallelism (each rank holds 1/N of its tokens). Per rank: ``steps_per_second``,
 ``peak_rss_gb`` (the process's peak resident memory; on CUDA ``peak_allocated_gb``) and
 ``activation_gb`` (the bytes autograd saved for backward in one step, counted by storage: the
-activation memory a layout leaves each rank). One JSON line per rank and layout; then ratio lines
-against one process. CPU times on a shared machine are noisy; the memory figures are not.
+activation memory a layout leaves each rank). Lines follow genvid.bench.report: ``case`` is the
+layout, ``rank`` and ``processes`` extra fields; then comparison lines against one process
+(``peer`` "1 process"). CPU times on a shared machine are noisy; the memory figures are not.
 
     genvid bench scale --device cpu
     genvid bench scale --device cuda --processes 8
@@ -44,10 +45,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=29561)
     parser.add_argument("--worker", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--records", default=None, help=argparse.SUPPRESS)
-
-
-def _emit(record: dict) -> None:
-    print(json.dumps(record), flush=True)
 
 
 # ------------------------------------------------------------------------------ one process
@@ -173,7 +170,7 @@ def run_worker(args) -> None:
 
 
 # ------------------------------------------------------------------------------ the driver
-def _launch(args, model: str, layout: str) -> list[dict]:
+def _launch(args, model: str, layout: str, report) -> list[dict]:
     import tempfile
 
     processes = 1 if layout == "single" else args.processes
@@ -182,15 +179,21 @@ def _launch(args, model: str, layout: str) -> list[dict]:
                "--master_port", str(args.port), "-m", "genvid.bench.scale", "--worker", f"{model}:{layout}",
                "--device", args.device, "--latents", args.latents, "--steps", str(args.steps),
                "--warmup", str(args.warmup), "--threads", str(args.threads), "--records", records_dir]
+    report.progress(f"{model} {layout} on {processes} process(es)")
     environment = dict(os.environ, OMP_NUM_THREADS=str(args.threads))
     result = subprocess.run(command, capture_output=True, text=True, env=environment)
     if result.returncode != 0:
-        _emit({"bench": "scale", "model": model, "layout": layout, "error": [line for line in result.stderr.splitlines() if "Error" in line][-3:]})
+        report.progress(f"{model} {layout} failed: {[line for line in result.stderr.splitlines() if 'Error' in line][-3:]}")
         return []
     records = [json.loads(Path(records_dir, f"rank{rank}.json").read_text()) for rank in range(processes)]
     shutil.rmtree(records_dir, ignore_errors=True)
-    for record in sorted(records, key=lambda r: r["rank"]):
-        _emit(record)
+    memory = "peak_allocated_gb" if args.device == "cuda" else "peak_rss_gb"
+    for record in records:
+        extra = dict(rank=record["rank"], processes=record["processes"], layout_model=model)
+        shape = record.get("latents", "small")
+        report.figure(layout, model, shape, "steps_per_second", record["steps_per_second"], "1/s", **extra)
+        report.figure(layout, model, shape, "activation", record["activation_gb"], "GB", **extra)
+        report.figure(layout, model, shape, memory.removesuffix("_gb"), record[memory], "GB", **extra)
     return records
 
 
@@ -198,25 +201,29 @@ def main(args) -> int:
     if args.worker:
         run_worker(args)
         return 0
+    from genvid.bench.report import Report
+
+    report = Report("scale", args.device, "float32")
     models = [name.strip() for name in args.models.split(",") if name.strip()]
     layouts = [name.strip() for name in args.layouts.split(",") if name.strip()]
     for model in models:
         measured = {}
         for layout in layouts:
             if layout == "context" and model != "dit":
-                continue  # the LM has no context parallelism (README: multi-GPU)
-            records = _launch(args, model, layout)
+                continue  # the LM has no context parallelism (README: multi-GPU and multi-process)
+            records = _launch(args, model, layout, report)
             if records:
                 measured[layout] = records[0]
         single = measured.get("single")
         for layout, record in measured.items():
             if single is None or layout == "single":
                 continue
-            _emit({"bench": "scale", "model": model, "ratio": f"{layout}/single",
-                   "steps_per_second": round(record["steps_per_second"] / single["steps_per_second"], 3),
-                   "samples_per_second": round(record["steps_per_second"] * (1 if layout == "context" else record["processes"])
-                                               / single["steps_per_second"], 3),
-                   "activation_per_rank": round(record["activation_gb"] / single["activation_gb"], 3)})
+            shape = record.get("latents", "small")
+            samples = 1 if layout == "context" else record["processes"]  # a context group shares one clip
+            report.compare(layout, shape, "samples_per_second", record["steps_per_second"] * samples, "1 process",
+                           single["steps_per_second"], "1/s", "higher", layout_model=model)
+            report.compare(layout, shape, "activation", record["activation_gb"], "1 process",
+                           single["activation_gb"], "GB", "lower", layout_model=model)
     return 0
 
 
