@@ -88,9 +88,11 @@ def test_cache_holds_latents_and_text_per_bucket(prepared):
     assert item["caption"] == sample["caption"]
     torch.testing.assert_close(item["latents"], expected, atol=1e-5, rtol=1e-4)
     loader = iter(stream_loader(dataset, collate_videos, 2, 0, 0, 1, 0, 0))
+    in_workers = iter(stream_loader(dataset, collate_videos, 2, 0, 0, 1, 0, num_workers=2))  # shard handles per process
     for _ in range(4):
-        batch = next(loader)
+        batch, other = next(loader), next(in_workers)
         assert batch["latents"].ndim == 5 and len(set(batch["bucket"])) == 1
+        assert torch.equal(batch["latents"], other["latents"]) and batch["caption"] == other["caption"]
 
 
 def test_tokenizer_mismatch_and_corrupt_shard_are_one_line_errors(prepared, tmp_path):
