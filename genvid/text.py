@@ -157,7 +157,13 @@ class TextEncoder(ModelMixin, ConfigMixin):
     # --- diffusers pipeline save / load: the config names the weights; nothing else is written ---
 
     def save_pretrained(self, save_directory: str | os.PathLike, **kwargs) -> None:
-        """Write ``config.json`` only (weights come from the package or the configured path)."""
+        """Write ``config.json`` only (weights come from the package or the configured path).
+
+        Deliberately, whatever ``variant`` / ``safe_serialization`` a pipeline's save passes: the
+        encoder is frozen and its weights are those of the package (or folder) the config names, so
+        a ``variant="fp16"`` pipeline folder holds variant files for its other components and this
+        config for the text encoder, and loading with that variant rebuilds the same encoder (pass
+        ``torch_dtype`` to change its precision)."""
         os.makedirs(save_directory, exist_ok=True)
         self.save_config(save_directory)
 

@@ -252,3 +252,43 @@ def test_default_guidance_scale_is_saved_and_used_when_none_is_given(pipe, tmp_p
     torch.testing.assert_close(unset, generate(loaded, output_type="latent", guidance_scale=2.5), rtol=0, atol=0)
     assert not torch.allclose(unset, generate(loaded, output_type="latent", guidance_scale=5.0))
     assert pipe.config.default_guidance_scale == 5.0  # the class's default for folders without one
+
+
+def test_prompt_embeds_give_the_same_video_as_the_prompt(pipe):
+    prompts, negative = ["a red circle moving right", "a blue square"], "a green triangle"
+    expected = generate(pipe, prompts, negative_prompt=negative, num_videos_per_prompt=2)
+    # encoded once, in a pipeline holding only the text encoder (diffusers' encode_prompt in isolation)
+    text_only = GenVidDiffusionPipeline(pipe.video_tokenizer, pipe.text_encoder, None, pipe.scheduler)
+    embeds = text_only.encode_prompt(prompts, negative)
+    assert [tuple(tensor.shape[:2]) for tensor in embeds[::2]] == [(2, embeds[0].shape[1]), (2, embeds[2].shape[1])]
+    names = ("prompt_embeds", "prompt_attention_mask", "negative_prompt_embeds", "negative_prompt_attention_mask")
+    again = generate(pipe, None, num_videos_per_prompt=2, **dict(zip(names, embeds)))
+    np.testing.assert_array_equal(expected, again)
+    assert not np.array_equal(expected, generate(pipe, prompts, num_videos_per_prompt=2))  # the negative mattered
+    with pytest.raises(GenvidError, match="not both"):
+        generate(pipe, prompts, prompt_embeds=embeds[0])
+
+
+def test_interrupt_skips_the_steps_left(pipe):
+    calls = []
+    forward = pipe.transformer.forward
+    pipe.transformer.forward = lambda *args, **kwargs: calls.append(1) or forward(*args, **kwargs)
+
+    def stop_after_first(pipeline, step, timestep, tensors):
+        pipeline._interrupt = True
+        return tensors
+
+    try:
+        generate(pipe, output_type="latent", callback_on_step_end=stop_after_first)
+    finally:
+        del pipe.transformer.forward
+    assert len(calls) == 1 and pipe.interrupt
+
+
+def test_a_variant_save_keeps_the_text_encoder_config_only_and_loads_back(pipe, tmp_path):
+    pipe.save_pretrained(tmp_path / "fp16", variant="fp16")
+    assert sorted(path.name for path in (tmp_path / "fp16" / "text_encoder").iterdir()) == ["config.json"]
+    assert (tmp_path / "fp16" / "transformer" / "diffusion_pytorch_model.fp16.safetensors").is_file()
+    loaded = GenVidDiffusionPipeline.from_pretrained(tmp_path / "fp16", variant="fp16")
+    loaded.set_progress_bar_config(disable=True)
+    np.testing.assert_array_equal(generate(pipe), generate(loaded))

@@ -76,7 +76,7 @@ def test_sampled_ids_are_video_ids_and_top_k_one_is_deterministic(pipeline):
         assert 0 <= sample.min() and sample.max() < pipeline.video_tokenizer.codebook_size
     seen = []
     greedy = [pipeline("a", **SIZE, top_k=1, output_type="latent", generator=torch.Generator().manual_seed(seed),
-                       callback_on_step_end=lambda pipe, index, timestep, kwargs: seen.append(kwargs["tokens"].shape[1])).frames
+                       callback_on_step_end=lambda pipe, index, timestep, kwargs: seen.append(kwargs["latents"].shape[1])).frames
               for seed in (0, 1)]
     assert torch.equal(greedy[0], greedy[1])
     assert seen == list(range(1, 9)) * 2  # one call per sampled token (2x2x2 grid)
@@ -205,3 +205,50 @@ def test_initial_weights_start_from_an_exported_pipeline_and_mismatches_are_one_
         make({**model_config, "hidden_size": 48}, initial_weights=str(tmp_path / "final")).build_model()
     with pytest.raises(GenvidError, match="initial_weights: no diffusion_pytorch_model.safetensors"):
         make(initial_weights=str(tmp_path / "missing")).build_model()
+
+
+def test_prompt_embeds_and_negative_prompt(pipeline):
+    def sample(prompt=None, seed=3, **options):
+        return pipeline(prompt, **SIZE, top_k=5, guidance_scale=3.0, output_type="latent",
+                        generator=torch.Generator().manual_seed(seed), **options).frames
+
+    prompts = ["a red circle", "a blue square"]
+    text_only = GenVidARPipeline(pipeline.video_tokenizer, pipeline.text_encoder, None)
+    names = ("prompt_embeds", "prompt_attention_mask", "negative_prompt_embeds", "negative_prompt_attention_mask")
+    embeds = dict(zip(names, text_only.encode_prompt(prompts)))
+    assert embeds["negative_prompt_embeds"] is None  # default: the text-free stream the LM was trained with
+    assert torch.equal(sample(prompts), sample(**embeds))
+    negative = dict(zip(names, text_only.encode_prompt(prompts, negative_prompt="a green triangle")))
+    with_negative = sample(prompts, negative_prompt="a green triangle")
+    assert torch.equal(with_negative, sample(**negative))
+    assert not torch.equal(with_negative, sample(prompts))
+    # the empty prompt is the text-free stream: an empty negative prompt is the default
+    assert torch.equal(sample(prompts, negative_prompt=""), sample(prompts))
+
+
+def test_one_generator_per_video(pipeline):
+    batched = pipeline(["a red circle", "a blue square"], **SIZE, temperature=2.0, output_type="latent",
+                       generator=[torch.Generator().manual_seed(seed) for seed in (4, 5)]).frames
+    alone = [pipeline(prompt, **SIZE, temperature=2.0, output_type="latent", generator=torch.Generator().manual_seed(seed)).frames
+             for prompt, seed in (("a red circle", 4), ("a blue square", 5))]
+    assert torch.equal(batched, torch.cat(alone))
+    with pytest.raises(GenvidError, match="3 generators for 2 videos"):
+        pipeline(["a", "b"], **SIZE, generator=[torch.Generator()] * 3)
+
+
+def test_step_callback_replaces_codes_and_interrupts(pipeline):
+    def zero_at_the_end(pipe, index, timestep, tensors):
+        return {"latents": torch.zeros_like(tensors["latents"])} if index == pipe.num_timesteps - 1 else {}
+
+    ids = pipeline("a", **SIZE, temperature=2.0, output_type="latent", callback_on_step_end=zero_at_the_end,
+                   generator=torch.Generator().manual_seed(0)).frames
+    assert ids.abs().sum() == 0
+
+    def stop_after_three(pipe, index, timestep, tensors):
+        pipe._interrupt = index == 2
+        return tensors
+
+    ids = pipeline("a", **SIZE, temperature=2.0, output_type="latent", callback_on_step_end=stop_after_three,
+                   generator=torch.Generator().manual_seed(1)).frames.flatten()
+    full = pipeline("a", **SIZE, temperature=2.0, output_type="latent", generator=torch.Generator().manual_seed(1)).frames
+    assert torch.equal(ids[:3], full.flatten()[:3]) and (ids[3:] == 0).all()

@@ -193,11 +193,21 @@ def process_logits(
     return logits
 
 
-def sample_token(logits: torch.Tensor, temperature: float, generator: torch.Generator | None) -> torch.Tensor:
-    """``logits`` (batch, vocabulary) already processed -> ids (batch,)."""
+def sample_token(logits: torch.Tensor, temperature: float, generator=None) -> torch.Tensor:
+    """``logits`` (batch, vocabulary) already processed -> ids (batch,). ``generator``: one
+    torch.Generator for the batch, or a list of them, one per row (diffusers' convention: row ``i``
+    then draws the same ids whatever else is in the batch)."""
     if temperature <= 0:
         return logits.argmax(dim=-1)
     probabilities = logits.softmax(dim=-1)
+    if isinstance(generator, (list, tuple)):
+        if len(generator) != len(probabilities):
+            raise ValueError(f"got {len(generator)} generators for a batch of {len(probabilities)}")
+        return torch.cat([_multinomial(row[None], row_generator) for row, row_generator in zip(probabilities, generator)])
+    return _multinomial(probabilities, generator)
+
+
+def _multinomial(probabilities: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
     if generator is not None and generator.device != probabilities.device:
         # a CPU generator with a GPU model (as diffusers allows): draw on the generator's device
         drawn = torch.multinomial(probabilities.to(generator.device), 1, generator=generator)
@@ -247,24 +257,30 @@ def generate(
     top_p: float | None = None,
     allowed=None,
     forced: torch.Tensor | None = None,
-    generator: torch.Generator | None = None,
+    generator=None,
     static_cache: bool = False,
     compile: bool = False,
     progress: bool = True,
     return_logits: bool = False,
     callback=None,
+    negative_text_hidden_states: torch.Tensor | None = None,
+    negative_text_mask: torch.Tensor | None = None,
+    interrupt=None,
 ):
     """Sample ``num_tokens`` target tokens after a laid-out prefix (ending with ``<bov>``).
 
     ``prefix_ids`` (batch, prefix_length); ``text_*`` fill its ``<text>`` positions.
-    ``guidance_scale`` != 1 runs a second, text-free stream (text mask all False, as trained with
-    text dropout) in the same batch and mixes the logits. ``allowed``: the id range ``(low, high)``
+    ``guidance_scale`` != 1 runs a second stream in the same batch and mixes the logits: text-free
+    (text mask all False, as trained with text dropout), or ``negative_text_*`` when given. ``allowed``: the id range ``(low, high)``
     to sample from (video ids for a video target), or a function of the token index giving it (an
     audio target: each position's codebook level). ``forced`` (batch, num_tokens): ids to emit instead of
-    sampling where >= 0 (inpainting's given tokens). ``static_cache``: the pre-allocated cache
+    sampling where >= 0 (inpainting's given tokens). ``generator``: one, or a list with one per
+    row. ``static_cache``: the pre-allocated cache
     and fixed-shape decode step; ``compile``: wrap that step in ``torch.compile(mode=
     "reduce-overhead")`` (CUDA graphs on GPUs). ``callback(index, tokens)`` is called after each
-    token with the ids so far. Returns ids (batch, num_tokens) (and the guided logits (batch,
+    token with the ids so far; a tensor it returns replaces them (the last one is fed next).
+    ``interrupt()`` is asked before each token: when True, sampling stops and the tokens not
+    sampled keep the lowest allowed id. Returns ids (batch, num_tokens) (and the guided logits (batch,
     num_tokens, vocabulary) with ``return_logits``).
     """
     batch, prefix_length = prefix_ids.shape
@@ -276,7 +292,7 @@ def generate(
         )
     device = prefix_ids.device
     prefix_ids, text_hidden_states, text_mask, streams = guidance_streams(
-        prefix_ids, text_hidden_states, text_mask, guidance_scale
+        prefix_ids, text_hidden_states, text_mask, guidance_scale, negative_text_hidden_states, negative_text_mask
     )
     prefix_lengths = torch.full((prefix_ids.shape[0],), prefix_length, dtype=torch.long, device=device)
 
@@ -288,11 +304,15 @@ def generate(
     logits = model(prefix_ids, text_hidden_states, text_mask, prefix_lengths, cache=cache, num_logits=1)[:, -1]
     position = torch.full((1,), prefix_length, dtype=torch.long, device=device)
 
+    allowed_at = allowed if callable(allowed) else lambda index: allowed
     tokens = torch.empty(batch, num_tokens, dtype=torch.long, device=device)
     kept_logits = []
     for index in tqdm(range(num_tokens), desc="tokens", disable=not progress, leave=False):
-        allowed_now = allowed(index) if callable(allowed) else allowed
-        guided = process_logits(guide(logits.float(), guidance_scale), temperature, top_k, top_p, allowed_now)
+        if interrupt is not None and interrupt():
+            for rest in range(index, num_tokens):
+                tokens[:, rest] = (allowed_at(rest) or (0,))[0]
+            break
+        guided = process_logits(guide(logits.float(), guidance_scale), temperature, top_k, top_p, allowed_at(index))
         if return_logits:
             kept_logits.append(guided)
         token = sample_token(guided, temperature, generator)
@@ -301,7 +321,10 @@ def generate(
             token = torch.where(given >= 0, given, token)
         tokens[:, index] = token
         if callback is not None:
-            callback(index, tokens[:, : index + 1])
+            replaced = callback(index, tokens[:, : index + 1])
+            if replaced is not None:
+                tokens[:, : index + 1] = replaced
+                token = tokens[:, index]
         if index == num_tokens - 1:
             break
         fed = token[:, None].repeat(streams, 1)
@@ -311,21 +334,29 @@ def generate(
         else:
             logits = model(fed, prefix_length=prefix_lengths, cache=cache)[:, -1]
     if return_logits:
-        return tokens, torch.stack(kept_logits, dim=1)
+        return tokens, torch.stack(kept_logits, dim=1) if kept_logits else None
     return tokens
 
 
-def guidance_streams(prefix_ids, text_hidden_states, text_mask, guidance_scale: float):
-    """Duplicate the batch into a conditional and a text-free stream when guidance is on.
+def guidance_streams(
+    prefix_ids, text_hidden_states, text_mask, guidance_scale: float, negative_hidden_states=None, negative_mask=None
+):
+    """Duplicate the batch into a conditional and an unconditional stream when guidance is on.
 
-    Returns ``(prefix_ids, text_hidden_states, text_mask, streams)``; the second half of the batch
-    has its text masked out (the unconditional stream of classifier-free guidance)."""
+    Returns ``(prefix_ids, text_hidden_states, text_mask, streams)``. The second half of the batch
+    has its text masked out (the text-free stream classifier-free guidance was trained with), or
+    the negative prompt's ``negative_hidden_states`` / ``negative_mask`` when given (the same
+    length as the text)."""
     streams = 2 if guidance_scale != 1.0 else 1
     if streams == 2:
         prefix_ids = torch.cat([prefix_ids, prefix_ids])
         if text_hidden_states is not None:
-            text_hidden_states = torch.cat([text_hidden_states, text_hidden_states])
             if text_mask is None:
                 text_mask = torch.ones(text_hidden_states.shape[:2], dtype=torch.bool, device=prefix_ids.device)
-            text_mask = torch.cat([text_mask.bool(), torch.zeros_like(text_mask, dtype=torch.bool)])
+            if negative_hidden_states is None:
+                negative_hidden_states, negative_mask = text_hidden_states, torch.zeros_like(text_mask, dtype=torch.bool)
+            elif negative_mask is None:
+                negative_mask = torch.ones(negative_hidden_states.shape[:2], dtype=torch.bool, device=prefix_ids.device)
+            text_hidden_states = torch.cat([text_hidden_states, negative_hidden_states.to(text_hidden_states.dtype)])
+            text_mask = torch.cat([text_mask.bool(), negative_mask.to(text_mask.device).bool()])
     return prefix_ids, text_hidden_states, text_mask, streams

@@ -25,7 +25,11 @@ from genvid.pipelines.common import (
     OUTPUT_TYPES,
     GenVidPipelineOutput,
     OwnComponentsMixin,
+    PromptEncoderMixin,
+    StepStateMixin,
     as_video_tensor,
+    check_callback_inputs,
+    check_prompt_inputs,
     image_to_tensor,
     postprocess_video,
 )
@@ -47,7 +51,48 @@ EXAMPLE = """
 """
 
 
-class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
+CALL_DOCUMENTATION = """Generate videos (or, for v2a, a clip's soundtrack).
+
+        Steps: check the inputs -> encode the text -> the task prepares its conditioning -> sample
+        the target tokens (:func:`genvid.models.sampling.generate`) -> decode.
+
+        Args:
+            prompt: text or texts; ``None`` or ``""`` with no conditioning = unconditional (an empty
+                prompt is the text-free stream the model was trained with).
+            negative_prompt: text for guidance's unconditional stream (default: the text-free stream).
+            image: first frame for image-to-video (PIL image, path, or tensor (3, H, W) in [-1, 1]).
+            video: (3, T, H, W) or (B, 3, T, H, W) in [-1, 1]: the given frames for continuation
+                (T = 1 + 4k, fewer than ``num_frames``), the clip to in/outpaint (T = ``num_frames``)
+                or to give a soundtrack (v2a).
+            mask: pixels to generate (True) for inpaint/outpaint: (H, W), (T, H, W) or (B, T, H, W).
+            audio: a2v: the soundtrack to make a video for: a waveform ``(samples,)`` / ``(batch, samples)``
+                at the audio codec's sample rate, or a sound or video file path (resampled); cut or
+                zero-padded to ``num_frames`` at the codec's video fps.
+            task: a task of :data:`genvid.models.ar_tasks.TASKS` (its name or object); inferred from
+                the inputs when None.
+            temperature, top_k, top_p: sampling; ``temperature=0`` or ``top_k=1`` is greedy.
+            guidance_scale: classifier-free guidance on the logits (1 = off; the unconditional stream
+                is batched with the conditional one). None: the pipeline's ``default_guidance_scale``.
+            generator: a torch.Generator, or a list with one per video; the same seed, the same video.
+            prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask:
+                what :meth:`encode_prompt` returns, instead of ``prompt`` / ``negative_prompt``.
+            output_type: "np", "pil", "pt" or "latent" (token ids (B, t, h, w)).
+            static_cache: pre-allocated KV cache (default: on CUDA); ``compile``: compile its
+                decode step with CUDA graphs (first call slow, then much less host overhead).
+            callback_on_step_end: ``callback(pipe, index, None, {"latents": codes so far})`` after each
+                sampled token (diffusers' signature; an AR model has no timestep); codes it returns
+                replace the sampled ones, and ``pipe._interrupt = True`` stops sampling (the rest of
+                the clip is then code 0).
+            callback_on_step_end_tensor_inputs: ``["latents"]``, the one tensor an AR step has.
+
+        Returns ``GenVidPipelineOutput(frames, audio)``: ``audio`` (batch, samples) in [-1, 1] is the
+        generated soundtrack for v2a (``frames`` are then the given clip; with ``output_type="latent"``
+        the clip's token ids and the sound's codec codes (batch, levels, frames)), the conditioning
+        sound for a2v, else None.
+"""
+
+
+class GenVidARPipeline(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, DiffusionPipeline):
     """Video generation with a VideoPoet-style prefix LM over a discrete video tokenizer's ids.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer`` with an FSQ or LFQ bottleneck),
@@ -66,6 +111,10 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
     component_modules = ("genvid.models.lm", "genvid.text", "tokenizer")
     model_cpu_offload_seq = "text_encoder->transformer->video_tokenizer"
     _optional_components = ["audio_codec"]
+    #: no negative prompt: guidance's unconditional stream is the text-free one the LM was trained
+    #: with (the text positions kept, masked out), which an empty prompt also gives
+    default_negative_prompt = None
+    _callback_tensor_inputs = ["latents"]
 
     def __init__(self, video_tokenizer, text_encoder, transformer, audio_codec=None, default_guidance_scale: float = 3.0):
         super().__init__()
@@ -82,11 +131,12 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         except ValueError as error:
             raise GenvidError(str(error).splitlines()[0]) from None
 
-    def check_inputs(self, prompt, num_videos_per_prompt, output_type, temperature, top_k, top_p):
-        if prompt is not None and not isinstance(prompt, (str, list)):
-            raise GenvidError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
-        if isinstance(prompt, list) and (not prompt or not all(isinstance(text, str) for text in prompt)):
-            raise GenvidError("prompt must be a non-empty list of strings")
+    def check_inputs(self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
+                     negative_prompt_attention_mask, num_videos_per_prompt, output_type, temperature, top_k, top_p,
+                     callback_on_step_end_tensor_inputs):
+        check_prompt_inputs(prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
+                            negative_prompt_attention_mask, prompt_needed=False)
+        check_callback_inputs(callback_on_step_end_tensor_inputs, self._callback_tensor_inputs)
         if num_videos_per_prompt < 1:
             raise GenvidError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
         if output_type not in OUTPUT_TYPES:
@@ -100,7 +150,7 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         if not getattr(self.video_tokenizer, "is_discrete", False):
             raise GenvidError("the AR pipeline needs a discrete video tokenizer (FSQ or LFQ bottleneck)")
 
-    def prepare_task(self, task, prompts, image, video, mask, audio, num_frames, height, width):
+    def prepare_task(self, task, image, video, mask, audio, num_frames, height, width, has_text: bool):
         """The task (named, or inferred from the inputs) and its inputs as tensors, checked."""
         has_codec = getattr(self, "audio_codec", None) is not None and self.transformer.vocabulary.num_audio_codebooks > 0
         inputs = TaskInputs(num_frames, height, width, video=None if video is None else as_video_tensor(video), mask=mask)
@@ -110,7 +160,6 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
             if not has_codec:
                 raise GenvidError("audio needs a pipeline with an audio codec and an LM trained with audio codes")
             inputs.audio = as_waveform(audio, self.audio_codec.config.sample_rate)
-        has_text = any(text.strip() for text in prompts)
         inputs.image = image  # only whether it is given matters until the size is known
         task = infer_task(inputs, has_text) if task is None else task if isinstance(task, ARTask) else get_task(task)
         if task.uses_audio and not has_codec:
@@ -119,13 +168,34 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         inputs = task.sized(inputs)
         if image is not None:
             inputs.image = image_to_tensor(image, inputs.height, inputs.width)
+        self.latent_shape(inputs.num_frames, inputs.height, inputs.width)
         return task, inputs
 
+    def prepare_sequence(self, task: ARTask, inputs: TaskInputs, batch: int, text_length: int, device):
+        """The task's conditioning and the prefix it lays out, checked against the model's context."""
+        example = task.prepare(self, inputs, batch, device)
+        sequence = build_sequence(
+            task, batch, text_length, example.condition_ids, target_length=example.target_length,
+            condition_audio_ids=example.condition_audio_ids, target_kind=example.target_kind, device=device,
+        )
+        needed, context = sequence.prefix_length + example.target_length, self.transformer.config.max_sequence_length
+        if needed > context:
+            raise GenvidError(
+                f"prompt and conditioning ({sequence.prefix_length} tokens) plus {example.target_length} target tokens "
+                f"need {needed} positions, more than the model's context (max_sequence_length={context}); "
+                f"use fewer frames or a smaller size"
+            )
+        return example, sequence
+
     # ------------------------------------------------------------------ encoding
-    def encode_prompt(self, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
-        """Hidden states padded to the text encoder's ``max_length`` (a fixed prefix layout, as trained)."""
+    def _encode_text(self, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
+        """For :meth:`encode_prompt`: hidden states padded to the text encoder's ``max_length`` (the
+        fixed prefix layout the LM was trained with); an empty prompt's mask is all False (the
+        text-free stream the LM learned from dropped text)."""
         hidden, mask = self.text_encoder.encode(prompts, device=device)
-        return pad_text(hidden, mask, self.text_encoder.config.max_length)
+        hidden, mask = pad_text(hidden, mask, self.text_encoder.config.max_length)
+        empty = torch.tensor([not text.strip() for text in prompts], device=mask.device)
+        return hidden, mask & ~empty[:, None]
 
     def encode_soundtrack(self, waveform: torch.Tensor, num_frames: int, device) -> tuple[torch.Tensor, torch.Tensor]:
         """Waveforms ``(batch, samples)`` -> vocabulary ids of their codes and the waveforms they
@@ -177,105 +247,78 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         return mask.expand(batch, -1, -1, -1)
 
     # ------------------------------------------------------------------ generation
+    def step_callback(self, callback, tensor_inputs, allowed, num_tokens: int):
+        """``callback_on_step_end(pipe, index, None, {"latents": codes so far})`` after each token.
+        ``latents`` are the sampled target codes so far ``(batch, index + 1)``: each id minus the start
+        of its allowed range (tokenizer codes for a video target, codec codes for sound); codes the
+        callback returns replace them."""
+        if callback is None:
+            return None
+        allowed_at = allowed if callable(allowed) else lambda index: allowed
+        starts = torch.tensor([allowed_at(index)[0] for index in range(num_tokens)])
+
+        def on_token(index, tokens):
+            start = starts[: index + 1].to(tokens.device)
+            current = {"latents": tokens - start}
+            changed = callback(self, index, None, {name: current[name] for name in tensor_inputs}) or {}
+            return changed["latents"] + start if "latents" in changed else None
+
+        return on_token
+
     @torch.no_grad()
     def __call__(
-        self,
-        prompt: str | list[str] | None = None,
-        image: Any = None,
-        video: Any = None,
-        mask: Any = None,
-        task: str | None = None,
-        num_frames: int = 17,
-        height: int = 64,
-        width: int = 64,
-        temperature: float = 1.0,
-        top_k: int | None = None,
-        top_p: float | None = None,
-        guidance_scale: float | None = None,
-        num_videos_per_prompt: int = 1,
-        generator: torch.Generator | None = None,
-        output_type: str = "np",
-        return_dict: bool = True,
-        static_cache: bool | None = None,
-        compile: bool = False,
-        callback_on_step_end=None,
-        audio: Any = None,
+        self, prompt: str | list[str] | None = None, negative_prompt: str | list[str] | None = None,
+        image: Any = None, video: Any = None, mask: Any = None, audio: Any = None, task: str | ARTask | None = None,
+        num_frames: int = 17, height: int = 64, width: int = 64,
+        temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, guidance_scale: float | None = None,
+        num_videos_per_prompt: int = 1, generator: torch.Generator | list[torch.Generator] | None = None,
+        prompt_embeds: torch.Tensor | None = None, prompt_attention_mask: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None, negative_prompt_attention_mask: torch.Tensor | None = None,
+        output_type: str = "np", return_dict: bool = True, static_cache: bool | None = None, compile: bool = False,
+        callback_on_step_end=None, callback_on_step_end_tensor_inputs: list[str] = ["latents"],
     ):
-        """Generate videos.
+        # 1. check the inputs
+        tensor_inputs = self.callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        self.check_inputs(prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
+                          negative_prompt_attention_mask, num_videos_per_prompt, output_type, temperature, top_k, top_p,
+                          tensor_inputs)
+        self._guidance_scale = self.config.default_guidance_scale if guidance_scale is None else guidance_scale
+        self._interrupt = False
+        device, model = self._execution_device, self.transformer
 
-        Args:
-            prompt: text or texts; ``None`` or ``""`` with no conditioning = unconditional (an empty
-                prompt is the text-free stream the model was trained with).
-            image: first frame for image-to-video (PIL image, path, or tensor (3, H, W) in [-1, 1]).
-            video: (3, T, H, W) or (B, 3, T, H, W) in [-1, 1]: the given frames for continuation
-                (T = 1 + 4k, fewer than ``num_frames``) or the clip to in/outpaint (T = ``num_frames``).
-            mask: pixels to generate (True) for inpaint/outpaint: (H, W), (T, H, W) or (B, T, H, W).
-            task: a task of :data:`genvid.models.ar_tasks.TASKS` (its name or object); inferred from
-                the inputs when None.
-            temperature, top_k, top_p: sampling; ``temperature=0`` or ``top_k=1`` is greedy.
-            guidance_scale: classifier-free guidance on the logits (1 = off; the text-free stream is
-                batched with the conditional one). None: the pipeline's ``default_guidance_scale``
-                (3, or what its model_index.json holds).
-            generator: a torch.Generator; the same seed gives the same video.
-            output_type: "np", "pil", "pt" or "latent" (token ids (B, t, h, w)).
-            static_cache: pre-allocated KV cache (default: on CUDA); ``compile``: compile its
-                decode step with CUDA graphs (first call slow, then much less host overhead).
-            callback_on_step_end: ``callback(pipeline, index, None, {"tokens": ids so far})`` after each
-                sampled token (diffusers' signature; the timestep slot is None for an AR model).
-            audio: a2v: the soundtrack to make a video for: a waveform ``(samples,)`` / ``(batch, samples)``
-                at the audio codec's sample rate, or a sound or video file path (resampled); cut or
-                zero-padded to ``num_frames`` at the codec's video fps.
-
-        Returns ``GenVidPipelineOutput(frames, audio)``: ``audio`` (batch, samples) in [-1, 1] is the
-        generated soundtrack for v2a (``frames`` are then the given clip; with ``output_type="latent"``
-        the clip's token ids and the sound's codec codes (batch, levels, frames)), the conditioning
-        sound for a2v, else None.
-        """
-        # 1. check the inputs and find the task they ask for
-        self.check_inputs(prompt, num_videos_per_prompt, output_type, temperature, top_k, top_p)
-        if guidance_scale is None:
-            guidance_scale = self.config.default_guidance_scale
-        prompts = [prompt] if isinstance(prompt, str) else list(prompt or [""])
-        task, inputs = self.prepare_task(task, prompts, image, video, mask, audio, num_frames, height, width)
-        self.latent_shape(inputs.num_frames, inputs.height, inputs.width)
-        device = self._execution_device
-        model = self.transformer
-
-        # 2. prompts -> text hidden states (one prompt serves a batch of conditioning inputs)
-        if len(prompts) == 1:
-            prompts = prompts * task.input_rows(inputs)
-        batch = len(prompts) * num_videos_per_prompt
-        text, text_mask = self.encode_prompt(prompts, device)
-        text = text.repeat_interleave(num_videos_per_prompt, dim=0)
-        # no text (an empty prompt, a text-free task) is trained as dropped text: positions kept, masked out
-        empty = torch.tensor([not prompt_text.strip() for prompt_text in prompts], device=device)
-        empty = empty.repeat_interleave(num_videos_per_prompt) | (not task.uses_text)
-        text_mask = text_mask.repeat_interleave(num_videos_per_prompt, dim=0) & ~empty[:, None]
-
-        # 3. the task's conditioning tokens and prefix, checked against the model's context
-        example = task.prepare(self, inputs, batch, device)
-        sequence = build_sequence(
-            task, batch, text.shape[1], example.condition_ids, target_length=example.target_length,
-            condition_audio_ids=example.condition_audio_ids, target_kind=example.target_kind, device=device,
+        # 2. encode the text; find the task the inputs ask for (one prompt serves many clips)
+        text, text_mask, negative_text, negative_mask = self.encode_prompt(
+            prompt, negative_prompt, self._guidance_scale != 1.0, num_videos_per_prompt, device, prompt_embeds,
+            prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask,
         )
-        needed, context = sequence.prefix_length + example.target_length, model.config.max_sequence_length
-        if needed > context:
-            raise GenvidError(
-                f"prompt and conditioning ({sequence.prefix_length} tokens) plus {example.target_length} target tokens "
-                f"need {needed} positions, more than the model's context (max_sequence_length={context}); "
-                f"use fewer frames or a smaller size"
+        task, inputs = self.prepare_task(task, image, video, mask, audio, num_frames, height, width, bool(text_mask.any()))
+        rows = task.input_rows(inputs)
+        if text.shape[0] == num_videos_per_prompt and rows > 1:
+            text, text_mask, negative_text, negative_mask = (
+                None if tensor is None else tensor.repeat(rows, *[1] * (tensor.ndim - 1))
+                for tensor in (text, text_mask, negative_text, negative_mask)
             )
+        batch = text.shape[0]
+        if isinstance(generator, list) and len(generator) != batch:
+            raise GenvidError(f"got {len(generator)} generators for {batch} videos; give one, or one per video")
+        # a text-free task keeps the text positions, masked out (as trained)
+        text_mask = text_mask & task.uses_text
+
+        # 3. the task's conditioning and prefix
+        example, sequence = self.prepare_sequence(task, inputs, batch, text.shape[1], device)
+        self._num_timesteps = example.target_length
 
         # 4. sample the target tokens
-        use_guidance = guidance_scale != 1.0 and task.uses_text and bool(text_mask.any())
+        guided = self._guidance_scale != 1.0 and task.uses_text and bool(text_mask.any())
+        allowed = task.allowed(model.vocabulary)
         tokens = generate(
-            model, sequence.prefix_ids, example.target_length, text_hidden_states=text.to(model.dtype),
-            text_mask=text_mask, guidance_scale=guidance_scale if use_guidance else 1.0, temperature=temperature,
-            top_k=top_k, top_p=top_p, allowed=task.allowed(model.vocabulary), forced=example.forced,
-            generator=generator, static_cache=torch.device(device).type == "cuda" if static_cache is None else static_cache,
-            compile=compile, progress=not getattr(self, "_progress_bar_config", {}).get("disable", False),
-            callback=None if callback_on_step_end is None
-            else lambda index, so_far: callback_on_step_end(self, index, None, {"tokens": so_far}),
+            model, sequence.prefix_ids, example.target_length, text.to(model.dtype), text_mask,
+            guidance_scale=self._guidance_scale if guided else 1.0, temperature=temperature, top_k=top_k, top_p=top_p,
+            allowed=allowed, forced=example.forced, generator=generator,
+            static_cache=torch.device(device).type == "cuda" if static_cache is None else static_cache, compile=compile,
+            progress=not getattr(self, "_progress_bar_config", {}).get("disable", False),
+            callback=self.step_callback(callback_on_step_end, tensor_inputs, allowed, example.target_length),
+            negative_text_hidden_states=negative_text, negative_text_mask=negative_mask, interrupt=lambda: self.interrupt,
         )
 
         # 5. tokens -> video (and sound)
@@ -286,4 +329,4 @@ class GenVidARPipeline(OwnComponentsMixin, DiffusionPipeline):
         return GenVidPipelineOutput(frames=frames_out, audio=audio_out)
 
 
-GenVidARPipeline.__call__.__doc__ += EXAMPLE
+GenVidARPipeline.__call__.__doc__ = CALL_DOCUMENTATION + EXAMPLE

@@ -97,6 +97,141 @@ def image_to_tensor(image: Any, height: int, width: int) -> torch.Tensor:
     return resize_and_center_crop(tensor.cpu()[:, :, None], height, width)
 
 
+def check_prompt_inputs(prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask=None,
+                        negative_prompt_attention_mask=None, prompt_needed: bool = True) -> None:
+    """One-line errors for the text inputs both pipelines take (a prompt or its embeddings)."""
+    for name, text in (("prompt", prompt), ("negative_prompt", negative_prompt)):
+        if text is not None and not isinstance(text, str):
+            if not isinstance(text, (list, tuple)) or not all(isinstance(item, str) for item in text):
+                raise GenvidError(f"{name} must be a string or a list of strings, got {type(text).__name__}")
+            if not text:
+                raise GenvidError(f"{name} is an empty list; give at least one")
+    for name, text, embeds in (("prompt", prompt, prompt_embeds), ("negative_prompt", negative_prompt, negative_prompt_embeds)):
+        if text is not None and embeds is not None:
+            raise GenvidError(f"give {name} or {name}_embeds, not both")
+    if prompt_needed and prompt is None and prompt_embeds is None:
+        raise GenvidError("give a prompt (or prompt_embeds)")
+    for name, embeds, mask in (("prompt_embeds", prompt_embeds, prompt_attention_mask),
+                               ("negative_prompt_embeds", negative_prompt_embeds, negative_prompt_attention_mask)):
+        if embeds is None:
+            continue
+        if embeds.ndim != 3:
+            raise GenvidError(f"{name} must be (batch, length, hidden size), got shape {tuple(embeds.shape)}")
+        if mask is not None and tuple(mask.shape) != tuple(embeds.shape[:2]):
+            raise GenvidError(f"the attention mask of {name} must be {tuple(embeds.shape[:2])}, got {tuple(mask.shape)}")
+    if negative_prompt_embeds is not None and prompt_embeds is not None:
+        if negative_prompt_embeds.shape[0] != prompt_embeds.shape[0]:
+            raise GenvidError(
+                f"negative_prompt_embeds has {negative_prompt_embeds.shape[0]} rows, prompt_embeds {prompt_embeds.shape[0]}"
+            )
+    prompts = 1 if isinstance(prompt, str) else len(prompt) if prompt is not None else None
+    if prompt_embeds is not None:
+        prompts = prompt_embeds.shape[0]
+    if isinstance(negative_prompt, (list, tuple)) and prompts is not None and len(negative_prompt) != prompts:
+        raise GenvidError(f"negative_prompt must be a string or a list as long as prompt ({prompts} prompts)")
+
+
+def check_callback_inputs(names, allowed) -> None:
+    unknown = [name for name in names or [] if name not in allowed]
+    if unknown:
+        raise GenvidError(f"callback_on_step_end_tensor_inputs {unknown} not among {list(allowed)}")
+
+
+def text_or_mask(embeds: torch.Tensor | None, mask: torch.Tensor | None, device):
+    """Embeddings on ``device`` with their mask (all True when none is given)."""
+    if embeds is None:
+        return None, None
+    if mask is None:
+        mask = torch.ones(embeds.shape[:2], dtype=torch.bool)
+    return embeds.to(device), mask.to(device).bool()
+
+
+def repeat_videos(tensor: torch.Tensor | None, num_videos_per_prompt: int) -> torch.Tensor | None:
+    return None if tensor is None else tensor.repeat_interleave(num_videos_per_prompt, dim=0)
+
+
+class PromptEncoderMixin:
+    """``encode_prompt`` as diffusers pipelines have it. A pipeline gives ``_encode_text(texts, device)
+    -> (hidden, mask)`` and the negative prompt guidance uses when none is given
+    (``default_negative_prompt``; None: the pipeline's own unconditional stream)."""
+
+    default_negative_prompt: str | None = ""
+
+    def encode_prompt(
+        self,
+        prompt: str | list[str] | None = None,
+        negative_prompt: str | list[str] | None = None,
+        do_classifier_free_guidance: bool = True,
+        num_videos_per_prompt: int = 1,
+        device=None,
+        prompt_embeds: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_attention_mask: torch.Tensor | None = None,
+    ):
+        """Text hidden states and masks, each row repeated ``num_videos_per_prompt`` times; the
+        negative ones only with guidance (from ``negative_prompt``, else the pipeline's default).
+        Embeddings given are kept (and repeated), so this runs with no text encoder then.
+
+        Returns what ``__call__`` takes, so a prompt is encoded once for many calls:
+        ``(prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask)``.
+        """
+        device = device or self._execution_device
+        prompt_embeds, prompt_attention_mask = text_or_mask(prompt_embeds, prompt_attention_mask, device)
+        negative_prompt_embeds, negative_prompt_attention_mask = text_or_mask(
+            negative_prompt_embeds, negative_prompt_attention_mask, device
+        )
+        if prompt_embeds is None:
+            prompts = [prompt] if isinstance(prompt, str) else list(prompt or [""])
+            prompt_embeds, prompt_attention_mask = self._encode_text(prompts, device)
+        negative_prompt = self.default_negative_prompt if negative_prompt is None else negative_prompt
+        if do_classifier_free_guidance and negative_prompt_embeds is None and negative_prompt is not None:
+            if isinstance(negative_prompt, str):
+                negative_prompt = [negative_prompt] * prompt_embeds.shape[0]
+            negative_prompt_embeds, negative_prompt_attention_mask = self._encode_text(list(negative_prompt), device)
+        if not do_classifier_free_guidance:
+            negative_prompt_embeds = negative_prompt_attention_mask = None
+        prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask = (
+            repeat_videos(tensor, num_videos_per_prompt)
+            for tensor in (prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask)
+        )
+        return prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask
+
+
+class StepStateMixin:
+    """The state diffusers pipelines expose to ``callback_on_step_end``: ``guidance_scale`` (a
+    callback may change ``pipe._guidance_scale``), ``num_timesteps``, and ``interrupt`` (a callback
+    sets ``pipe._interrupt = True`` to stop the step loop; what is done so far is decoded)."""
+
+    _guidance_scale = 1.0
+    _num_timesteps = 0
+    _interrupt = False
+
+    @property
+    def guidance_scale(self) -> float:
+        return self._guidance_scale
+
+    @property
+    def do_classifier_free_guidance(self) -> bool:
+        return self._guidance_scale > 1.0
+
+    @property
+    def num_timesteps(self) -> int:
+        return self._num_timesteps
+
+    @property
+    def interrupt(self) -> bool:
+        return self._interrupt
+
+    def callback_inputs(self, callback, tensor_inputs):
+        """diffusers' PipelineCallback objects name their own tensor inputs."""
+        from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
+
+        if isinstance(callback, (PipelineCallback, MultiPipelineCallbacks)):
+            return callback.tensor_inputs
+        return tensor_inputs
+
+
 #: genvid's own packages: the only component libraries a genvid pipeline imports for diffusers
 OWN_PACKAGES = ("genvid", "tokenizer")
 

@@ -21,6 +21,10 @@ from genvid.pipelines.common import (
     OUTPUT_TYPES,
     GenVidPipelineOutput,
     OwnComponentsMixin,
+    PromptEncoderMixin,
+    StepStateMixin,
+    check_callback_inputs,
+    check_prompt_inputs,
     image_to_tensor,
     postprocess_video,
 )
@@ -51,7 +55,7 @@ def _pad_text(hidden_states: list[torch.Tensor], masks: list[torch.Tensor]) -> t
     return torch.cat(padded), torch.cat(padded_masks)
 
 
-class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
+class GenVidDiffusionPipeline(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, DiffusionPipeline):
     """Text-to-video with a rectified-flow DiT over a causal video tokenizer's latents.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer``, Gaussian bottleneck),
@@ -63,6 +67,8 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
 
     component_modules = ("genvid.models.dit", "genvid.text", "tokenizer")
     model_cpu_offload_seq = "text_encoder->transformer->video_tokenizer"
+    #: guidance's unconditional branch without a negative prompt: the empty prompt (trained as dropped text)
+    default_negative_prompt = ""
     _callback_tensor_inputs = ["latents", "prompt_embeds", "negative_prompt_embeds"]
     _optional_components = ["audio_codec"]
 
@@ -110,65 +116,24 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
         return frames, latent_height, latent_width
 
     def check_inputs(
-        self, prompt, negative_prompt, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
-        latents, output_type, callback_on_step_end_tensor_inputs,
-    ) -> list[str]:
-        if isinstance(prompt, str):
-            prompt = [prompt]
-        if not isinstance(prompt, (list, tuple)) or not all(isinstance(text, str) for text in prompt):
-            raise GenvidError(f"prompt must be a string or a list of strings, got {type(prompt).__name__}")
-        if len(prompt) == 0:
-            raise GenvidError("prompt is an empty list; give at least one prompt")
-        if negative_prompt is not None and not isinstance(negative_prompt, str):
-            if not isinstance(negative_prompt, (list, tuple)) or len(negative_prompt) != len(prompt):
-                raise GenvidError(
-                    f"negative_prompt must be a string or a list as long as prompt ({len(prompt)} prompts)"
-                )
+        self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
+        negative_prompt_attention_mask, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
+        output_type, callback_on_step_end_tensor_inputs,
+    ) -> None:
+        check_prompt_inputs(prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
+                            negative_prompt_attention_mask)
         if num_inference_steps < 1:
             raise GenvidError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
         if num_videos_per_prompt < 1:
             raise GenvidError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
         if output_type not in OUTPUT_TYPES:
             raise GenvidError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
-        unknown = [name for name in callback_on_step_end_tensor_inputs or [] if name not in self._callback_tensor_inputs]
-        if unknown:
-            raise GenvidError(
-                f"callback_on_step_end_tensor_inputs {unknown} not among {self._callback_tensor_inputs}"
-            )
-        frames, latent_height, latent_width = self.latent_shape(num_frames, height, width)
-        if latents is not None:
-            expected = (
-                len(prompt) * num_videos_per_prompt, self.transformer.config.in_channels, frames, latent_height, latent_width
-            )
-            if tuple(latents.shape) != expected:
-                raise GenvidError(f"latents must have shape {expected} for these inputs, got {tuple(latents.shape)}")
-        return list(prompt)
+        check_callback_inputs(callback_on_step_end_tensor_inputs, self._callback_tensor_inputs)
+        self.latent_shape(num_frames, height, width)
 
-    def encode_prompt(
-        self,
-        prompt: list[str],
-        negative_prompt: str | list[str] | None,
-        do_classifier_free_guidance: bool,
-        num_videos_per_prompt: int,
-        device: torch.device,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-        """Text hidden states and masks, repeated ``num_videos_per_prompt`` times; the negative ones
-        (the empty prompt unless given) only with guidance."""
-
-        def encode(texts):
-            hidden, mask = self.text_encoder.encode(list(texts), device=device)
-            hidden = hidden.to(device).repeat_interleave(num_videos_per_prompt, dim=0)
-            return hidden, mask.to(device).bool().repeat_interleave(num_videos_per_prompt, dim=0)
-
-        prompt_embeds, prompt_mask = encode(prompt)
-        if not do_classifier_free_guidance:
-            return prompt_embeds, prompt_mask, None, None
-        if negative_prompt is None:
-            negative_prompt = ""
-        if isinstance(negative_prompt, str):
-            negative_prompt = [negative_prompt] * len(prompt)
-        negative_embeds, negative_mask = encode(negative_prompt)
-        return prompt_embeds, prompt_mask, negative_embeds, negative_mask
+    def _encode_text(self, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
+        hidden, mask = self.text_encoder.encode(list(prompts), device=device)
+        return hidden.to(device), mask.to(device).bool()
 
     def encode_image(
         self, image: Any, num_prompts: int, num_videos_per_prompt: int, height: int, width: int, device
@@ -209,31 +174,85 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
             codes, waveform = codes.expand(videos, -1, -1), waveform.expand(videos, -1)
         return codes, waveform
 
+    def prepare_audio(self, audio: Any, num_frames: int, videos: int, device) -> tuple[dict, torch.Tensor | None]:
+        """The transformer's audio inputs (none for the unconditional branch) and the waveform to return."""
+        if audio is None:
+            return {}, None
+        codes, waveform = self.encode_audio(audio, num_frames, videos, device)
+        present = torch.ones(videos, dtype=torch.bool, device=device)
+        if self.do_classifier_free_guidance:
+            return {"audio_codes": torch.cat([codes, codes]), "audio_mask": torch.cat([present, ~present])}, waveform.cpu()
+        return {"audio_codes": codes, "audio_mask": present}, waveform.cpu()
+
     def prepare_latents(self, shape, device, generator, latents=None) -> torch.Tensor:
         if latents is not None:
+            if tuple(latents.shape) != tuple(shape):
+                raise GenvidError(f"latents must have shape {tuple(shape)} for these inputs, got {tuple(latents.shape)}")
             # A copy: sampling writes into it (the image frame), and the caller's tensor must not change.
             return latents.to(device=device, dtype=torch.float32, copy=True)
         # float32 for the scheduler's updates whatever the transformer's dtype.
         return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
 
-    @property
-    def guidance_scale(self) -> float:
-        return self._guidance_scale
+    def guidance_text(self, prompt_embeds, prompt_mask, negative_prompt_embeds, negative_mask):
+        """The transformer's text batch: conditional rows, then (with guidance) the negative ones."""
+        if not self.do_classifier_free_guidance:
+            return prompt_embeds, prompt_mask
+        return _pad_text([prompt_embeds, negative_prompt_embeds], [prompt_mask, negative_mask])
 
-    @property
-    def do_classifier_free_guidance(self) -> bool:
-        return self._guidance_scale > 1.0
+    def denoise(self, latents, timesteps, texts, image_latents, audio_kwargs, callback, tensor_inputs) -> torch.Tensor:
+        """The sampling loop. ``texts``: (prompt_embeds, prompt_mask, negative_prompt_embeds,
+        negative_mask); a callback may replace ``latents`` and the embeddings between steps, and
+        ``pipe._interrupt = True`` skips the steps left."""
+        prompt_embeds, prompt_mask, negative_prompt_embeds, negative_mask = texts
+        text, text_mask = self.guidance_text(*texts)
+        dtype, branches = self.transformer.dtype, 2 if self.do_classifier_free_guidance else 1
+        with self.progress_bar(total=len(timesteps)) as progress_bar:
+            for step, timestep in enumerate(timesteps):
+                if self.interrupt:
+                    continue
+                if image_latents is not None:
+                    latents[:, :, :1] = image_latents
+                model_input = torch.cat([latents] * branches).to(dtype)
+                model_timestep = timestep.expand(model_input.shape[0])
+                if image_latents is not None:
+                    # The given frame is clean: it says so with noise level 0.
+                    model_timestep = model_timestep[:, None].repeat(1, latents.shape[2])
+                    model_timestep[:, 0] = 0
+                velocity = self.transformer(
+                    model_input, model_timestep, text.to(dtype), text_mask, return_dict=False, **audio_kwargs
+                )[0].float()
+                if self.do_classifier_free_guidance:
+                    conditional, unconditional = velocity.chunk(2)
+                    velocity = unconditional + self.guidance_scale * (conditional - unconditional)
+                latents = self.scheduler.step(velocity, timestep, latents, return_dict=False)[0]
+                if callback is not None:
+                    current = {"latents": latents, "prompt_embeds": prompt_embeds, "negative_prompt_embeds": negative_prompt_embeds}
+                    changed = callback(self, step, timestep, {name: current[name] for name in tensor_inputs}) or {}
+                    latents = changed.pop("latents", latents)
+                    prompt_embeds = changed.pop("prompt_embeds", prompt_embeds)
+                    negative_prompt_embeds = changed.pop("negative_prompt_embeds", negative_prompt_embeds)
+                    text, text_mask = self.guidance_text(prompt_embeds, prompt_mask, negative_prompt_embeds, negative_mask)
+                progress_bar.update()
+        if image_latents is not None:
+            latents[:, :, :1] = image_latents
+        return latents
 
-    @property
-    def num_timesteps(self) -> int:
-        return self._num_timesteps
+    def decode_latents(self, latents: torch.Tensor, output_type: str):
+        if output_type == "latent":
+            return latents
+        tokenizer = self.video_tokenizer
+        latents = tokenizer.denormalize_latents(latents.to(tokenizer.dtype))
+        if tokenizer.is_discrete:
+            # A discrete tokenizer's decoder only saw its grid: snap the DiT's latents onto it.
+            latents = tokenizer.ids_to_latents(tokenizer.latents_to_ids(latents))
+        return postprocess_video(tokenizer.decode(latents), output_type)
 
     # ------------------------------------------------------------------------------------------
 
     @torch.no_grad()
     def __call__(
         self,
-        prompt: str | list[str],
+        prompt: str | list[str] | None = None,
         negative_prompt: str | list[str] | None = None,
         image: Any = None,
         num_frames: int = 17,
@@ -244,6 +263,10 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
         latents: torch.Tensor | None = None,
+        prompt_embeds: torch.Tensor | None = None,
+        prompt_attention_mask: torch.Tensor | None = None,
+        negative_prompt_embeds: torch.Tensor | None = None,
+        negative_prompt_attention_mask: torch.Tensor | None = None,
         output_type: str = "np",
         return_dict: bool = True,
         callback_on_step_end: Callable | None = None,
@@ -262,9 +285,12 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
                 pipeline's ``default_guidance_scale`` (5, or what its model_index.json holds).
             generator: seeds the initial noise (a list: one per video).
             latents: initial noise ``(batch, channels, frames, h, w)`` instead of drawing it.
+            prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask:
+                what :meth:`encode_prompt` returns, instead of ``prompt`` / ``negative_prompt``.
             output_type: "np", "pil", "pt" or "latent" (normalized latents, not decoded).
             callback_on_step_end: ``fn(pipe, step, timestep, tensors: dict) -> dict`` called after
-                each step with ``callback_on_step_end_tensor_inputs``; returned tensors replace them.
+                each step with ``callback_on_step_end_tensor_inputs``; returned tensors replace them;
+                ``pipe._interrupt = True`` skips the steps left.
             audio: a soundtrack to follow (pipelines with an audio codec): a sound or video file path
                 or a waveform ``(samples,)`` / ``(batch, samples)`` at the codec's rate; cut or padded
                 to ``num_frames`` at the codec's video fps. Guidance drops it with the text.
@@ -272,42 +298,33 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
             :class:`genvid.pipelines.common.GenVidPipelineOutput` (or ``(frames,)`` if not ``return_dict``).
         """
         # 1. Check inputs
-        prompt = self.check_inputs(
-            prompt, negative_prompt, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
-            latents, output_type, callback_on_step_end_tensor_inputs,
+        tensor_inputs = self.callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        self.check_inputs(
+            prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
+            negative_prompt_attention_mask, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
+            output_type, tensor_inputs,
         )
-        if guidance_scale is None:
-            guidance_scale = self.config.default_guidance_scale
-        self._guidance_scale = guidance_scale
+        self._guidance_scale = self.config.default_guidance_scale if guidance_scale is None else guidance_scale
+        self._interrupt = False
         device = self._execution_device
-        batch_size = len(prompt) * num_videos_per_prompt
         frames, latent_height, latent_width = self.latent_shape(num_frames, height, width)
 
         # 2. Encode the prompt (and the negative prompt for guidance)
-        prompt_embeds, prompt_mask, negative_prompt_embeds, negative_mask = self.encode_prompt(
-            prompt, negative_prompt, self.do_classifier_free_guidance, num_videos_per_prompt, device
+        texts = self.encode_prompt(
+            prompt, negative_prompt, self.do_classifier_free_guidance, num_videos_per_prompt, device, prompt_embeds,
+            prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask,
         )
-        if self.do_classifier_free_guidance:
-            text, text_mask = _pad_text([prompt_embeds, negative_prompt_embeds], [prompt_mask, negative_mask])
-        else:
-            text, text_mask = prompt_embeds, prompt_mask
+        batch_size = texts[0].shape[0]
 
         # 3. Encode the conditioning image as the first latent frame
         image_latents = None
         if image is not None:
-            image_latents = self.encode_image(image, len(prompt), num_videos_per_prompt, height, width, device)
+            image_latents = self.encode_image(
+                image, batch_size // num_videos_per_prompt, num_videos_per_prompt, height, width, device
+            )
 
         # 3b. Encode the soundtrack; the unconditional branch has none
-        audio_kwargs = {}
-        audio_out = None
-        if audio is not None:
-            codes, audio_out = self.encode_audio(audio, num_frames, batch_size, device)
-            audio_out = audio_out.cpu()
-            present = torch.ones(batch_size, dtype=torch.bool, device=device)
-            if self.do_classifier_free_guidance:
-                audio_kwargs = {"audio_codes": torch.cat([codes, codes]), "audio_mask": torch.cat([present, ~present])}
-            else:
-                audio_kwargs = {"audio_codes": codes, "audio_mask": present}
+        audio_kwargs, audio_out = self.prepare_audio(audio, num_frames, batch_size, device)
 
         # 4. Timesteps
         self.scheduler.set_timesteps(num_inference_steps, device=device)
@@ -319,56 +336,10 @@ class GenVidDiffusionPipeline(OwnComponentsMixin, DiffusionPipeline):
         latents = self.prepare_latents(shape, device, generator, latents)
 
         # 6. Denoise
-        dtype = self.transformer.dtype
-        branches = 2 if self.do_classifier_free_guidance else 1
-        with self.progress_bar(total=len(timesteps)) as progress_bar:
-            for step, timestep in enumerate(timesteps):
-                if image_latents is not None:
-                    latents[:, :, :1] = image_latents
-                model_input = torch.cat([latents] * branches).to(dtype)
-                model_timestep = timestep.expand(model_input.shape[0])
-                if image_latents is not None:
-                    # The given frame is clean: it says so with noise level 0.
-                    model_timestep = model_timestep[:, None].repeat(1, frames)
-                    model_timestep[:, 0] = 0
-                velocity = self.transformer(
-                    model_input, model_timestep, text.to(dtype), text_mask, return_dict=False, **audio_kwargs
-                )[0].float()
-                if self.do_classifier_free_guidance:
-                    conditional, unconditional = velocity.chunk(2)
-                    velocity = unconditional + guidance_scale * (conditional - unconditional)
-                latents = self.scheduler.step(velocity, timestep, latents, return_dict=False)[0]
-
-                if callback_on_step_end is not None:
-                    current = locals()
-                    tensors = {name: current[name] for name in callback_on_step_end_tensor_inputs}
-                    changed = callback_on_step_end(self, step, timestep, tensors) or {}
-                    latents = changed.pop("latents", latents)
-                    prompt_embeds = changed.pop("prompt_embeds", prompt_embeds)
-                    negative_prompt_embeds = changed.pop("negative_prompt_embeds", negative_prompt_embeds)
-                    if "prompt_embeds" in tensors or "negative_prompt_embeds" in tensors:
-                        if self.do_classifier_free_guidance:
-                            text, text_mask = _pad_text(
-                                [prompt_embeds, negative_prompt_embeds], [prompt_mask, negative_mask]
-                            )
-                        else:
-                            text = prompt_embeds
-                progress_bar.update()
-        if image_latents is not None:
-            latents[:, :, :1] = image_latents
+        latents = self.denoise(latents, timesteps, texts, image_latents, audio_kwargs, callback_on_step_end, tensor_inputs)
 
         # 7. Decode and post-process
-        if output_type == "latent":
-            frames_out = latents
-        else:
-            tokenizer = self.video_tokenizer
-            latents = tokenizer.denormalize_latents(latents.to(tokenizer.dtype))
-            if tokenizer.is_discrete:
-                # A discrete tokenizer's decoder only saw its grid: snap the DiT's latents onto it.
-                latents = tokenizer.ids_to_latents(tokenizer.latents_to_ids(latents))
-            video = tokenizer.decode(latents)
-            frames_out = postprocess_video(video, output_type)
-
+        frames_out = self.decode_latents(latents, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames_out,) if audio_out is None else (frames_out, audio_out)
