@@ -283,7 +283,7 @@ def test_generator_codes_post_train_the_decoder_on_an_lms_teacher_forced_samples
     # position k's logits are the LM's next-token logits after the prefix and the first k true codes
     unguided = TeacherForcedCodes(str(tmp_path / "ar"), guidance_scale=1.0)
     forced = unguided.logits(codes, captions)
-    text, text_mask = unguided.pipeline.encode_prompt(captions, "cpu")
+    text, text_mask, _, _ = unguided.pipeline.encode_prompt(captions, do_classifier_free_guidance=False, device="cpu")
     targets = lm.vocabulary.video_to_ids(codes).flatten(1)
     sequence = build_sequence("t2v", len(codes), text.shape[1], None, targets)
     start, end = lm.vocabulary.allowed_range("video")

@@ -52,7 +52,7 @@ class TeacherForcedCodes:
 
         model, device = self.model, codes.device
         vocabulary = model.vocabulary
-        text, text_mask = self.pipeline.encode_prompt(list(captions), device)
+        text, text_mask, _, _ = self.pipeline.encode_prompt(list(captions), do_classifier_free_guidance=False, device=device)
         targets = vocabulary.video_to_ids(codes).flatten(1)
         sequence = build_sequence("t2v", codes.shape[0], text.shape[1], None, targets, device=device)
         input_ids, text, text_mask, _ = guidance_streams(sequence.input_ids, text, text_mask, self.guidance_scale)
