@@ -3,13 +3,21 @@
 Each subcommand lives in ``genvid/commands/<name>.py`` with ``HELP`` (one line),
 ``add_arguments(parser)`` and ``run(args) -> int``. Modules import torch and models inside ``run``
 so that ``--help`` stays fast.
+
+What a user gets wrong (a missing file, a bad value, a folder of the wrong kind) is one line on
+stderr and exit code 2: every such mistake raises :class:`genvid.errors.GenvidError`. The command
+never reaches the network: it runs with ``HF_HUB_OFFLINE=1`` unless the caller set it.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
+
+from genvid.commands.nested import add_nested_commands, run_nested  # noqa: F401  (old import place)
+from genvid.errors import GenvidError, UserError  # noqa: F401  (UserError: the old name, kept)
 
 COMMANDS = {
     "dataset": "genvid.commands.dataset",
@@ -23,77 +31,85 @@ COMMANDS = {
     "export": "genvid.commands.export",
 }
 
-
-class UserError(Exception):
-    """An error the user can fix; printed as one line, without a traceback."""
-
-
-def optional_module(module_name: str):
-    """Import ``module_name``; None when it (or a parent package) does not exist yet."""
-    try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as error:
-        if error.name and (module_name == error.name or module_name.startswith(error.name + ".")):
-            return None
-        raise
+#: commands whose trailing ``key=value`` words may follow options (``train CONFIG --resume auto k=v``)
+TAKES_OVERRIDES = ("train",)
 
 
-def add_nested_commands(parser, table: dict[str, tuple[str, str]], dest: str) -> None:
-    """Sub-subcommands (``genvid eval tokenizer``): ``table`` maps name -> (module, help)."""
-    subparsers = parser.add_subparsers(dest=dest, metavar="WHAT", required=True)
-    for name, (module_name, help_text) in table.items():
-        sub = subparsers.add_parser(name, help=help_text, description=help_text)
-        module = optional_module(module_name)
-        if module is not None:
-            module.add_arguments(sub)
-        sub.set_defaults(_nested=module, _nested_name=f"{dest} {name}")
+class OneLineParser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line (with where to look) instead of the usage block."""
 
-
-def run_nested(args) -> int:
-    if args._nested is None:
-        raise UserError(f"'{args._nested_name}' is not built yet in this version")
-    return args._nested.run(args)
+    def error(self, message: str):
+        print(f"{self.prog}: error: {message} (see {self.prog} --help)", file=sys.stderr)
+        raise SystemExit(2)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="genvid", description="Text-to-video generation: tokenizer, diffusion transformer, autoregressive LM."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, module_name in COMMANDS.items():
-        module = optional_module(module_name)
-        if module is None:
-            sub = subparsers.add_parser(name, help="(not built yet)")
-            sub.set_defaults(_module=None, _name=name)
-            continue
+        module = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
         module.add_arguments(sub)
         sub.set_defaults(_module=module, _name=name)
     return parser
 
 
+def parse(parser: argparse.ArgumentParser, argv: list[str] | None):
+    args, extra = parser.parse_known_args(argv)
+    if extra and getattr(args, "_name", None) in TAKES_OVERRIDES and all("=" in word and not word.startswith("-") for word in extra):
+        args.overrides = list(args.overrides) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
+
+
+def go_offline() -> None:
+    """No command may reach a model hub: set HF_HUB_OFFLINE (also in an already imported hub client)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    constants = sys.modules.get("huggingface_hub.constants")
+    if constants is not None and os.environ["HF_HUB_OFFLINE"] not in ("0", "false", "False"):
+        constants.HF_HUB_OFFLINE = True
+
+
+def quiet_import_notices() -> None:
+    """diffusers warns at import when an installed torchao lacks layouts genvid never loads; that
+    notice would be a second stderr line on every command."""
+    import logging
+
+    logging.getLogger("diffusers.quantizers.torchao.torchao_quantizer").addFilter(
+        lambda record: "Unable to import `torchao`" not in record.getMessage()
+    )
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
 def main(argv: list[str] | None = None) -> int:
+    go_offline()
+    quiet_import_notices()
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parse(parser, argv)
     if args.command is None:
         parser.print_help()
         return 0
-    if args._module is None:
-        print(f"genvid {args._name}: not built yet in this version", file=sys.stderr)
-        return 2
     try:
         return int(args._module.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (UserError, FileNotFoundError, ValueError) as error:
-        # Clear one-line errors for what a user typed; programming errors keep their traceback.
-        from genvid.config import ConfigError
-
-        if isinstance(error, (UserError, ConfigError, FileNotFoundError)) or getattr(error, "user_facing", False):
-            print(f"genvid {args._name}: error: {error}", file=sys.stderr)
-            return 2
-        raise
+    except (GenvidError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
+        # what a user typed; programming errors keep their traceback
+        print(f"genvid {args._name}: error: {one_line(error)}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as error:
+        if not isinstance(error, MemoryError) and type(error).__name__ != "OutOfMemoryError":  # torch's
+            raise
+        print(f"genvid {args._name}: error: out of memory ({one_line(error)[:200]}); ask for fewer frames, "
+              "a smaller size or a smaller batch", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -23,18 +23,18 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import types
+import typing
 from pathlib import Path
 from typing import Any, Iterable
 
 from omegaconf import DictConfig, OmegaConf
 
+from genvid.errors import ConfigError  # noqa: F401  (raised here; importable from here as before)
+
 SECTIONS = ("task", "model", "data", "task_options", "training")
 BASE_KEY = "base"
 SUFFIX = ".yaml"
-
-
-class ConfigError(ValueError):
-    """A config that cannot be used as written; the message names the key or file."""
 
 
 def shipped_configs_root() -> Path:
@@ -150,13 +150,79 @@ def constructor_keys(cls) -> list[str]:
 
 
 def build_dataclass(cls, values: dict[str, Any] | None, where: str):
-    """Instantiate a dataclass from a config section, naming any unknown key."""
+    """Instantiate a dataclass from a config section, naming any unknown key or wrong-typed value."""
     values = dict(values or {})
     check_keys(values, [field.name for field in dataclasses.fields(cls)], where)
-    return cls(**values)
+    check_types(values, field_types(cls), where)
+    return _construct(cls, values, where)
 
 
 def build_model(cls, values: dict[str, Any] | None, where: str = "model"):
     values = dict(values or {})
     check_keys(values, constructor_keys(cls), where)
-    return cls(**values)
+    check_types(values, default_types(cls), where)
+    return _construct(cls, values, where)
+
+
+def _construct(cls, values: dict[str, Any], where: str):
+    # constructors check their own ranges with ValueError; as config errors they read as one line
+    try:
+        return cls(**values)
+    except ConfigError:
+        raise
+    except ValueError as error:
+        message = " ".join(str(error).split())
+        raise ConfigError(message if message.startswith(where) else f"{where}: {message}") from None
+
+
+def field_types(cls) -> dict[str, Any]:
+    """A dataclass's field annotations (what a config value must be)."""
+    try:
+        return typing.get_type_hints(cls)
+    except Exception:  # an annotation that does not resolve: check by defaults instead
+        return {field.name: type(field.default) for field in dataclasses.fields(cls) if field.default is not dataclasses.MISSING}
+
+
+def default_types(cls) -> dict[str, Any]:
+    """Constructor arguments whose default is a plain number, flag or string expect that type."""
+    parameters = inspect.signature(cls.__init__).parameters
+    return {name: type(p.default) for name, p in parameters.items() if type(p.default) in (bool, int, float, str)}
+
+
+def _fits(value, kind) -> bool:
+    if kind is Any or value is None and kind is not bool:  # None: an optional left for the owner to check
+        return True
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        return any(_fits(value, arg) for arg in typing.get_args(kind))
+    if origin is not None:
+        kind = origin
+    if kind is bool:
+        return isinstance(value, bool)
+    if kind is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is str:
+        return isinstance(value, str)
+    if kind in (list, tuple):
+        return isinstance(value, (list, tuple))
+    if kind is dict:
+        return isinstance(value, dict)
+    return True
+
+
+def _describe(kind) -> str:
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return " or ".join(_describe(arg) for arg in typing.get_args(kind) if arg is not type(None))
+    names = {bool: "true or false", int: "an integer", float: "a number", str: "a string", list: "a list", dict: "a mapping"}
+    return names.get(typing.get_origin(kind) or kind, getattr(kind, "__name__", str(kind)))
+
+
+def check_types(values: dict[str, Any], expected: dict[str, Any], where: str) -> None:
+    for key, value in values.items():
+        kind = expected.get(key)
+        if kind is not None and not _fits(value, kind):
+            # YAML reads a bare no / yes / off / on as a boolean
+            hint = f" (quote it: {where}.{key}=\"'{'no' if not value else 'yes'}'\")" if isinstance(value, bool) else ""
+            raise ConfigError(f"{where}.{key}={value!r} must be {_describe(kind)}{hint}")

@@ -10,7 +10,7 @@ def add_arguments(parser) -> None:
     subparsers = parser.add_subparsers(dest="dataset_command", metavar="WHAT", required=True)
 
     synth = subparsers.add_parser(
-        "synth", help="write synthetic clips (mp4) and manifest.jsonl (video, caption, color, shape, motion)"
+        "synth", help="write synthetic clips (mp4) and manifest.jsonl (video, caption, color, shape, motion)", description="write synthetic clips (mp4) and manifest.jsonl (video, caption, color, shape, motion)"
     )
     synth.add_argument("--out", required=True, help="output folder")
     synth.add_argument("--num", type=int, required=True, help="number of clips")
@@ -29,11 +29,13 @@ def add_arguments(parser) -> None:
     )
     synth.set_defaults(_dataset_run=run_synth)
 
-    check = subparsers.add_parser("check", help="decode every file of a manifest and list the unreadable ones")
+    check_help = "decode every file of a manifest and list the unreadable ones"
+    check = subparsers.add_parser("check", help=check_help, description=check_help)
     check.add_argument("manifest", help="CSV or JSONL manifest with video and caption columns")
     check.set_defaults(_dataset_run=run_check)
 
-    sheet = subparsers.add_parser("sheet", help="write a video's frames as a PNG contact sheet")
+    sheet_help = "write a video's frames as a PNG contact sheet"
+    sheet = subparsers.add_parser("sheet", help=sheet_help, description=sheet_help)
     sheet.add_argument("video", help="video or image file")
     sheet.add_argument("--out", required=True, help="PNG path")
     sheet.add_argument("--num-frames", type=int, default=None)
@@ -144,10 +146,11 @@ def run_check(args) -> int:
 
 def run_sheet(args) -> int:
     from genvid.data.video_io import read_video, write_contact_sheet
+    from genvid.errors import plural
 
     video = read_video(args.video, num_frames=args.num_frames, frame_stride=args.frame_stride)
     path = write_contact_sheet(args.out, video, columns=args.columns)
-    print(f"wrote {path} ({video.shape[1]} frames)")
+    print(f"wrote {path} ({plural(video.shape[1], 'frame')})")
     return 0
 
 

@@ -23,13 +23,17 @@ def run(args) -> int:
     import torch
     from safetensors import safe_open
 
-    from genvid.commands.encode import FORMAT, load_tokenizer, pick_device
+    from genvid.commands.encode import FORMAT, check_sizes, load_tokenizer, pick_device, tokenizer_config
     from genvid.data import write_contact_sheet, write_video
-    from genvid.errors import GenvidError
+    from genvid.commands.checks import check_number, existing_file
+    from genvid.errors import GenvidError, plural
 
-    path = Path(args.codes)
-    if not path.is_file():
-        raise GenvidError(f"codes file not found: {path}")
+    check_sizes(args)
+    check_number(args.fps, "--fps", above=0, maximum=1000)
+    output = Path(args.output)
+    if output.suffix.lower() not in (".mp4", ".gif", ".png"):
+        raise GenvidError(f"--output must end in .mp4, .gif or .png, got {output.name}")
+    path = existing_file(args.codes, "codes file")
     try:
         with safe_open(str(path), framework="pt") as handle:
             metadata = handle.metadata() or {}
@@ -43,6 +47,7 @@ def run(args) -> int:
     fallback = "pretrained:" + ("fsq" if metadata["kind"] == "ids" else "gaussian")
     tokenizer_path = args.tokenizer or metadata.get("tokenizer") or fallback
     device, dtype = pick_device(args.device), getattr(torch, args.dtype)
+    refuse_oversized(tensors[metadata["kind"]].shape, tokenizer_config(tokenizer_path), device)
     tokenizer = load_tokenizer(tokenizer_path, device, dtype)
     codes = tensors[metadata["kind"]].to(device)
     with torch.no_grad():
@@ -58,10 +63,25 @@ def run(args) -> int:
                 )
             video = tokenizer.decode(codes.to(dtype), chunk_size=args.chunk_size)
     video = video[0].float().clamp(-1, 1).cpu()
-    output = Path(args.output)
     if output.suffix.lower() == ".png":
         write_contact_sheet(output, video)
     else:
         write_video(output, video, fps=args.fps or float(metadata.get("fps", 8)))
-    print(f"{output}: {video.shape[1]} frames of {video.shape[2]}x{video.shape[3]}")
+    print(f"{output}: {plural(video.shape[1], 'frame')} of {video.shape[2]}x{video.shape[3]}")
     return 0
+
+
+def refuse_oversized(shape, config: dict, device) -> None:
+    """The video a codes file decodes to, estimated from its grid before the tokenizer loads."""
+    from genvid.commands import memory
+    from genvid.errors import plural
+
+    grid = shape[-3:]  # (t, h, w) of ids (B, t, h, w) or latents (B, c, t, h, w)
+    temporal, spatial = memory.tokenizer_factors(config)
+    frames = 1 + temporal * (int(grid[0]) - 1)
+    height, width = int(grid[1]) * spatial, int(grid[2]) * spatial
+    batch = int(shape[0])
+    needed = memory.VIDEO_COPIES * memory.video_bytes(batch, frames, height, width) + memory.tokenizer_bytes(
+        config, batch, frames, height, width
+    )
+    memory.refuse_if_too_big(f"decoding {plural(frames, 'frame')} of {height}x{width}", needed, device)

@@ -45,25 +45,71 @@ def tokenizer_reference(args) -> str:
     return args.tokenizer or REFERENCE_PREFIX + (getattr(args, "pretrained", None) or DEFAULT_KIND)
 
 
-def load_tokenizer(path: str | None, device, dtype):
-    """A VideoTokenizer from a save_pretrained folder (or ``pretrained:<kind>``; None = the shipped
-    Gaussian one), with a one-line error when it is missing."""
+def tokenizer_folder(path: str | None, option: str = "--tokenizer"):
+    """The checked save_pretrained folder a ``--tokenizer`` value names (``pretrained:<kind>``,
+    None = the shipped Gaussian one), before any weight is read."""
+    from genvid.commands.checks import HUB_ID, local_folder
     from genvid.errors import GenvidError
-    from genvid.pretrained import resolve_tokenizer
-    from tokenizer import VideoTokenizer
+    from genvid.pretrained import REFERENCE_PREFIX, resolve_tokenizer
 
     folder = resolve_tokenizer(path)
+    if path is not None and not str(path).startswith(REFERENCE_PREFIX) and not folder.exists():
+        if HUB_ID.match(str(path)):
+            local_folder(str(path), option, "tokenizer")  # says it is not local and will not be fetched
+        raise GenvidError(f"no tokenizer at {folder}: no such folder (expected a save_pretrained folder)")
     if not (folder / "config.json").is_file():
+        if (folder / "model_index.json").is_file() and (folder / "video_tokenizer" / "config.json").is_file():
+            raise GenvidError(f"{option} {folder} is a pipeline folder; its tokenizer is {folder / 'video_tokenizer'}")
         raise GenvidError(f"no tokenizer at {folder}: expected {folder / 'config.json'} (a save_pretrained folder)")
     if not any(folder.glob("*.safetensors")):
         raise GenvidError(f"no tokenizer weights in {folder}: expected diffusion_pytorch_model.safetensors")
-    return VideoTokenizer.from_pretrained(str(folder), torch_dtype=dtype).to(device).eval()
+    return folder
+
+
+def load_tokenizer(path: str | None, device, dtype):
+    """A VideoTokenizer from a save_pretrained folder (or ``pretrained:<kind>``; None = the shipped
+    Gaussian one), with a one-line error when it is missing."""
+    from tokenizer import VideoTokenizer
+
+    return VideoTokenizer.from_pretrained(str(tokenizer_folder(path)), torch_dtype=dtype).to(device).eval()
+
+
+def tokenizer_config(path: str | None) -> dict:
+    from genvid.commands.checks import read_json
+
+    return read_json(tokenizer_folder(path) / "config.json", "--tokenizer")
 
 
 def pick_device(name: str | None):
-    import torch
+    from genvid.commands.checks import resolve_device
 
-    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+    return resolve_device(name)
+
+
+def check_sizes(args) -> None:
+    from genvid.commands.checks import check_number
+
+    for option in ("num_frames", "frame_stride", "height", "width", "chunk_size"):
+        check_number(getattr(args, option, None), "--" + option.replace("_", "-"), minimum=1)
+
+
+def refuse_oversized(args, config: dict, device) -> None:
+    """Encoding reads the whole clip at its own size, then resizes it: refuse what cannot fit."""
+    from genvid.commands import memory
+    from genvid.commands.checks import probe_media
+    from genvid.errors import plural
+
+    shape = probe_media(args.video, "video")
+    frames = shape["num_frames"] // args.frame_stride
+    if args.num_frames:
+        frames = min(frames, args.num_frames)
+    height, width = args.height or shape["height"], args.width or shape["width"]
+    needed = (
+        memory.video_bytes(1, frames, shape["height"], shape["width"]) * 5 // 4  # uint8 frames + float video
+        + memory.video_bytes(1, frames, height, width)
+        + memory.tokenizer_bytes(config, 1, frames, height, width)
+    )
+    memory.refuse_if_too_big(f"encoding {plural(frames, 'frame')} of {height}x{width}", needed, device)
 
 
 def run(args) -> int:
@@ -74,10 +120,12 @@ def run(args) -> int:
     from safetensors.torch import save_file
 
     from genvid.data import probe_video, read_video, resize_and_center_crop
-    from genvid.errors import GenvidError
+    from genvid.errors import GenvidError, plural
 
+    check_sizes(args)
     device, dtype = pick_device(args.device), getattr(torch, args.dtype)
     reference = tokenizer_reference(args)
+    refuse_oversized(args, tokenizer_config(reference), device)
     tokenizer = load_tokenizer(reference, device, dtype)
     video = read_video(args.video, num_frames=args.num_frames, frame_stride=args.frame_stride)
     if args.height or args.width:
@@ -118,5 +166,5 @@ def run(args) -> int:
     output = Path(args.output)
     output.parent.mkdir(parents=True, exist_ok=True)
     save_file({kind: codes.cpu().contiguous()}, str(output), metadata=metadata)
-    print(f"{output}: {kind} {tuple(codes.shape)} from {video.shape[1]} frames of {video.shape[2]}x{video.shape[3]}")
+    print(f"{output}: {kind} {tuple(codes.shape)} from {plural(video.shape[1], 'frame')} of {video.shape[2]}x{video.shape[3]}")
     return 0

@@ -23,7 +23,9 @@ def task_name(name: str) -> str:
 
 def add_arguments(parser) -> None:
     parser.add_argument("prompt", nargs="?", default="", help="the text prompt")
-    parser.add_argument("--model", choices=("diffusion", "ar"), default="diffusion", help="which generator")
+    parser.add_argument("--model", choices=("diffusion", "ar"), default=None,
+                        help="which generator (default: what --pipeline holds, else the diffusion demo); with "
+                             "--pipeline it only checks the folder's kind")
     parser.add_argument("--pipeline", default=None, help="a save_pretrained pipeline folder (default: the shipped demo)")
     parser.add_argument(
         "--output", "-o", required=True, help="out.mp4, out.gif or out.png (a contact sheet); out.wav for --task v2a"
@@ -53,16 +55,34 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     import torch
 
+    from genvid.commands.checks import resolve_device
+
+    output = check_request(args)
+    device = resolve_device(args.device)
+    folder, model = pipeline_folder(args)
+    options = conditioning(args, model)
+    check_fits(args, folder, model, options, device)
+    pipeline = load_pipeline(model, str(folder), str(device))
+    generator = torch.Generator(device="cpu").manual_seed(args.seed)
+    result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
+    write_result(args, output, pipeline, result)
+    print(output)
+    return 0
+
+
+def check_request(args):
+    """Every option checked before anything is loaded; returns the output path."""
+    from pathlib import Path
+
+    from genvid.commands.checks import check_number, check_seed
     from genvid.errors import GenvidError
 
     output = Path(args.output)
     suffix = output.suffix.lower()
     if args.task == "v2a":
-        if args.model != "ar":
+        if args.model not in (None, "ar"):
             raise GenvidError("--task v2a needs --model ar (the diffusion model does not make sound)")
         if args.video is None:
             raise GenvidError("--task v2a needs --video (the clip to make a soundtrack for)")
@@ -72,55 +92,143 @@ def run(args) -> int:
         raise GenvidError(f"--output must end in .mp4, .gif or .png, got {output.name}")
     if output.exists() and not args.overwrite:
         raise GenvidError(f"{output} exists; pass --overwrite to replace it")
+    if output.is_dir():
+        raise GenvidError(f"--output {output} is a folder")
     if not args.prompt.strip() and args.video is None and args.image is None and args.audio is None:
         raise GenvidError("give a prompt (or --image / --video / --audio to condition on)")
-    if args.audio is not None and not Path(args.audio).is_file():
-        raise GenvidError(f"--audio file not found: {args.audio}")
+    for option, value, bounds in (
+        ("--num-frames", args.num_frames, {"minimum": 1}),
+        ("--height", args.height, {"minimum": 1}),
+        ("--width", args.width, {"minimum": 1}),
+        ("--steps", args.steps, {"minimum": 1, "maximum": 10000}),
+        ("--guidance", args.guidance, {"minimum": 0}),
+        ("--temperature", args.temperature, {"minimum": 0}),
+        ("--top-k", args.top_k, {"minimum": 1}),
+        ("--top-p", args.top_p, {"above": 0, "maximum": 1}),
+        ("--fps", args.fps, {"above": 0, "maximum": 1000}),
+    ):
+        check_number(value, option, **bounds)
+    check_seed(args.seed)
+    check_task(args)
+    return output
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    pipeline = load_pipeline(args.model, args.pipeline, device)
-    generator = torch.Generator(device="cpu").manual_seed(args.seed)
-    options = {
-        "num_frames": args.num_frames,
-        "height": args.height,
-        "width": args.width,
-        "guidance_scale": args.guidance,
-    }
+
+def check_task(args) -> None:
+    """Inputs a task cannot use are refused, never silently dropped."""
+    from genvid.errors import GenvidError
+
+    if args.model == "diffusion" and (args.video is not None or args.mask is not None or args.task not in (None, "t2v", "i2v")):
+        raise GenvidError("--video, --mask and --task continue|inpaint|outpaint|v2a|a2v are for --model ar")
+    if args.task == "t2v" and (args.image or args.video or args.audio or args.mask):
+        given = [f"--{name}" for name in ("image", "video", "audio", "mask") if getattr(args, name)]
+        raise GenvidError(f"--task t2v takes only the prompt, not {' '.join(given)}; drop --task to use them")
+    if args.task == "i2v" and args.image is None and args.video is None:
+        raise GenvidError("--task i2v needs --image (the first frame)")
+    if args.task in ("continue", "inpaint", "outpaint") and args.video is None:
+        raise GenvidError(f"--task {args.task} needs --video")
+    if args.task in ("inpaint", "outpaint") and args.mask is None:
+        raise GenvidError(f"--task {args.task} needs --mask (white = the region to generate)")
+    if args.mask is not None and args.task not in (None, "inpaint", "outpaint"):
+        raise GenvidError(f"--mask is for --task inpaint|outpaint, not {args.task}")
+    if args.task == "a2v" and args.audio is None:
+        raise GenvidError("--task a2v needs --audio")
+
+
+def pipeline_folder(args):
+    """The pipeline folder and its kind, read from model_index.json; ``--model`` only checks it."""
+    from genvid.commands.checks import pipeline_folder as checked_folder
+
+    folder, args.model = checked_folder(args.pipeline, args.model)
+    check_task(args)  # again, now that the kind is known
+    return folder, args.model
+
+
+def conditioning(args, model: str) -> dict:
+    """Pipeline keyword arguments, with every file read (or probed) and checked."""
+    from genvid.commands.checks import check_image_file, existing_file, probe_media
+
+    options = {"num_frames": args.num_frames, "height": args.height, "width": args.width, "guidance_scale": args.guidance}
     if args.image is not None:
+        check_image_file(args.image)
         options["image"] = args.image
     if args.audio is not None:
+        existing_file(args.audio, "--audio")
         options["audio"] = args.audio
-    if args.model == "diffusion":
-        if args.video is not None or args.mask is not None or args.task not in (None, "t2v", "i2v"):
-            raise GenvidError("--video, --mask and --task are for --model ar")
+    if model == "diffusion":
         options["num_inference_steps"] = args.steps
     else:
         options.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, task=args.task)
-        from genvid.data import read_video
-
         if args.video is not None:
-            clip = read_video(args.video, num_frames=args.num_frames if args.task == "v2a" else None)
-            if args.task == "v2a" and args.height and args.width:
-                from genvid.data import resize_and_center_crop
-
-                clip = resize_and_center_crop(clip, args.height, args.width)
-            options["video"] = clip
+            probe_media(args.video, "--video")
+            options["video"] = read_clip(args)
         if args.mask is not None:
-            if args.video is None:
-                raise GenvidError("--mask needs --video (the clip to inpaint or outpaint)")
+            from genvid.data import read_video
+
+            check_image_file(args.mask, "--mask")
             options["mask"] = read_video(args.mask)[:, 0].mean(dim=0) > 0  # (H, W): bright = generate
     options = {key: value for key, value in options.items() if value is not None}
     if args.task == "v2a":
         for key in ("num_frames", "height", "width"):
             options.pop(key, None)  # the clip decides
-    result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
+    return options
+
+
+def read_clip(args):
+    from genvid.data import read_video, resize_and_center_crop
+
+    clip = read_video(args.video, num_frames=args.num_frames if args.task == "v2a" else None)
+    if args.task == "v2a" and args.height and args.width:
+        clip = resize_and_center_crop(clip, args.height, args.width)
+    return clip
+
+
+def check_fits(args, folder, model: str, options: dict, device) -> None:
+    """Sizes the pipeline's models can take, and memory for them, checked from the saved configs."""
+    from genvid.commands import memory
+    from genvid.commands.checks import component_config
+    from genvid.errors import GenvidError, plural
+
+    tokenizer = component_config(folder, "video_tokenizer")
+    transformer = component_config(folder, "transformer")
+    clip = options.get("video")
+    frames = options.get("num_frames", 17)
+    height, width = options.get("height", 64), options.get("width", 64)
+    if args.task == "v2a" and clip is not None:
+        frames, height, width = clip.shape[1:]
+    temporal, spatial = memory.tokenizer_factors(tokenizer)
+    spatial *= int(transformer.get("patch_size", 1)) if model == "diffusion" else 1
+    if (frames - 1) % temporal:
+        low = 1 + (frames - 1) // temporal * temporal
+        raise GenvidError(f"--num-frames {frames}: this pipeline makes 1 + {temporal}k frames (e.g. {low} or {low + temporal})")
+    if height % spatial or width % spatial:
+        raise GenvidError(f"--height/--width {height}x{width}: this pipeline needs multiples of {spatial}")
+    if args.task == "continue" and clip is not None and clip.shape[1] >= frames:
+        usable = 1 + (clip.shape[1] - 1) // temporal * temporal
+        raise GenvidError(
+            f"--video {args.video} has {plural(clip.shape[1], 'frame')} and --num-frames is {frames}: a continuation writes "
+            f"--num-frames in all, the given frames first; pass --num-frames {usable + temporal} or more"
+        )
+    batch = 1
+    streams = batch * (2 if (args.guidance is None or args.guidance > 1) else 1)
+    tokens = (1 + (frames - 1) // temporal) * (height // spatial) * (width // spatial)
+    needed = (
+        memory.weight_bytes(folder)
+        + memory.VIDEO_COPIES * memory.video_bytes(batch, frames, height, width)
+        + memory.tokenizer_bytes(tokenizer, batch, frames, height, width)
+        + memory.transformer_bytes(transformer, streams, tokens, model)
+    )
+    memory.refuse_if_too_big(f"generating {plural(frames, 'frame')} of {height}x{width}", needed, device)
+
+
+def write_result(args, output, pipeline, result) -> None:
+    from genvid.data import write_contact_sheet, write_video
+    from genvid.data.audio_io import write_audio
+
     from genvid.pipelines.common import frames_to_video
 
     video = frames_to_video(result.frames[0])
     output.parent.mkdir(parents=True, exist_ok=True)
-    from genvid.data import write_contact_sheet, write_video
-    from genvid.data.audio_io import write_audio
-
+    suffix = output.suffix.lower()
     sound = None if result.audio is None else result.audio[0]
     sample_rate = pipeline.audio_codec.config.sample_rate if getattr(pipeline, "audio_codec", None) is not None else 16000
     if suffix == ".wav":
@@ -131,18 +239,17 @@ def run(args) -> int:
         write_video(output, video, fps=args.fps, audio=sound, sample_rate=sample_rate)
     else:
         write_video(output, video, fps=args.fps)
-    print(output)
-    return 0
 
 
-def load_pipeline(model: str, path: str | None, device: str):
-    from genvid.demo import demo_path
+def load_pipeline(model: str | None, path: str | None, device: str):
+    """A pipeline from a folder (default: the shipped demo of ``model``), its kind checked first."""
+    from genvid.commands.checks import pipeline_folder as checked_folder
 
-    if model == "diffusion":
+    folder, kind = checked_folder(path, model)
+    if kind == "diffusion":
         from genvid.pipelines.diffusion import GenVidDiffusionPipeline as pipeline_class
     else:
         from genvid.pipelines.ar import GenVidARPipeline as pipeline_class
-    path = path or demo_path(model)
-    pipeline = pipeline_class.from_pretrained(path)
+    pipeline = pipeline_class.from_pretrained(str(folder))
     pipeline.set_progress_bar_config(leave=False)
     return pipeline.to(device)

@@ -15,6 +15,7 @@ item of the next readable index is returned instead, so a corrupt file never sto
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +27,18 @@ from genvid.data.video_io import is_image_path, probe_video, read_video
 from genvid.errors import GenvidError
 
 logger = logging.getLogger(__name__)
+
+# files found unreadable in this process, as (path, size, mtime): a second dataset over the same
+# files (the export's statistics pass) neither retries nor recounts them; a changed file is retried
+_UNREADABLE: set[tuple[str, int, int]] = set()
+
+
+def _file_key(path: str) -> tuple[str, int, int]:
+    try:
+        stat = os.stat(path)
+    except OSError:
+        return (str(path), -1, -1)
+    return (str(path), stat.st_size, stat.st_mtime_ns)
 
 MEDIA = ("all", "video", "image")
 
@@ -93,7 +106,8 @@ class FolderVideoDataset(Dataset):
 
     @property
     def num_skipped(self) -> int:
-        """Files found unreadable so far (in this process; each DataLoader worker keeps its own count)."""
+        """Files of this dataset skipped so far, those an earlier dataset found unreadable included
+        (each DataLoader worker keeps its own count)."""
         return len(self.bad_indices)
 
     def __len__(self) -> int:
@@ -173,9 +187,13 @@ class FolderVideoDataset(Dataset):
             candidate = (index + offset) % len(self)
             if candidate in self.bad_indices:
                 continue
+            if _UNREADABLE and _file_key(self.row(candidate)["video"]) in _UNREADABLE:
+                self.bad_indices.add(candidate)  # found unreadable by an earlier dataset: not retried
+                continue
             try:
                 return self.load(candidate)
             except GenvidError as error:
                 self.bad_indices.add(candidate)
-                logger.warning(f"skipping unreadable file ({self.num_skipped} skipped so far): {error}")
+                _UNREADABLE.add(_file_key(self.row(candidate)["video"]))
+                logger.warning(f"skipping unreadable file ({len(_UNREADABLE)} skipped so far in this process): {error}")
         raise GenvidError(f"manifest {self.manifest}: none of its {len(self)} files can be read")

@@ -1,4 +1,7 @@
-"""The small demo pipelines that ship inside the package (trained by scripts/train_demo.py)."""
+"""The small demo pipelines that ship inside the package (trained by scripts/train_demo.py).
+
+The package is also their folder: ``diffusion/`` and ``ar/`` beside this file, README.md with their figures.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +9,7 @@ from pathlib import Path
 
 from genvid.errors import GenvidError
 
-DEMO_ROOT = Path(__file__).parent / "demo"
+DEMO_ROOT = Path(__file__).parent  # the data folders sit beside this module
 DEMO_NAMES = ("diffusion", "ar")
 
 

@@ -21,7 +21,7 @@ KINDS = ("gaussian", "fsq")
 DEFAULT_KIND = "gaussian"
 #: how a codes file records a shipped tokenizer, so that it decodes on any installation
 REFERENCE_PREFIX = "pretrained:"
-ROOT = Path(__file__).parent / "pretrained"
+ROOT = Path(__file__).parent  # tokenizer_<kind>/ folders beside this module
 
 
 def pretrained_tokenizer_path(kind: str = DEFAULT_KIND) -> Path:

@@ -1,0 +1,178 @@
+"""Every command and Python snippet of the READMEs runs, in reading order, in one temporary folder.
+
+The folder holds links to the checkout's ``configs/``, ``scripts/`` and ``sample/`` (the commands
+are written for a checkout), ``my/manifest.jsonl`` (a tiny synthetic set, what "your own videos"
+stands for) and the placeholder paths below. Commands run as written, at tiny sizes: a
+``genvid train`` gets overrides appended (2 steps, 5x32x32 clips, narrow models, no previews),
+``genvid generate`` a few diffusion steps. Earlier commands make what later ones read
+(``runs/tokenizer_base_gaussian/final`` feeds the DiT line), so they run in order.
+
+A command this test cannot run is listed in SKIPS with the reason; anything else, including a
+command added to a README later, runs by default.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from readme_commands import ROOT, Command, Snippet, collect
+
+# (pattern matched against the command text, reason); each must match at least one command
+SKIPS = [
+    (r"^python -m pytest", "the test suite itself"),
+    (r"^accelerate launch", "multi-GPU, FSDP and DeepSpeed launches need GPUs (the loop's multi-process tests cover CPU)"),
+    (r"^python scripts/train_demo\.py", "the shipped demo's recipe: hours of CPU training"),
+    (r"^rm -r runs/demo/", "part of the demo recipe (removes its stage outputs)"),
+    (r"^python scripts/train_default_tokenizers\.py", "the shipped tokenizers' recipe: 40 CPU-minutes"),
+]
+
+# paths the READMEs use for things a reader already has; made in the work folder
+PLACEHOLDERS = {
+    "path/to/tokenizer": ROOT / "genvid" / "pretrained" / "tokenizer_fsq",
+    "runs/tokenizer_tiny_fsq/final": ROOT / "genvid" / "pretrained" / "tokenizer_fsq",
+}
+
+TINY_TRAINING = [
+    "training.max_steps=2", "training.batch_size=2", "training.num_workers=0", "training.report_to=none",
+    "training.preview_every=0", "training.mixed_precision='no'", "training.log_every=1", "training.warmup_steps=1",
+    "data.num_frames=5", "data.height=32", "data.width=32", "data.num_samples=8",
+]
+NARROW_MODELS = {
+    "tokenizer": {"base_channels": 32, "num_res_blocks": 1, "num_mid_blocks": 1},
+    "dit": {"hidden_size": 64, "num_heads": 2, "num_layers": 2},
+    "lm": {"hidden_size": 64, "num_heads": 2, "num_kv_heads": 1, "intermediate_size": 128, "num_layers": 2},
+}
+TASK_OPTIONS = {"tokenizer": ["task_options.latent_statistics_batches=1"]}
+
+ITEMS = collect()
+
+
+def skip_reason(item) -> str | None:
+    if isinstance(item, Command):
+        for pattern, reason in SKIPS:
+            if re.search(pattern, item.text):
+                return reason
+    return None
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    from genvid.cli import main
+
+    folder = tmp_path_factory.mktemp("readme")
+    for name in ("configs", "scripts", "sample"):
+        (folder / name).symlink_to(ROOT / name)
+    for name, target in PLACEHOLDERS.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).symlink_to(target)
+    old = os.getcwd()
+    os.chdir(folder)
+    try:
+        assert main(["dataset", "synth", "--out", "my", "--num", "4", "--num-frames", "9", "--height", "32", "--width", "32"]) == 0
+    finally:
+        os.chdir(old)
+    return folder
+
+
+def tiny_train_overrides(words: list[str]) -> list[str]:
+    """Overrides appended to a ``genvid train`` command: the config's own values, made tiny."""
+    from genvid.config import load_config
+
+    config_path, given = words[2], [word for word in words[3:] if "=" in word and not word.startswith("-")]
+    config = load_config(config_path, given)
+    task = str(config.get("task"))
+    extra = list(TINY_TRAINING) + TASK_OPTIONS.get(task, [])
+    model = config.get("model") or {}
+    pretrained = any(word.startswith("task_options.initial_weights=pretrained:") for word in given)
+    if not pretrained:  # a shipped model's weights fix its architecture
+        for key, value in NARROW_MODELS.get(task, {}).items():
+            if key in model and model[key] is not None and model[key] > value:
+                extra.append(f"model.{key}={value}")
+    if "--resume" not in words:
+        extra.append("training.checkpoint_every=0")
+    return extra
+
+
+def run_genvid(words: list[str], folder: Path) -> int:
+    from genvid.cli import main
+
+    argv = list(words[1:])
+    if argv[:1] == ["train"]:
+        argv += tiny_train_overrides(list(words))
+    if argv[:1] == ["generate"] and "--steps" not in argv and "ar" not in argv:
+        argv += ["--steps", "3"]
+    if argv[:1] == ["generate"] and "--overwrite" not in argv:
+        argv.append("--overwrite")
+    try:
+        return main(argv)
+    except SystemExit as error:
+        return int(error.code or 0)
+
+
+def check_pip(words: list[str]) -> None:
+    """pip lines do not run (the suite runs on an installed package); their extras must exist."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"].get("optional-dependencies", {})
+    for word in words[2:]:
+        for name in re.findall(r"\[([\w,-]+)\]", word):
+            for extra in name.split(","):
+                assert extra in extras, f"{' '.join(words)}: pyproject.toml has no extra {extra!r}"
+        if word.startswith("torch"):
+            assert word == "torch==2.13.0", f"{' '.join(words)}: the torch pin is torch==2.13.0"
+
+
+def run_item(item, folder: Path) -> None:
+    if isinstance(item, Snippet):
+        import torch
+
+        namespace = {"__name__": "__readme__", "video": torch.rand(1, 3, 5, 32, 32) * 2 - 1}
+        exec(compile(item.code, item.label, "exec"), namespace)
+        return
+    words = list(item.words)
+    if words[0] in ("pip", "pip3"):
+        check_pip(words)
+        return
+    if words[0] == "genvid":
+        assert run_genvid(words, folder) == 0, f"failed: {item.label}"
+        return
+    if words[0] in ("python", "python3"):
+        words[0] = sys.executable
+    environment = {**os.environ, **dict(item.environment), "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run(words, cwd=folder, env=environment, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, f"failed: {item.label}\n{result.stderr[-2000:]}"
+
+
+@pytest.mark.parametrize("item", ITEMS, ids=[f"{item.readme}:{item.line}" for item in ITEMS])
+def test_readme_item_runs(item, workspace, monkeypatch):
+    reason = skip_reason(item)
+    if reason:
+        pytest.skip(reason)
+    monkeypatch.chdir(workspace)
+    run_item(item, workspace)
+
+
+def test_skip_table_is_current():
+    """A skip that matches no README command any more is removed, not left to hide a new one."""
+    texts = [item.text for item in ITEMS if isinstance(item, Command)]
+    for pattern, _ in SKIPS:
+        assert any(re.search(pattern, text) for text in texts), f"SKIPS entry {pattern!r} matches no README command"
+
+
+def test_collector_finds_commands_in_every_block_kind(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "Text.\n\n```bash\ngenvid train a.yaml \\\n    x=1 && genvid generate 'p' -o o.mp4  # note\n```\n\n"
+        "```text\ngenvid generate PROMPT [--model]\n```\n\n    OMP_NUM_THREADS=2 python s.py --n 1\n\n"
+        "```python\nprint(1)\n```\n"
+    )
+    items = collect([readme])
+    assert [item.text if isinstance(item, Command) else item.code for item in items] == [
+        "genvid train a.yaml x=1", "genvid generate p -o o.mp4", "python s.py --n 1", "print(1)"
+    ]
+    assert items[2].environment == (("OMP_NUM_THREADS", "2"),)
