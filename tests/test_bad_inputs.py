@@ -61,7 +61,7 @@ ROWS = [
     (["generate", "p", "-o", "{out}", "--model", "ar", "--task", "continue"], "needs --video"),
     (["generate", "p", "-o", "{out}", "--model", "ar", "--task", "inpaint", "--video", "{clip}"], "needs --mask"),
     (["generate", "p", "-o", "{out}", "--model", "ar", "--task", "continue", "--video", "{clip}", "--num-frames", "9"], "pass --num-frames 13 or more"),
-    (["generate", "p", "-o", "{out}", "--task", "bogus"], "invalid choice"),
+    (["generate", "p", "-o", "{out}", "--task", "bogus"], "unknown task 'bogus'"),
     # generate: numbers
     (["generate", "p", "-o", "{out}", "--steps", "abc"], "invalid int value"),
     (["generate", "p", "-o", "{out}", "--steps", "0"], "--steps must be >= 1"),

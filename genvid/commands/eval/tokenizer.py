@@ -42,14 +42,14 @@ def run(args) -> int:
     import torch
 
     from genvid.commands.encode import load_tokenizer, pick_device, tokenizer_reference
-    from genvid.data import read_video
     from genvid.errors import GenvidError
     from genvid.eval.clips import clip_paths
-    from genvid.eval.tokenizer_eval import fit_to_tokenizer, heldout_clips, summarize, write_comparison_sheet
+    from genvid.eval.tokenizer_eval import heldout_clips, summarize, write_comparison_sheet
 
     device, dtype = pick_device(args.device), getattr(torch, args.dtype)
     reference = tokenizer_reference(args)
     tokenizer = load_tokenizer(reference, device, dtype)
+    skipped = []
     if args.heldout:
         if args.videos:
             raise GenvidError("give either videos or --heldout, not both")
@@ -60,8 +60,7 @@ def run(args) -> int:
         names = clip_paths(args.videos)[: args.max_clips]
         if not names:
             raise GenvidError("no videos to evaluate (give files, a manifest, or --heldout real|synthetic)")
-        clips = (fit_to_tokenizer(tokenizer, read_video(path, num_frames=args.num_frames), args.num_frames, args.height, args.width)
-                 for path in names)
+        clips = readable_clips(tokenizer, names, args, skipped)
 
     shown = []
 
@@ -73,7 +72,9 @@ def run(args) -> int:
             shown.append((name, video, reconstruction, figures))
 
     summary, per_clip = summarize(tokenizer, clips, args.chunk_size, names, on_clip)
-    line = f"mean over {summary['clips']} clips: PSNR {summary['psnr']:.2f} dB  SSIM {summary['ssim']:.4f}"
+    if skipped:
+        summary["skipped"] = len(skipped)
+    line = f"mean over {summary['clips']} clips{f' ({len(skipped)} unreadable skipped)' if skipped else ''}: PSNR {summary['psnr']:.2f} dB  SSIM {summary['ssim']:.4f}"
     if "codebook_usage" in summary:
         line += (f"  codebook usage {summary['codebook_usage']:.2%} of {summary['codebook_size']}"
                  f"  perplexity {summary['codebook_perplexity']:.1f}")
@@ -86,6 +87,28 @@ def run(args) -> int:
         page = write_report(args.report, reference, summary, per_clip, shown, args.sheet_frames, args.error_gain)
         print(f"report: {page}")
     return 0
+
+
+def readable_clips(tokenizer, names: list[str], args, skipped: list[str]):
+    """The files' clips fitted to the tokenizer; an unreadable file is skipped and counted, as in
+    training, and leaves ``names`` so that names keep following the clips."""
+    import sys
+
+    from genvid.data import read_video
+    from genvid.errors import GenvidError
+    from genvid.eval.tokenizer_eval import fit_to_tokenizer
+
+    for path in list(names):
+        try:
+            video = read_video(path, num_frames=args.num_frames)
+        except GenvidError as error:
+            skipped.append(path)
+            names.remove(path)
+            print(f"skipping unreadable file ({len(skipped)} skipped so far): {error}", file=sys.stderr)
+            continue
+        yield fit_to_tokenizer(tokenizer, video, args.num_frames, args.height, args.width)
+    if not names:
+        raise GenvidError(f"none of the {len(skipped)} files could be read")
 
 
 def write_report(target, reference, summary, per_clip, shown, sheet_frames, error_gain):
