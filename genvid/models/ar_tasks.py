@@ -276,7 +276,8 @@ class Continuation(ARTask):
             )
         if given_frames >= frames:
             raise GenvidError(
-                f"video has {clip.shape[2]} frames; continuation needs fewer than num_frames={inputs.num_frames}"
+                f"video has {clip.shape[2]} frames; continuation needs fewer than num_frames={inputs.num_frames} (it "
+                f"makes num_frames in all, the given ones first): ask for more frames or give a shorter video"
             )
         given = flatten_grid(context.tokenize(clip, device))
         target_length = (frames - given_frames) * rows * columns
