@@ -15,7 +15,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SHELL_LANGUAGES = {"bash", "sh", "shell", "console", "zsh"}
-PROGRAMS = {"genvid", "python", "python3", "pip", "pip3", "accelerate", "torchrun", "rm", "mkdir", "cp", "cd", "export"}
+PROGRAMS = {
+    "genvid", "python", "python3", "pip", "pip3", "accelerate", "torchrun",
+    "rm", "mkdir", "cp", "mv", "ls", "cat", "head", "tail", "grep", "export",
+}
 FENCE = re.compile(r"^(\s*)(```|~~~)\s*([\w+-]*)")
 ASSIGNMENT = re.compile(r"^[A-Z_][A-Z0-9_]*=")
 
