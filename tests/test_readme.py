@@ -25,7 +25,10 @@ from readme_commands import ROOT, Command, Snippet, collect
 # (pattern matched against the command text, reason); each must match at least one command
 SKIPS = [
     (r"^python -m pytest", "the test suite itself"),
-    (r"^accelerate launch", "multi-GPU, FSDP and DeepSpeed launches need GPUs (the loop's multi-process tests cover CPU)"),
+    (r"^accelerate launch --config_file configs/accelerate/(multi_gpu|fsdp\.yaml|deepspeed)", "needs GPUs"),
+    (r"^(accelerate launch --config_file configs/accelerate/\w*cpu_two_processes|torchrun --nproc_per_node 2 )",
+     "two training processes (tests/test_training_loop.py launches cpu_two_processes.yaml, tests/test_context_parallel.py the context-parallel run)"),
+    (r"^torchrun --nproc_per_node 8 ", "one process per GPU, 8 GPUs"),
     (r"^python scripts/train_demo\.py", "the shipped demo's recipe: hours of CPU training"),
     (r"^rm -r runs/demo/", "part of the demo recipe (removes its stage outputs)"),
     (r"^python scripts/train_default_tokenizers\.py", "the shipped tokenizers' recipe: 40 CPU-minutes"),
@@ -88,6 +91,8 @@ def tiny_train_overrides(words: list[str]) -> list[str]:
     config = load_config(config_path, given)
     task = str(config.get("task"))
     extra = list(TINY_TRAINING) + TASK_OPTIONS.get(task, [])
+    if str((config.get("data") or {}).get("source")) == "cache":  # the cache fixes the clips' shapes
+        extra = [item for item in extra if not item.startswith("data.")]
     model = config.get("model") or {}
     pretrained = any(word.startswith("task_options.initial_weights=pretrained:") for word in given)
     if not pretrained:  # a shipped model's weights fix its architecture
