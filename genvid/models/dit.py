@@ -35,6 +35,7 @@ and with both zero at initialisation every block starts as the identity (AdaLN-z
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -72,6 +73,13 @@ def grid_position_features(frames: int, height: int, width: int, device=None) ->
     # periods from 1 to 100 tokens: latent grids are tens of tokens a side
     axes = grid_indices(frames, height, width, device)
     return torch.cat([sinusoidal_embedding(axis, POSITION_FEATURES, max_period=100.0) for axis in axes], dim=-1)
+
+
+@functools.lru_cache(maxsize=8)
+def _rotary_3d_kept(frames: int, height: int, width: int, head_dim: int, theta: float, device) -> tuple:
+    # Every denoising step of a clip has the same grid: its rotary tables are made once, not per
+    # step (nothing writes to them). Not under inference_mode, whose tensors autograd refuses later.
+    return rotary_3d(frames, height, width, head_dim, theta, device)
 
 
 def pool_text(hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -419,7 +427,8 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
             if not bool(mask.all()):
                 context_mask = key_padding_mask(mask)
 
-        cos, sin = rotary_3d(frames, height, width, config.hidden_size // config.num_heads, config.rope_theta, x.device)
+        rotary = rotary_3d if torch.is_inference_mode_enabled() else _rotary_3d_kept
+        cos, sin = rotary(frames, height, width, config.hidden_size // config.num_heads, config.rope_theta, x.device)
         parallel = self.blocks[0].self_attention.context_parallel if len(self.blocks) else None
         if parallel is not None:
             # this rank's tokens, with their positions and (per-frame timesteps) their frames' modulation
