@@ -78,7 +78,8 @@ def grid_position_features(frames: int, height: int, width: int, device=None) ->
 @functools.lru_cache(maxsize=8)
 def _rotary_3d_kept(frames: int, height: int, width: int, head_dim: int, theta: float, device) -> tuple:
     # Every denoising step of a clip has the same grid: its rotary tables are made once, not per
-    # step (nothing writes to them). Not under inference_mode, whose tensors autograd refuses later.
+    # step (nothing writes to them). Not under inference_mode, whose tensors autograd refuses later,
+    # nor inside a compiled graph, which computes them itself.
     return rotary_3d(frames, height, width, head_dim, theta, device)
 
 
@@ -427,7 +428,8 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
             if not bool(mask.all()):
                 context_mask = key_padding_mask(mask)
 
-        rotary = rotary_3d if torch.is_inference_mode_enabled() else _rotary_3d_kept
+        kept = not (torch.is_inference_mode_enabled() or torch.compiler.is_compiling())
+        rotary = _rotary_3d_kept if kept else rotary_3d
         cos, sin = rotary(frames, height, width, config.hidden_size // config.num_heads, config.rope_theta, x.device)
         parallel = self.blocks[0].self_attention.context_parallel if len(self.blocks) else None
         if parallel is not None:
