@@ -263,3 +263,18 @@ def test_text_padding_shared_by_every_row_is_dropped_before_attention(monkeypatc
     mask[1, 3] = True  # now both rows are real up to 4 keys: no mask at all
     model(latents, timestep, text, mask)
     assert all(entry[1] is None for entry in seen)
+
+
+def test_regional_compile_compiles_each_block_without_graph_breaks():
+    # diffusers' compile_repeated_blocks compiles the classes _repeated_blocks names; fullgraph
+    # makes any graph break an error, and the eager backend keeps the test free of a C compiler.
+    torch._dynamo.reset()
+    model = tiny_model()
+    text, mask = text_inputs()
+    latents, timestep = torch.randn(2, 4, 3, 8, 8), torch.tensor([100.0, 700.0])
+    with torch.no_grad():
+        eager = model(latents, timestep, text, mask).sample
+        model.compile_repeated_blocks(backend="eager", fullgraph=True)
+        assert all(hasattr(block, "_compiled_call_impl") and block._compiled_call_impl is not None for block in model.blocks)
+        compiled = model(latents, timestep, text, mask).sample
+    torch.testing.assert_close(compiled, eager)

@@ -19,7 +19,6 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import layers
 from .layers import (
     CausalConv3d,
     CellExpand,
@@ -70,7 +69,7 @@ def _run_resample(resample: nn.Module, x: torch.Tensor, batch_size: int) -> torc
 
 def _blocks(norm_groups: int):
     """The residual block classes with the model's norm group count bound."""
-    return partial(layers.ResBlock2d, norm_groups=norm_groups), partial(layers.ResBlock3d, norm_groups=norm_groups)
+    return partial(ResBlock2d, norm_groups=norm_groups), partial(ResBlock3d, norm_groups=norm_groups)
 
 
 class Encoder(_Checkpointable):
@@ -78,7 +77,7 @@ class Encoder(_Checkpointable):
                  num_res_blocks: int, num_mid_blocks: int, temporal_downsamples: int, causal_3d_stages: int,
                  norm_groups: int = 32, cell_skip: bool = False):
         super().__init__()
-        ResBlock2d, ResBlock3d = _blocks(norm_groups)
+        block_2d, block_3d = _blocks(norm_groups)
         channels = [base_channels * multiplier for multiplier in channel_multipliers]
         num_stages = len(channels)
         self.conv_in = nn.Conv2d(in_channels, channels[0], 3, padding=1)
@@ -86,7 +85,7 @@ class Encoder(_Checkpointable):
         previous = channels[0]
         for index, width in enumerate(channels):
             is_3d = index >= num_stages - causal_3d_stages
-            block = ResBlock3d if is_3d else ResBlock2d
+            block = block_3d if is_3d else block_2d
             blocks = [block(previous if i == 0 else width, width) for i in range(num_res_blocks)]
             previous = width if num_res_blocks else previous
             resample = None
@@ -95,7 +94,7 @@ class Encoder(_Checkpointable):
                 temporal = index >= num_stages - 1 - temporal_downsamples
                 resample = (SpatioTemporalDownsample if temporal else SpatialDownsample)(previous, previous)
             self.stages.append(_Stage(blocks, resample, is_3d))
-        self.mid = nn.ModuleList([ResBlock3d(previous, channels[-1]) if i == 0 else ResBlock3d(channels[-1], channels[-1])
+        self.mid = nn.ModuleList([block_3d(previous, channels[-1]) if i == 0 else block_3d(channels[-1], channels[-1])
                                   for i in range(num_mid_blocks)])
         last = channels[-1] if num_mid_blocks else previous
         self.norm_out = group_norm(last, max_groups=norm_groups)
@@ -124,16 +123,16 @@ class Decoder(_Checkpointable):
                  num_res_blocks: int, num_mid_blocks: int, temporal_upsamples: int, causal_3d_stages: int,
                  norm_groups: int = 32, cell_skip: bool = False):
         super().__init__()
-        ResBlock2d, ResBlock3d = _blocks(norm_groups)
+        block_2d, block_3d = _blocks(norm_groups)
         channels = [base_channels * multiplier for multiplier in reversed(channel_multipliers)]
         num_stages = len(channels)
         self.conv_in = CausalConv3d(in_channels, channels[0])
-        self.mid = nn.ModuleList([ResBlock3d(channels[0], channels[0]) for _ in range(num_mid_blocks)])
+        self.mid = nn.ModuleList([block_3d(channels[0], channels[0]) for _ in range(num_mid_blocks)])
         self.stages = nn.ModuleList()
         previous = channels[0]
         for index, width in enumerate(channels):
             is_3d = index < causal_3d_stages
-            block = ResBlock3d if is_3d else ResBlock2d
+            block = block_3d if is_3d else block_2d
             blocks = [block(previous if i == 0 else width, width) for i in range(num_res_blocks)]
             previous = width if num_res_blocks else previous
             resample = None

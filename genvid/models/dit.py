@@ -195,6 +195,9 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
 
     _supports_gradient_checkpointing = True
     _no_split_modules = ["DiTBlock"]
+    #: what diffusers' ``compile_repeated_blocks`` compiles: one graph per block, shared by all
+    #: blocks (same code, same shapes), so compile time does not grow with depth
+    _repeated_blocks = ["DiTBlock"]
 
     @register_to_config
     def __init__(
