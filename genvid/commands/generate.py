@@ -52,6 +52,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--fps", type=int, default=8)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    parser.add_argument(
+        "--lora", action="append", default=[], metavar="PATH[:SCALE]",
+        help="a LoRA adapter (file or folder) at a scale (default 1); repeat to combine several",
+    )
 
 
 def run(args) -> int:
@@ -65,6 +69,10 @@ def run(args) -> int:
     options = conditioning(args, model)
     check_fits(args, folder, model, options, device)
     pipeline = load_pipeline(model, str(folder), str(device))
+    if args.lora:
+        from genvid.pipelines.lora import load_adapters
+
+        load_adapters(pipeline, args.lora)
     generator = torch.Generator(device="cpu").manual_seed(args.seed)
     result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
     write_result(args, output, pipeline, result)

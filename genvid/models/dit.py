@@ -41,6 +41,7 @@ import inspect
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.loaders import PeftAdapterMixin
 from diffusers.models.modeling_outputs import Transformer2DModelOutput
 from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange, reduce
@@ -178,7 +179,7 @@ class DiTBlock(nn.Module):
         return x
 
 
-class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
+class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
     """Latent video DiT predicting the rectified-flow velocity.
 
     Example::
@@ -198,6 +199,8 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin):
     #: what diffusers' ``compile_repeated_blocks`` compiles: one graph per block, shared by all
     #: blocks (same code, same shapes), so compile time does not grow with depth
     _repeated_blocks = ["DiTBlock"]
+    #: what ``training.lora`` adapts unless told: every attention projection
+    default_lora_target_modules = ["to_qkv", "to_query", "to_key_value", "to_out"]
 
     @register_to_config
     def __init__(

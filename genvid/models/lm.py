@@ -27,6 +27,7 @@ import math
 import torch
 import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.loaders import PeftAdapterMixin
 from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange
 from torch import nn
@@ -97,7 +98,7 @@ class Block(nn.Module):
         return x + self.mlp(self.mlp_norm(x))
 
 
-class VideoLanguageModel(ModelMixin, ConfigMixin):
+class VideoLanguageModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
     """Decoder-only prefix-LM over the unified vocabulary of :class:`genvid.models.sequence.Vocabulary`.
 
     Args:
@@ -117,6 +118,8 @@ class VideoLanguageModel(ModelMixin, ConfigMixin):
 
     _supports_gradient_checkpointing = True
     _no_split_modules = ["Block"]
+    #: what ``training.lora`` adapts unless told: every attention projection
+    default_lora_target_modules = ["to_q", "to_k", "to_v", "to_out"]
 
     @register_to_config
     def __init__(

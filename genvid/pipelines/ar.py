@@ -33,6 +33,7 @@ from genvid.pipelines.common import (
     image_to_tensor,
     postprocess_video,
 )
+from genvid.pipelines.lora import LoraLoaderMixin
 
 EXAMPLE = """
     Examples:
@@ -92,7 +93,7 @@ CALL_DOCUMENTATION = """Generate videos (or, for v2a, a clip's soundtrack).
 """
 
 
-class GenVidARPipeline(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, DiffusionPipeline):
+class GenVidARPipeline(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, LoraLoaderMixin, DiffusionPipeline):
     """Video generation with a VideoPoet-style prefix LM over a discrete video tokenizer's ids.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer`` with an FSQ or LFQ bottleneck),

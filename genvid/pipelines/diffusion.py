@@ -28,6 +28,7 @@ from genvid.pipelines.common import (
     image_to_tensor,
     postprocess_video,
 )
+from genvid.pipelines.lora import LoraLoaderMixin
 
 EXAMPLE = """
     Examples:
@@ -55,7 +56,7 @@ def _pad_text(hidden_states: list[torch.Tensor], masks: list[torch.Tensor]) -> t
     return torch.cat(padded), torch.cat(padded_masks)
 
 
-class GenVidDiffusionPipeline(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, DiffusionPipeline):
+class GenVidDiffusionPipeline(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, LoraLoaderMixin, DiffusionPipeline):
     """Text-to-video with a rectified-flow DiT over a causal video tokenizer's latents.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer``, Gaussian bottleneck),

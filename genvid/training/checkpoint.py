@@ -25,9 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, load_model, save_file, save_model
+from safetensors.torch import load_file, save_file
 
 from genvid.errors import GenvidError
+from genvid.training.lora import load_weights, save_weights
 from genvid.training.sharded_checkpoint import load_sharded, load_sharded_weights, save_sharded
 
 STEP_PATTERN = re.compile(r"^step_(\d+)$")
@@ -121,7 +122,7 @@ def save_checkpoint(
     accelerator.wait_for_everyone()  # every rank's shards are on disk before the marker
     if accelerator.is_main_process:
         if layout == "safetensors":
-            save_model(accelerator.unwrap_model(model), str(temporary / "model.safetensors"))
+            save_weights(accelerator.unwrap_model(model), temporary / "model.safetensors")
             tensors, rest = _flatten_optimizer(optimizer.state_dict())
             save_file(tensors, str(temporary / "optimizer.safetensors"))
             (temporary / "optimizer.json").write_text(json.dumps(rest))
@@ -162,7 +163,7 @@ def load_checkpoint(accelerator, path: Path, model, optimizer, ema=None, layout=
     elif layout is not None and layout.shards_weights:
         raise GenvidError(f"{path} is a full (not sharded) checkpoint: resume it without FSDP (training.fsdp=false)")
     else:
-        missing, unexpected = load_model(accelerator.unwrap_model(model), str(path / "model.safetensors"), strict=False)
+        missing, unexpected = load_weights(accelerator.unwrap_model(model), path / "model.safetensors", strict=False)
         if missing or unexpected:
             raise ValueError(
                 f"checkpoint {path} does not match the model: missing {list(missing)[:3]}, unexpected {list(unexpected)[:3]}"
@@ -190,7 +191,7 @@ def load_model_weights(path: Path, model: torch.nn.Module, ema_decay: float = 0.
             ema.copy_to(model)
         return ema is not None
     if (path / "model.safetensors").is_file():
-        load_model(model, str(path / "model.safetensors"), strict=True)
+        load_weights(model, path / "model.safetensors", strict=True)
     else:
         raise FileNotFoundError(f"{path} has no model.safetensors (DeepSpeed checkpoints: export from the run's final folder)")
     ema_file = path / "ema.safetensors"

@@ -56,6 +56,9 @@ class TrainingConfig:
     #: split each clip's sequence over this many processes (the DiT); the processes form groups of
     #: this size that share one batch, so the data-parallel size is processes / context_parallel
     context_parallel: int = 1
+    #: train a LoRA adapter instead of the model: {rank, alpha, dropout, target_modules}
+    #: (genvid.training.lora); None = full training
+    lora: dict | None = None
 
     def __post_init__(self):
         if self.mixed_precision not in ("no", "fp16", "bf16"):

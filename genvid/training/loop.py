@@ -36,6 +36,7 @@ from genvid.training.config import TrainingConfig
 from genvid.training.data import stream_loader
 from genvid.training.ema import ExponentialMovingAverage
 from genvid.training.evaluation import evaluator_for
+from genvid.training.lora import with_lora
 from genvid.training.parallel import fsdp
 from genvid.training.parallel.layout import ParallelLayout, attach_context_parallel
 from genvid.training.tasks import get_task_class
@@ -71,7 +72,7 @@ def build_task(config: DictConfig):
     )
     data_config = build_dataclass(DataConfig, section(config, "data"), "data")
     training = build_dataclass(TrainingConfig, section(config, "training"), "training")
-    return task_class(model_config, options, data_config), data_config, training
+    return with_lora(task_class(model_config, options, data_config), training.lora), data_config, training
 
 
 def learning_rate_factor(step: int, training: TrainingConfig) -> float:
