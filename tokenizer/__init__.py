@@ -4,12 +4,14 @@
 """
 
 from .bottlenecks import FiniteScalarQuantizer, GaussianBottleneck, LookupFreeQuantizer, codebook_statistics
+from .diffusers_vae import DiffusersVideoAutoencoder
 from .discriminator import PatchDiscriminator3d
 from .model import AutoencoderOutput, VideoTokenizer
 from .training_module import LossWeights, TokenizerTrainingModule
 
 __all__ = [
     "AutoencoderOutput",
+    "DiffusersVideoAutoencoder",
     "FiniteScalarQuantizer",
     "GaussianBottleneck",
     "LookupFreeQuantizer",

@@ -238,19 +238,58 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
             raise ValueError(f"chunk_size must be a positive number of latent frames, got {chunk_size}")
         return chunk_size
 
+    # ------------------------------------------------------------------ tiling and slicing
+    #: (tile_size, overlap) in pixels when tiling is on (enable_tiling), else None
+    tiling: tuple[int, int] | None = None
+    #: encode / decode one sample of a batch at a time (enable_slicing)
+    slicing: bool = False
+
+    def enable_tiling(self, tile_size: int = 256, overlap: int = 64) -> None:
+        """Encode and decode frames larger than ``tile_size`` pixels as overlapping tiles blended
+        across ``overlap`` pixels (see tokenizer.tiling: approximate, far less memory). Both
+        must be multiples of the spatial compression."""
+        factor = self.spatial_factor
+        if tile_size % factor or overlap % factor or not 0 <= overlap < tile_size:
+            raise ValueError(
+                f"enable_tiling: tile_size ({tile_size}) and overlap ({overlap}) must be multiples of {factor} "
+                f"with 0 <= overlap < tile_size"
+            )
+        self.tiling = (tile_size, overlap)
+
+    def disable_tiling(self) -> None:
+        self.tiling = None
+
+    def enable_slicing(self) -> None:
+        """Encode and decode a batch one sample at a time: peak memory of one sample."""
+        self.slicing = True
+
+    def disable_slicing(self) -> None:
+        self.slicing = False
+
+    def _sliced(self, function, x: torch.Tensor) -> torch.Tensor:
+        if self.slicing and x.shape[0] > 1:
+            return torch.cat([function(sample) for sample in x.split(1)])
+        return function(x)
+
     def encode_moments(self, video: torch.Tensor, chunk_size: int | None = None, tile_size: int | None = None,
                        tile_overlap: int = 64, progress: bool | None = None) -> torch.Tensor:
-        """Raw encoder output (Gaussian: mean and log-variance; discrete: pre-quantization values)."""
+        """Raw encoder output (Gaussian: mean and log-variance; discrete: pre-quantization values).
+        ``tile_size`` / ``tile_overlap`` in pixels (None: the enable_tiling setting, if any)."""
         latent_frames = self._check_video(video)[0]
         chunk = self._auto_chunk(chunk_size, self.default_encode_chunk)
         show = latent_frames > 8 if progress is None else progress
+        if tile_size is None and self.tiling is not None:
+            tile_size, tile_overlap = self.tiling
 
         def run(frames: torch.Tensor) -> torch.Tensor:
             return self._stream(self.encoder, self._layout(frames), 1, chunk * self.temporal_factor, show, "encode")
 
-        if tile_size:
-            return tiled_apply(run, video, tile_size, tile_overlap, self.spatial_factor, upscale=False)
-        return run(video)
+        def one(part: torch.Tensor) -> torch.Tensor:
+            if tile_size:
+                return tiled_apply(run, part, tile_size, tile_overlap, self.spatial_factor, upscale=False)
+            return run(part)
+
+        return self._sliced(one, video)
 
     def encode(self, video: torch.Tensor, chunk_size: int | None = None, sample: bool = False,
                generator: torch.Generator | None = None, tile_size: int | None = None, tile_overlap: int = 64,
@@ -260,7 +299,8 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         Gaussian: the posterior mean (or a sample with ``sample=True``); discrete: quantized values.
         ``chunk_size``: latent frames per chunk after the first frame (None: 2, i.e. 8 frames; a clip
         that fits in the first frame plus one chunk runs in one pass).
-        ``tile_size``: pixel tile for very large frames (approximate, see tokenizer.tiling).
+        ``tile_size``: pixel tile for very large frames (approximate, see tokenizer.tiling; None:
+        the :meth:`enable_tiling` setting).
         """
         moments = self.encode_moments(video, chunk_size, tile_size, tile_overlap, progress)
         return self._bottleneck(moments, sample, generator).latents
@@ -268,17 +308,23 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
     def decode(self, latents: torch.Tensor, chunk_size: int | None = None, tile_size: int | None = None,
                tile_overlap: int = 8, progress: bool | None = None) -> torch.Tensor:
         """Latents ``(B, c, t, h, w)`` -> video ``(B, C, 1 + 4(t-1), 8h, 8w)``; decoded one latent
-        frame at a time by default (``chunk_size`` latent frames per chunk otherwise)."""
+        frame at a time by default (``chunk_size`` latent frames per chunk otherwise).
+        ``tile_size`` / ``tile_overlap`` in latents (None: the :meth:`enable_tiling` setting)."""
         self._check_latents(latents)
         chunk = self._auto_chunk(chunk_size, self.default_decode_chunk)
         show = latents.shape[2] > 8 if progress is None else progress
+        if tile_size is None and self.tiling is not None:
+            tile_size, tile_overlap = (value // self.spatial_factor for value in self.tiling)
 
         def run(part: torch.Tensor) -> torch.Tensor:
             return self._stream(self.decoder, self._layout(part), 1, chunk, show, "decode")
 
-        if tile_size:
-            return tiled_apply(run, latents, tile_size, tile_overlap, self.spatial_factor, upscale=True)
-        return run(latents)
+        def one(part: torch.Tensor) -> torch.Tensor:
+            if tile_size:
+                return tiled_apply(run, part, tile_size, tile_overlap, self.spatial_factor, upscale=True)
+            return run(part)
+
+        return self._sliced(one, latents)
 
     def tokenize(self, video: torch.Tensor, chunk_size: int | None = None, **kwargs) -> torch.Tensor:
         """Video -> ids ``(B, t, h, w)`` (discrete bottlenecks only)."""

@@ -13,6 +13,7 @@ BENCHMARKS = {
     "lm": "genvid.bench.lm",
     "data": "genvid.bench.data",
     "scale": "genvid.bench.scale",
+    "memory": "genvid.bench.memory",
 }
 
 

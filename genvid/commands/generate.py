@@ -56,6 +56,8 @@ def add_arguments(parser) -> None:
         "--lora", action="append", default=[], metavar="PATH[:SCALE]",
         help="a LoRA adapter (file or folder) at a scale (default 1); repeat to combine several",
     )
+    parser.add_argument("--quantize", choices=("int8", "int8_dynamic"), default=None,
+                        help="quantize the transformer with torchao (int8: weight-only)")
 
 
 def run(args) -> int:
@@ -73,6 +75,11 @@ def run(args) -> int:
         from genvid.pipelines.lora import load_adapters
 
         load_adapters(pipeline, args.lora)
+    if args.quantize:
+        if args.lora:
+            pipeline.fuse_lora()
+            pipeline.unload_lora_weights()
+        pipeline.quantize(args.quantize)
     generator = torch.Generator(device="cpu").manual_seed(args.seed)
     result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
     write_result(args, output, pipeline, result)

@@ -29,6 +29,10 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "white": (235, 235, 235),
     "cyan": (40, 210, 220),
 }
+#: Made-up colour words, each naming a colour above, that no shipped model has read: something new
+#: to teach the demo from a handful of clips (configs/dit/demo_lora.yaml). Captions say the word;
+#: clips show its colour, which is what the analyzer reads back.
+NEW_COLOR_WORDS: dict[str, str] = {"blicket": "orange"}
 SHAPES: tuple[str, ...] = ("circle", "square", "triangle")
 MOTIONS: tuple[str, ...] = ("left", "right", "up", "down")
 
@@ -47,7 +51,26 @@ HELDOUT_COMBINATIONS: list[tuple[str, str, str]] = [
     ("cyan", "triangle", "right"),
 ]
 TRAIN_COMBINATIONS: list[tuple[str, str, str]] = [c for c in ALL_COMBINATIONS if c not in HELDOUT_COMBINATIONS]
-SPLITS = {"train": TRAIN_COMBINATIONS, "heldout": HELDOUT_COMBINATIONS, "all": ALL_COMBINATIONS}
+#: The new word: eleven combinations to learn it from, one kept back to test that it composes.
+BLICKET_HELDOUT: list[tuple[str, str, str]] = [("blicket", "square", "left")]
+BLICKET_TRAIN: list[tuple[str, str, str]] = [
+    c for c in itertools.product(["blicket"], SHAPES, MOTIONS) if c not in BLICKET_HELDOUT
+]
+SPLITS = {
+    "train": TRAIN_COMBINATIONS,
+    "heldout": HELDOUT_COMBINATIONS,
+    "all": ALL_COMBINATIONS,
+    # the training combinations plus the new word's, three times over (a quarter of the clips): a
+    # fine-tune that learns the word and keeps the rest
+    "train_blicket": TRAIN_COMBINATIONS + BLICKET_TRAIN * 3,
+    "blicket": BLICKET_TRAIN,
+    "blicket_heldout": BLICKET_HELDOUT,
+}
+
+
+def color_value(color: str) -> tuple[int, int, int]:
+    """RGB of a colour name or of a new colour word."""
+    return COLORS[NEW_COLOR_WORDS.get(color, color)]
 
 #: Ways to say each motion; the template picks one so that captions vary in wording, not meaning.
 _MOTION_PHRASES = {
@@ -91,15 +114,15 @@ _MOTION_WORDS = {
 def parse_caption(caption: str) -> tuple[str | None, str | None, str | None]:
     """Read ``(color, shape, motion)`` back out of a caption (None for what is not mentioned)."""
     words = _WORD.findall(caption.lower())
-    color = next((word for word in words if word in COLORS), None)
+    color = next((NEW_COLOR_WORDS.get(word, word) for word in words if word in COLORS or word in NEW_COLOR_WORDS), None)
     shape = next((word for word in words if word in SHAPES), None)
     motion = next((_MOTION_WORDS[word] for word in words if word in _MOTION_WORDS), None)
     return color, shape, motion
 
 
 def check_combination(color: str, shape: str, motion: str) -> None:
-    if color not in COLORS:
-        raise GenvidError(f"unknown color {color!r}; expected one of {', '.join(COLORS)}")
+    if color not in COLORS and color not in NEW_COLOR_WORDS:
+        raise GenvidError(f"unknown color {color!r}; expected one of {', '.join([*COLORS, *NEW_COLOR_WORDS])}")
     if shape not in SHAPES:
         raise GenvidError(f"unknown shape {shape!r}; expected one of {', '.join(SHAPES)}")
     if motion not in MOTIONS:
@@ -171,7 +194,7 @@ def render_clip_uint8(
     offset_x = (pixel_x - centre_x[:, None, None]).astype(np.float32)
     offset_y = (pixel_y - centre_y[:, None, None]).astype(np.float32)
     alpha = _coverage(shape, offset_x, offset_y, half)[..., None]
-    rgb = np.asarray(COLORS[color], dtype=np.float32)
+    rgb = np.asarray(color_value(color), dtype=np.float32)
     patches = np.round(background + alpha * (rgb - background)).astype(np.uint8)
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     frames[...] = np.round(np.float32(background)).astype(np.uint8)  # as the patches round it
@@ -215,7 +238,7 @@ def render_audio(
     num_samples = int(round(num_frames / fps * sample_rate))
     time = np.arange(num_samples, dtype=np.float64) / sample_rate
     progress = time / max(time[-1], 1e-9) if num_samples > 1 else np.zeros(num_samples)
-    pitch = _COLOR_PITCH_HZ[color] * np.ones(num_samples)
+    pitch = _COLOR_PITCH_HZ[NEW_COLOR_WORDS.get(color, color)] * np.ones(num_samples)
     if motion == "up":
         pitch = pitch * 1.5**progress
     elif motion == "down":

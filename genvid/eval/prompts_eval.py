@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from tqdm.auto import tqdm
 
-from genvid.data.synthetic import ALL_COMBINATIONS, HELDOUT_COMBINATIONS, caption_for
+from genvid.data.synthetic import ALL_COMBINATIONS, HELDOUT_COMBINATIONS, NEW_COLOR_WORDS, SPLITS, caption_for
 from genvid.eval.analyzer import evaluate_prompt_following
 from genvid.pipelines.common import frames_to_video
 
@@ -36,14 +36,17 @@ def generate_for_combinations(
 
 
 def split_combinations(split: str):
-    """The combinations of a split: "seen" (trained on), "heldout" or "all"."""
+    """The combinations of a split: "seen" (trained on), "heldout", "all", or another split of
+    genvid.data.synthetic.SPLITS (``blicket``: the new colour word of configs/dit/demo_lora.yaml)."""
     if split == "seen":
         return [c for c in ALL_COMBINATIONS if c not in HELDOUT_COMBINATIONS]
     if split == "heldout":
         return list(HELDOUT_COMBINATIONS)
     if split == "all":
         return list(ALL_COMBINATIONS)
-    raise ValueError(f"unknown split {split!r}; expected seen, heldout or all")
+    if split in SPLITS:
+        return list(SPLITS[split])
+    raise ValueError(f"unknown split {split!r}; expected seen, heldout, all or one of {', '.join(SPLITS)}")
 
 
 def generate_splits(pipeline, splits=("seen", "heldout"), samples_per_combination: int = 1, batch_size: int = 16,
@@ -53,7 +56,10 @@ def generate_splits(pipeline, splits=("seen", "heldout"), samples_per_combinatio
     for split in splits:
         combinations = split_combinations(split)
         clips = generate_for_combinations(pipeline, combinations, samples_per_combination, batch_size, seed, **call_options)
-        generated[split] = ([c for c in combinations for _ in range(samples_per_combination)], clips)
+        # a new colour word is drawn (and read back) as the colour it names
+        labels = [(NEW_COLOR_WORDS.get(color, color), shape, motion) for color, shape, motion in combinations
+                  for _ in range(samples_per_combination)]
+        generated[split] = (labels, clips)
     return generated
 
 

@@ -34,6 +34,7 @@ from genvid.pipelines.common import (
     postprocess_video,
 )
 from genvid.pipelines.lora import LoraLoaderMixin
+from genvid.pipelines.memory import MemoryMixin
 
 EXAMPLE = """
     Examples:
@@ -93,7 +94,9 @@ CALL_DOCUMENTATION = """Generate videos (or, for v2a, a clip's soundtrack).
 """
 
 
-class GenVidARPipeline(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, LoraLoaderMixin, DiffusionPipeline):
+class GenVidARPipeline(
+    OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, LoraLoaderMixin, MemoryMixin, DiffusionPipeline
+):
     """Video generation with a VideoPoet-style prefix LM over a discrete video tokenizer's ids.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer`` with an FSQ or LFQ bottleneck),

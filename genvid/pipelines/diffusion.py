@@ -29,6 +29,7 @@ from genvid.pipelines.common import (
     postprocess_video,
 )
 from genvid.pipelines.lora import LoraLoaderMixin
+from genvid.pipelines.memory import MemoryMixin
 
 EXAMPLE = """
     Examples:
@@ -56,7 +57,9 @@ def _pad_text(hidden_states: list[torch.Tensor], masks: list[torch.Tensor]) -> t
     return torch.cat(padded), torch.cat(padded_masks)
 
 
-class GenVidDiffusionPipeline(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, LoraLoaderMixin, DiffusionPipeline):
+class GenVidDiffusionPipeline(
+    OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, LoraLoaderMixin, MemoryMixin, DiffusionPipeline
+):
     """Text-to-video with a rectified-flow DiT over a causal video tokenizer's latents.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer``, Gaussian bottleneck),

@@ -19,8 +19,14 @@ HELP = "prompt-following accuracy of a pipeline on the synthetic vocabulary (+ C
 def add_arguments(parser) -> None:
     parser.add_argument("--model", choices=("diffusion", "ar", "both"), default="both")
     parser.add_argument("--pipeline", default=None, help="pipeline folder (default: the shipped demo; not with --model both)")
-    parser.add_argument("--splits", nargs="+", choices=("seen", "heldout", "all"), default=["seen", "heldout"],
-                        help="which combinations: seen (in training), heldout (never seen), all (default: seen heldout)")
+    parser.add_argument("--splits", nargs="+", choices=("seen", "heldout", "all", "blicket", "blicket_heldout"),
+                        default=["seen", "heldout"],
+                        help="which combinations: seen (in training), heldout (never seen), all, or the new colour "
+                             "word of configs/dit/demo_lora.yaml (blicket, blicket_heldout) (default: seen heldout)")
+    parser.add_argument("--lora", action="append", default=[], metavar="PATH[:SCALE]",
+                        help="evaluate with this LoRA adapter loaded (repeatable)")
+    parser.add_argument("--quantize", choices=("int8", "int8_dynamic"), default=None,
+                        help="quantize the transformer with torchao first")
     parser.add_argument("--samples-per-combination", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -48,6 +54,12 @@ def run(args) -> int:
     scorer, feature_model = load_learned_models(args.clip_model, args.feature_model, device)
     for model in ("diffusion", "ar") if args.model == "both" else (args.model,):
         pipeline = load_pipeline(model, args.pipeline, device)
+        if args.lora:
+            from genvid.pipelines.lora import load_adapters
+
+            load_adapters(pipeline, args.lora)
+        if args.quantize:
+            pipeline.quantize(args.quantize)
         options = {}
         if args.guidance is not None:
             options["guidance_scale"] = args.guidance

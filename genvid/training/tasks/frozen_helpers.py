@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -37,8 +38,26 @@ def load_video_tokenizer(path: str | None, config: dict | None):
             shipped = ", ".join(REFERENCE_PREFIX + name for name in KINDS)
             raise ConfigError(f"task_options.tokenizer: no shipped tokenizer {path!r}; shipped: {shipped}")
         path = str(resolve_tokenizer(path))
+    diffusers_vae = _diffusers_vae(path)
+    if diffusers_vae is not None:
+        return diffusers_vae.eval().requires_grad_(False)
     shipped = ", ".join(REFERENCE_PREFIX + kind for kind in KINDS)
     return _load_frozen(VideoTokenizer, path, config, "tokenizer", f"; or use a shipped one: {shipped}")
+
+
+def _diffusers_vae(path: str | None):
+    """A saved diffusers video VAE folder (Wan, CogVideoX, LTX-Video), or a saved wrapper of one,
+    as a continuous tokenizer; None for anything else."""
+    from tokenizer.diffusers_vae import DiffusersVideoAutoencoder, vae_class_name
+
+    config = Path(path) / "config.json" if path is not None else None
+    if config is None or not config.is_file():
+        return None
+    if vae_class_name(path) is not None:
+        return DiffusersVideoAutoencoder.from_vae_folder(path)
+    if json.loads(config.read_text()).get("_class_name") == DiffusersVideoAutoencoder.__name__:
+        return DiffusersVideoAutoencoder.from_pretrained(path)
+    return None
 
 
 def load_audio_codec(path: str | None, config: dict | None):
