@@ -24,11 +24,8 @@ from genvid.models.sequence import build_sequence, pad_text
 from genvid.pipelines.common import (
     OUTPUT_TYPES,
     GenVidPipelineOutput,
-    OwnComponentsMixin,
-    PromptEncoderMixin,
-    StepStateMixin,
+    GenVidPipelineMixin,
     as_video_tensor,
-    check_callback_inputs,
     check_prompt_inputs,
     image_to_tensor,
     postprocess_video,
@@ -94,9 +91,7 @@ CALL_DOCUMENTATION = """Generate videos (or, for v2a, a clip's soundtrack).
 """
 
 
-class GenVidARPipeline(
-    OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, LoraLoaderMixin, MemoryMixin, DiffusionPipeline
-):
+class GenVidARPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, DiffusionPipeline):
     """Video generation with a VideoPoet-style prefix LM over a discrete video tokenizer's ids.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer`` with an FSQ or LFQ bottleneck),
@@ -140,7 +135,7 @@ class GenVidARPipeline(
                      callback_on_step_end_tensor_inputs):
         check_prompt_inputs(prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
                             negative_prompt_attention_mask, prompt_needed=False)
-        check_callback_inputs(callback_on_step_end_tensor_inputs, self._callback_tensor_inputs)
+        self.check_callback_inputs(callback_on_step_end_tensor_inputs)
         if num_videos_per_prompt < 1:
             raise GenvidError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
         if output_type not in OUTPUT_TYPES:

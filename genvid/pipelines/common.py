@@ -131,12 +131,6 @@ def check_prompt_inputs(prompt, negative_prompt, prompt_embeds, negative_prompt_
         raise GenvidError(f"negative_prompt must be a string or a list as long as prompt ({prompts} prompts)")
 
 
-def check_callback_inputs(names, allowed) -> None:
-    unknown = [name for name in names or [] if name not in allowed]
-    if unknown:
-        raise GenvidError(f"callback_on_step_end_tensor_inputs {unknown} not among {list(allowed)}")
-
-
 def text_or_mask(embeds: torch.Tensor | None, mask: torch.Tensor | None, device):
     """Embeddings on ``device`` with their mask (all True when none is given)."""
     if embeds is None:
@@ -223,6 +217,11 @@ class StepStateMixin:
     def interrupt(self) -> bool:
         return self._interrupt
 
+    def check_callback_inputs(self, names) -> None:
+        unknown = [name for name in names or [] if name not in self._callback_tensor_inputs]
+        if unknown:
+            raise GenvidError(f"callback_on_step_end_tensor_inputs {unknown} not among {list(self._callback_tensor_inputs)}")
+
     def callback_inputs(self, callback, tensor_inputs):
         """diffusers' PipelineCallback objects name their own tensor inputs."""
         from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
@@ -265,3 +264,7 @@ class OwnComponentsMixin:
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         import_component_modules(pretrained_model_name_or_path, cls.component_modules)
         return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+
+
+class GenVidPipelineMixin(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin):
+    """What both genvid pipelines add to ``DiffusionPipeline`` (put it first in the bases)."""

@@ -20,10 +20,7 @@ from genvid.errors import GenvidError
 from genvid.pipelines.common import (
     OUTPUT_TYPES,
     GenVidPipelineOutput,
-    OwnComponentsMixin,
-    PromptEncoderMixin,
-    StepStateMixin,
-    check_callback_inputs,
+    GenVidPipelineMixin,
     check_prompt_inputs,
     image_to_tensor,
     postprocess_video,
@@ -57,9 +54,7 @@ def _pad_text(hidden_states: list[torch.Tensor], masks: list[torch.Tensor]) -> t
     return torch.cat(padded), torch.cat(padded_masks)
 
 
-class GenVidDiffusionPipeline(
-    OwnComponentsMixin, PromptEncoderMixin, StepStateMixin, LoraLoaderMixin, MemoryMixin, DiffusionPipeline
-):
+class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, DiffusionPipeline):
     """Text-to-video with a rectified-flow DiT over a causal video tokenizer's latents.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer``, Gaussian bottleneck),
@@ -132,7 +127,7 @@ class GenVidDiffusionPipeline(
             raise GenvidError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
         if output_type not in OUTPUT_TYPES:
             raise GenvidError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
-        check_callback_inputs(callback_on_step_end_tensor_inputs, self._callback_tensor_inputs)
+        self.check_callback_inputs(callback_on_step_end_tensor_inputs)
         self.latent_shape(num_frames, height, width)
 
     def _encode_text(self, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
