@@ -33,7 +33,7 @@ def test_bench_prints_layout_lines_and_ratios(capsys):
     ]
     timed = records[1:5]
     assert all(record["value"] > 0 and record["unit"] == "s" for record in timed)
-    assert timed[0]["params_m"] == timed[2]["params_m"]  # equal-size peer
+    assert abs(timed[0]["params_m"] / timed[2]["params_m"] - 1) < 0.05  # a peer of equal size
     for comparison, ours, theirs in ((records[5], timed[0], timed[2]), (records[6], timed[1], timed[3])):
         assert comparison["peer"] == "cogvideox" and comparison["better"] == "lower"
         assert abs(comparison["ratio"] - ours["value"] / theirs["value"]) < 1e-3 * comparison["ratio"]

@@ -159,7 +159,7 @@ def test_forward_flops_counts_linear_layers_and_attention():
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear))
     timestep_linear = sum(
         m.weight.numel()
-        for module in (model.time_embedding, model.time_projection, model.output_modulation)
+        for module in (model.time_embedding, model.time_projection, model.output_modulation, model.pooled_text_embedding)
         for m in module.modules()
         if isinstance(m, torch.nn.Linear)
     )

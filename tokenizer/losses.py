@@ -1,13 +1,9 @@
-"""Loss terms for training the tokenizer: reconstruction, perceptual, GAN (hinge), LeCam, adaptive weight."""
+"""Loss terms for training the tokenizer: reconstruction, GAN (hinge), LeCam, adaptive weight."""
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
-from einops import rearrange
-from torch import nn
 
 
 def foreground_weights(target: torch.Tensor, foreground_weight: float, threshold: float = 0.2) -> torch.Tensor:
@@ -40,32 +36,6 @@ def reconstruction_loss(reconstruction: torch.Tensor, target: torch.Tensor, l1_w
     if l2_weight:
         loss = loss + l2_weight * weighted_mean(error.pow(2))
     return loss
-
-
-class PerceptualLoss(nn.Module):
-    """Feature-space distance through a frozen network ``features(frames) -> list of tensors``.
-
-    ``frames`` are ``(N, 3, H, W)`` in [-1, 1]; every frame of the clip is compared. No network
-    ships with genvid: the training task loads one from a user-given path.
-    """
-
-    def __init__(self, feature_network: Callable[[torch.Tensor], list[torch.Tensor]]):
-        super().__init__()
-        self.feature_network = feature_network
-        if isinstance(feature_network, nn.Module):
-            feature_network.requires_grad_(False).eval()
-
-    def forward(self, reconstruction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        fake = self.feature_network(rearrange(reconstruction, "b c t h w -> (b t) c h w"))
-        with torch.no_grad():
-            real = self.feature_network(rearrange(target, "b c t h w -> (b t) c h w"))
-        total = reconstruction.new_zeros((), dtype=torch.float32)
-        for fake_features, real_features in zip(fake, real):
-            # unit-normalise channels so every layer counts about equally (as LPIPS does)
-            fake_features = F.normalize(fake_features.float(), dim=1)
-            real_features = F.normalize(real_features.float(), dim=1)
-            total = total + (fake_features - real_features).pow(2).sum(dim=1).mean()
-        return total / max(len(fake), 1)
 
 
 def hinge_discriminator_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:

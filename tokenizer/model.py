@@ -68,7 +68,9 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
             is added to the encoder's output, and each latent, projected, to its pixels in the
             decoder's output. A young model then carries colour from the first steps (a small
             tokenizer on small objects otherwise spends thousands of steps on the background).
-            Off by default (older weights).
+            On by default: it won where it was measured (the default tokenizers, same recipe,
+            held-out real clips: 21.7 dB gaussian / 19.5 dB fsq with it, 16.3 / 13.4 without).
+            Saved tokenizers record their value, so weights trained without it load as they were.
     """
 
     _supports_gradient_checkpointing = True
@@ -93,7 +95,7 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         latent_mean: float | Sequence[float] = 0.0,
         latent_std: float | Sequence[float] = 1.0,
         norm_groups: int = 32,
-        cell_skip: bool = False,
+        cell_skip: bool = True,
     ):
         super().__init__()
         if bottleneck not in BOTTLENECKS:

@@ -21,7 +21,6 @@ from torch.func import functional_call
 from .bottlenecks import codebook_statistics
 from .discriminator import PatchDiscriminator3d
 from .losses import (
-    PerceptualLoss,
     adaptive_weight,
     hinge_discriminator_loss,
     hinge_generator_loss,
@@ -37,7 +36,6 @@ class LossWeights:
     l2: float = 0.0
     #: extra weight on pixels that differ from their frame's median colour (0 = plain mean)
     foreground: float = 0.0
-    perceptual: float = 0.0
     kl: float = 1e-6
     commitment: float = 0.25
     entropy: float = 0.1
@@ -55,14 +53,11 @@ class LossWeights:
 
 
 class TokenizerTrainingModule(nn.Module):
-    def __init__(self, tokenizer: VideoTokenizer, discriminator: PatchDiscriminator3d | None,
-                 weights: LossWeights, perceptual: PerceptualLoss | None = None):
+    def __init__(self, tokenizer: VideoTokenizer, discriminator: PatchDiscriminator3d | None, weights: LossWeights):
         super().__init__()
         self.tokenizer = tokenizer
         self.discriminator = discriminator
         self.weights = weights
-        # not a submodule: its frozen weights must not reach the optimizer or checkpoints
-        self._perceptual = [perceptual] if perceptual is not None else []
         self.register_buffer("ema_real_logits", torch.zeros(()))
         self.register_buffer("ema_fake_logits", torch.zeros(()))
 
@@ -72,24 +67,15 @@ class TokenizerTrainingModule(nn.Module):
     def discriminator_active(self, step: int) -> bool:
         return self.discriminator is not None and step >= self.weights.discriminator_start_step
 
-    def forward(self, video: torch.Tensor, step: int = 0, generator: torch.Generator | None = None,
-                latents: torch.Tensor | None = None):
-        """The whole loss of one batch. ``latents``: decode these instead of the encoder's (a
-        decoder post-trained on a generator's codes); the encoder gets no gradient then."""
+    def forward(self, video: torch.Tensor, step: int = 0, generator: torch.Generator | None = None):
+        """The whole loss of one batch."""
         weights = self.weights
-        if latents is None:
-            out = self.tokenizer(video, sample_posterior=True, generator=generator)
-            reconstruction, bottleneck_losses, ids = out.reconstruction, out.losses, out.ids
-        else:
-            reconstruction, bottleneck_losses, ids = self.tokenizer.decoder(latents), {}, None
+        out = self.tokenizer(video, sample_posterior=True, generator=generator)
+        reconstruction, bottleneck_losses, ids = out.reconstruction, out.losses, out.ids
         logs: dict[str, float] = {}
 
         rec = reconstruction_loss(reconstruction, video, weights.l1, weights.l2, weights.foreground)
         logs["reconstruction"] = float(rec.detach())
-        if self._perceptual and weights.perceptual > 0:
-            perceptual = self._perceptual[0](reconstruction, video)
-            rec = rec + weights.perceptual * perceptual
-            logs["perceptual"] = float(perceptual.detach())
         total = rec + self._bottleneck_terms(bottleneck_losses, logs, step)
 
         if self.discriminator_active(step):

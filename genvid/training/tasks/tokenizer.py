@@ -17,7 +17,6 @@ import torch
 from torch import nn
 
 from tokenizer import LossWeights, PatchDiscriminator3d, TokenizerTrainingModule, VideoTokenizer
-from tokenizer.losses import PerceptualLoss
 
 from genvid.errors import GenvidError
 from genvid.training.initial_weights import WEIGHTS_NAME, load_matching_weights
@@ -34,9 +33,6 @@ class TokenizerTaskOptions:
     l2_weight: float = 0.0
     #: extra reconstruction weight on pixels unlike their frame's median colour (small objects)
     foreground_weight: float = 0.0
-    #: a local transformers vision model folder (safetensors) for a perceptual loss; off when None
-    perceptual_network: str | None = None
-    perceptual_weight: float = 0.0
     kl_weight: float = 1e-6
     commitment_weight: float = 0.25
     entropy_weight: float = 0.1
@@ -63,18 +59,10 @@ class TokenizerTaskOptions:
     #: decoder: generators trained on that tokenizer stay valid and decode through the new decoder
     #: (how Stable Diffusion's VAE decoder was fine-tuned). The latent statistics are kept too
     freeze_encoder: bool = False
-    #: an AR pipeline folder: post-train the decoder on the codes its LM samples for each clip under
-    #: teacher forcing (genvid.training.tasks.generator_codes), so it draws what that generator
-    #: means by its near misses. Needs freeze_encoder; the export is that pipeline's decoder
-    generator_codes: str | None = None
-    #: share of the clips decoded from the LM's codes (the rest from the encoder's own)
-    generator_codes_share: float = 0.5
-    generator_codes_guidance_scale: float = 1.5
-    generator_codes_temperature: float = 1.0
 
     def loss_weights(self) -> LossWeights:
         return LossWeights(
-            l1=self.l1_weight, l2=self.l2_weight, foreground=self.foreground_weight, perceptual=self.perceptual_weight, kl=self.kl_weight,
+            l1=self.l1_weight, l2=self.l2_weight, foreground=self.foreground_weight, kl=self.kl_weight,
             commitment=self.commitment_weight, entropy=self.entropy_weight,
             entropy_start=self.entropy_weight_start, entropy_anneal_steps=self.entropy_anneal_steps,
             codebook_entropy=self.codebook_entropy_weight, adversarial=self.adversarial_weight,
@@ -82,26 +70,6 @@ class TokenizerTaskOptions:
             discriminator_start_step=self.discriminator_start_step,
             adaptive_adversarial_weight=self.adaptive_adversarial_weight,
         )
-
-
-class _TransformersFeatures(nn.Module):
-    """Hidden states of a local transformers vision model as perceptual features."""
-
-    def __init__(self, path: str):
-        super().__init__()
-        if not Path(path).is_dir():
-            raise GenvidError(f"task_options.perceptual_network: no model folder at {path}")
-        from transformers import AutoModel
-
-        self.network = AutoModel.from_pretrained(path, local_files_only=True, use_safetensors=True)
-        self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
-
-    def forward(self, frames: torch.Tensor) -> list[torch.Tensor]:
-        pixels = ((frames + 1) / 2 - self.mean) / self.std
-        hidden = self.network(pixel_values=pixels, output_hidden_states=True).hidden_states
-        # token sequences (N, L, D) -> channels second, as PerceptualLoss normalises dim 1
-        return [state.transpose(1, 2) if state.ndim == 3 else state for state in hidden[1:]]
 
 
 def load_initial_weights(tokenizer: VideoTokenizer, path: str) -> None:
@@ -129,7 +97,6 @@ class TokenizerTask(TrainingTask):
 
     def __init__(self, model_config: dict[str, Any], options: TokenizerTaskOptions | None, data_config: Any):
         super().__init__(model_config, options or TokenizerTaskOptions(), data_config)
-        self.generator_codes = None  # a TeacherForcedCodes with task_options.generator_codes
 
     def build_model(self) -> TokenizerTrainingModule:
         options = self.options
@@ -141,56 +108,19 @@ class TokenizerTask(TrainingTask):
         if options.freeze_encoder:
             tokenizer.encoder.requires_grad_(False)
             tokenizer.latent_bottleneck.requires_grad_(False)
-        if options.generator_codes:
-            if not options.freeze_encoder:
-                raise GenvidError("task_options.generator_codes needs freeze_encoder: the LM's codes are those of a fixed encoder")
-            if not tokenizer.is_discrete:
-                raise GenvidError("task_options.generator_codes needs a discrete tokenizer (bottleneck fsq or lfq)")
-            if not 0 <= options.generator_codes_share <= 1:
-                raise GenvidError(f"task_options.generator_codes_share must be in [0, 1], got {options.generator_codes_share}")
-            from genvid.training.tasks.generator_codes import TeacherForcedCodes
-
-            self.generator_codes = TeacherForcedCodes(
-                options.generator_codes, options.generator_codes_guidance_scale, options.generator_codes_temperature
-            )
-            self.generator_codes.check(tokenizer.codebook_size)
         discriminator = None
         if options.use_discriminator:
             discriminator = PatchDiscriminator3d(
                 tokenizer.config.in_channels, options.discriminator_channels, options.discriminator_layers
             )
-        perceptual = None
-        if options.perceptual_network and options.perceptual_weight > 0:
-            perceptual = PerceptualLoss(_TransformersFeatures(options.perceptual_network))
-        return TokenizerTrainingModule(tokenizer, discriminator, options.loss_weights(), perceptual)
+        return TokenizerTrainingModule(tokenizer, discriminator, options.loss_weights())
 
     def setup(self, device: torch.device) -> None:
         self.device = device
-        if self.generator_codes is not None:
-            self.generator_codes.to(device)
-
-    def _perceptual_to(self, model: nn.Module, device: torch.device) -> None:
-        module = getattr(model, "module", model)
-        for perceptual in getattr(module, "_perceptual", []):
-            perceptual.to(device)
 
     def training_step(self, model, batch, step, generator):
         device = next(model.parameters()).device
-        self._perceptual_to(model, device)
-        video = batch["video"].to(device, non_blocking=True)
-        if self.generator_codes is None:
-            return model(video, step=step, generator=generator)
-        tokenizer = _tokenizer_of(model)
-        with torch.no_grad():
-            codes = tokenizer.tokenize(video)
-            sampled = self.generator_codes.sample(codes, list(batch["caption"]), generator)
-            generator_device = generator.device if generator is not None else "cpu"
-            chosen = torch.rand(len(video), generator=generator, device=generator_device) < self.options.generator_codes_share
-            chosen = chosen.to(device).view(-1, 1, 1, 1)
-            mixed = torch.where(chosen, sampled.to(codes.dtype), codes)
-        loss, logs = model(video, step=step, generator=generator, latents=tokenizer.ids_to_latents(mixed))
-        logs["generator_codes_changed"] = float((mixed != codes).float().mean())  # share of positions
-        return loss, logs
+        return model(batch["video"].to(device, non_blocking=True), step=step, generator=generator)
 
     def tokens_in_batch(self, batch: dict[str, Any]) -> int:
         batch_size, _, num_frames, height, width = batch["video"].shape
