@@ -11,7 +11,7 @@ from genvid.models.lm import VideoLanguageModel
 from genvid.pipelines.ar import GenVidARPipeline
 
 TOKENIZER_CONFIG = dict(bottleneck="fsq", fsq_levels=[4, 4], base_channels=8, channel_multipliers=[1, 2, 2, 2],
-                        num_res_blocks=1, num_mid_blocks=1)
+                        num_res_blocks=1, num_mid_blocks=1, cell_skip=False)
 SIZE = dict(num_frames=5, height=16, width=16)
 
 
