@@ -41,7 +41,20 @@ def add_arguments(parser) -> None:
         "--task", type=task_name, default=None, metavar="TASK",
         help="ar task of genvid.models.ar_tasks (t2v, i2v, continue, ...; inferred from --image / --video / --audio)",
     )
-    parser.add_argument("--num-frames", type=int, default=None, help="frames (1 + 4k)")
+    parser.add_argument(
+        "--keyframe", action="append", default=None, metavar="PATH@INDEX",
+        help="diffusion: an image to hold at frame INDEX (repeatable; first and last = interpolation)",
+    )
+    parser.add_argument("--strength", type=float, default=None, help="diffusion --video: how far from the input (0..1)")
+    parser.add_argument(
+        "--structure", choices=("grey",), default=None,
+        help="diffusion --video: start from the input's grey-level map (stylization: colour from the prompt)",
+    )
+    parser.add_argument(
+        "--num-frames", type=int, default=None,
+        help="frames (1 + 4k); past the model's window (17) the video is made window by window; "
+             "ar continue: default the clip's frames + 16",
+    )
     parser.add_argument("--height", type=int, default=None)
     parser.add_argument("--width", type=int, default=None)
     parser.add_argument("--steps", type=int, default=None, help="diffusion: denoising steps")
@@ -121,8 +134,10 @@ def check_request(args):
         ("--top-k", args.top_k, {"minimum": 1}),
         ("--top-p", args.top_p, {"above": 0, "maximum": 1}),
         ("--fps", args.fps, {"above": 0, "maximum": 1000}),
+        ("--strength", args.strength, {"minimum": 0, "maximum": 1}),
     ):
         check_number(value, option, **bounds)
+    args.keyframes = [parse_keyframe(text) for text in args.keyframe or []]
     check_seed(args.seed)
     check_task(args)
     return output
@@ -132,8 +147,12 @@ def check_task(args) -> None:
     """Inputs a task cannot use are refused, never silently dropped."""
     from genvid.errors import GenvidError
 
-    if args.model == "diffusion" and (args.video is not None or args.mask is not None or args.task not in (None, "t2v", "i2v")):
-        raise GenvidError("--video, --mask and --task continue|inpaint|outpaint|v2a|a2v are for --model ar")
+    if args.model == "diffusion" and (args.mask is not None or args.task not in (None, "t2v", "i2v")):
+        raise GenvidError("--mask and --task continue|inpaint|outpaint|v2a|a2v are for --model ar")
+    if args.model == "ar" and (args.keyframe or args.strength is not None or args.structure is not None):
+        raise GenvidError("--keyframe, --strength and --structure are for --model diffusion (ar: --task inpaint on a clip)")
+    if args.video is None and (args.strength is not None or args.structure is not None):
+        raise GenvidError("--strength and --structure need --video (video-to-video)")
     if args.task == "t2v" and (args.image or args.video or args.audio or args.mask):
         given = [f"--{name}" for name in ("image", "video", "audio", "mask") if getattr(args, name)]
         raise GenvidError(f"--task t2v takes only the prompt, not {' '.join(given)}; drop --task to use them")
@@ -171,6 +190,15 @@ def conditioning(args, model: str) -> dict:
         options["audio"] = args.audio
     if model == "diffusion":
         options["num_inference_steps"] = args.steps
+        if args.keyframes:
+            options["keyframes"] = args.keyframes
+        if args.video is not None:
+            from genvid.data import resize_and_center_crop
+
+            probe_media(args.video, "--video")
+            clip = read_clip(args, num_frames=args.num_frames)
+            clip = resize_and_center_crop(clip, args.height or 64, args.width or 64)
+            options.update(video=clip, num_frames=clip.shape[1], strength=args.strength, structure=args.structure)
     else:
         options.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, task=args.task)
         if args.video is not None:
@@ -188,10 +216,22 @@ def conditioning(args, model: str) -> dict:
     return options
 
 
-def read_clip(args):
+def parse_keyframe(text: str):
+    """``PATH@INDEX`` -> ``(path, index)``, checked."""
+    from genvid.commands.checks import check_image_file
+    from genvid.errors import GenvidError
+
+    path, separator, index = text.rpartition("@")
+    if not separator or not index.isdigit():
+        raise GenvidError(f"--keyframe must be PATH@INDEX (a frame number), got {text!r}")
+    check_image_file(path, "--keyframe")
+    return path, int(index)
+
+
+def read_clip(args, num_frames: int | None = None):
     from genvid.data import read_video, resize_and_center_crop
 
-    clip = read_video(args.video, num_frames=args.num_frames if args.task == "v2a" else None)
+    clip = read_video(args.video, num_frames=args.num_frames if args.task == "v2a" else num_frames)
     if args.task == "v2a" and args.height and args.width:
         clip = resize_and_center_crop(clip, args.height, args.width)
     return clip
@@ -206,7 +246,8 @@ def check_fits(args, folder, model: str, options: dict, device) -> None:
     tokenizer = component_config(folder, "video_tokenizer")
     transformer = component_config(folder, "transformer")
     clip = options.get("video")
-    frames = options.get("num_frames", 17)
+    continuing = model == "ar" and clip is not None and args.mask is None and args.task in (None, "continue")
+    frames = options.get("num_frames", clip.shape[1] + 16 if continuing else 17)
     height, width = options.get("height", 64), options.get("width", 64)
     if args.task == "v2a" and clip is not None:
         frames, height, width = clip.shape[1:]
@@ -225,7 +266,8 @@ def check_fits(args, folder, model: str, options: dict, device) -> None:
         )
     batch = 1
     streams = batch * (2 if (args.guidance is None or args.guidance > 1) else 1)
-    tokens = (1 + (frames - 1) // temporal) * (height // spatial) * (width // spatial)
+    # past one window (17 frames) the transformer sees one window at a time
+    tokens = (1 + (min(frames, 17) - 1) // temporal) * (height // spatial) * (width // spatial)
     needed = (
         memory.weight_bytes(folder)
         + memory.VIDEO_COPIES * memory.video_bytes(batch, frames, height, width)

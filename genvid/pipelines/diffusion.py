@@ -21,10 +21,12 @@ from genvid.pipelines.common import (
     OUTPUT_TYPES,
     GenVidPipelineOutput,
     GenVidPipelineMixin,
+    as_video_tensor,
     check_prompt_inputs,
     image_to_tensor,
     postprocess_video,
 )
+from genvid.pipelines.conditioning import STRUCTURES, keyframe_guide, latent_index, parse_keyframes, windows
 from genvid.pipelines.lora import LoraLoaderMixin
 from genvid.pipelines.memory import MemoryMixin
 
@@ -183,6 +185,56 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
             return {"audio_codes": torch.cat([codes, codes]), "audio_mask": torch.cat([present, ~present])}, waveform.cpu()
         return {"audio_codes": codes, "audio_mask": present}, waveform.cpu()
 
+    def encode_given(self, image, keyframes, num_frames, num_prompts, num_videos_per_prompt, height, width, device):
+        """Latents of the given frames ``(videos, c, frames, h, w)`` (zeros elsewhere) and which latent
+        frames are given ``(frames,)`` bool: ``image`` as frame 0, ``keyframes`` at their positions."""
+        frames, latent_height, latent_width = self.latent_shape(num_frames, height, width)
+        videos = num_prompts * num_videos_per_prompt
+        given = torch.zeros(videos, self.transformer.config.in_channels, frames, latent_height, latent_width, device=device)
+        given_frames = torch.zeros(frames, dtype=torch.bool, device=device)
+        if keyframes:
+            keyframes = parse_keyframes(keyframes, num_frames)
+            guide = keyframe_guide(keyframes, num_frames, height, width)
+            tokenizer = self.video_tokenizer
+            latents = tokenizer.normalize_latents(tokenizer.encode(guide.to(device, tokenizer.dtype))).float()
+            for _, index in keyframes:
+                position = latent_index(index)
+                given[:, :, position] = self._repeat(latents[:, :, position], num_prompts, num_videos_per_prompt, "keyframe")
+                given_frames[position] = True
+        if image is not None:
+            given[:, :, :1] = self.encode_image(image, num_prompts, num_videos_per_prompt, height, width, device)
+            given_frames[0] = True
+        return given, given_frames
+
+    @staticmethod
+    def _repeat(tensor: torch.Tensor, num_prompts: int, num_videos_per_prompt: int, what: str) -> torch.Tensor:
+        videos = num_prompts * num_videos_per_prompt
+        if tensor.shape[0] == videos:
+            return tensor
+        if tensor.shape[0] == 1:
+            return tensor.expand(videos, *tensor.shape[1:])
+        if tensor.shape[0] == num_prompts:
+            return tensor.repeat_interleave(num_videos_per_prompt, dim=0)
+        raise GenvidError(f"got {tensor.shape[0]} {what}s for {num_prompts} prompts x {num_videos_per_prompt} videos")
+
+    def encode_source(self, video, structure, num_frames, videos, height, width, device) -> torch.Tensor:
+        """The clip to start from (video-to-video), as normalized latents ``(videos, c, frames, h, w)``;
+        ``structure`` names a map of it to use instead (:data:`~genvid.pipelines.conditioning.STRUCTURES`)."""
+        clip = as_video_tensor(video)
+        if tuple(clip.shape[2:]) != (num_frames, height, width):
+            raise GenvidError(
+                f"video has shape {tuple(clip.shape[2:])} (frames, height, width); expected ({num_frames}, {height}, {width})"
+            )
+        if structure is not None:
+            if structure not in STRUCTURES:
+                raise GenvidError(f"structure must be one of {', '.join(STRUCTURES)}, got {structure!r}")
+            clip = STRUCTURES[structure](clip)
+        if clip.shape[0] not in (1, videos):
+            raise GenvidError(f"got {clip.shape[0]} videos to start from for {videos} outputs; give 1 or {videos}")
+        tokenizer = self.video_tokenizer
+        latents = tokenizer.normalize_latents(tokenizer.encode(clip.to(device, tokenizer.dtype))).float()
+        return latents.expand(videos, -1, -1, -1, -1)
+
     def prepare_latents(self, shape, device, generator, latents=None) -> torch.Tensor:
         if latents is not None:
             if tuple(latents.shape) != tuple(shape):
@@ -198,25 +250,42 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
             return prompt_embeds, prompt_mask
         return _pad_text([prompt_embeds, negative_prompt_embeds], [prompt_mask, negative_mask])
 
-    def denoise(self, latents, timesteps, texts, image_latents, audio_kwargs, callback, tensor_inputs) -> torch.Tensor:
+    def start_from(self, source: torch.Tensor, noise: torch.Tensor, strength: float, num_inference_steps: int):
+        """Video-to-video, diffusers' img2img rule: skip the first ``1 - strength`` of the steps and
+        start from ``source`` noised to the level of the first step left. -> (latents, timesteps)."""
+        self.scheduler.set_timesteps(num_inference_steps, device=noise.device)
+        skipped = num_inference_steps - min(int(num_inference_steps * strength), num_inference_steps)
+        timesteps = self.scheduler.timesteps[skipped * self.scheduler.order :]
+        self.scheduler.set_begin_index(skipped * self.scheduler.order)
+        if len(timesteps) == 0:
+            return source.clone(), timesteps
+        return self.scheduler.scale_noise(source, timesteps[:1], noise), timesteps
+
+    def denoise(self, latents, timesteps, texts, known, audio_kwargs, callback, tensor_inputs) -> torch.Tensor:
         """The sampling loop. ``texts``: (prompt_embeds, prompt_mask, negative_prompt_embeds,
-        negative_mask); a callback may replace ``latents`` and the embeddings between steps, and
-        ``pipe._interrupt = True`` skips the steps left."""
+        negative_mask); ``known``: None or ``(values (B, c, f, h, w), frames (f,) bool)``, latent
+        frames held at those values and said clean (noise level 0): the image, keyframes, the
+        previous window's last frames. A callback may replace ``latents`` and the embeddings between
+        steps, and ``pipe._interrupt = True`` skips the steps left."""
         prompt_embeds, prompt_mask, negative_prompt_embeds, negative_mask = texts
+        if known is not None and not known[1].any():
+            known = None
+        if known is not None:
+            known_values, known_frames = known
+            hold = known_frames[None, None, :, None, None]
         text, text_mask = self.guidance_text(*texts)
         dtype, branches = self.transformer.dtype, 2 if self.do_classifier_free_guidance else 1
         with self.progress_bar(total=len(timesteps)) as progress_bar:
             for step, timestep in enumerate(timesteps):
                 if self.interrupt:
                     continue
-                if image_latents is not None:
-                    latents[:, :, :1] = image_latents
+                if known is not None:
+                    latents = torch.where(hold, known_values, latents)
                 model_input = torch.cat([latents] * branches).to(dtype)
                 model_timestep = timestep.expand(model_input.shape[0])
-                if image_latents is not None:
-                    # The given frame is clean: it says so with noise level 0.
-                    model_timestep = model_timestep[:, None].repeat(1, latents.shape[2])
-                    model_timestep[:, 0] = 0
+                if known is not None:
+                    # The given frames are clean: they say so with noise level 0.
+                    model_timestep = torch.where(known_frames[None], 0.0, model_timestep[:, None].repeat(1, latents.shape[2]))
                 velocity = self.transformer(
                     model_input, model_timestep, text.to(dtype), text_mask, return_dict=False, **audio_kwargs
                 )[0].float()
@@ -232,8 +301,8 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
                     negative_prompt_embeds = changed.pop("negative_prompt_embeds", negative_prompt_embeds)
                     text, text_mask = self.guidance_text(prompt_embeds, prompt_mask, negative_prompt_embeds, negative_mask)
                 progress_bar.update()
-        if image_latents is not None:
-            latents[:, :, :1] = image_latents
+        if known is not None:
+            latents = torch.where(hold, known_values, latents)
         return latents
 
     def decode_latents(self, latents: torch.Tensor, output_type: str):
@@ -271,6 +340,12 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
         callback_on_step_end: Callable | None = None,
         callback_on_step_end_tensor_inputs: list[str] = ["latents"],
         audio: Any = None,
+        keyframes: list | None = None,
+        video: Any = None,
+        strength: float = 0.6,
+        structure: str | None = None,
+        segment_frames: int | None = 17,
+        context_frames: int = 2,
     ):
         """Generate videos.
 
@@ -293,6 +368,18 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
             audio: a soundtrack to follow (pipelines with an audio codec): a sound or video file path
                 or a waveform ``(samples,)`` / ``(batch, samples)`` at the codec's rate; cut or padded
                 to ``num_frames`` at the codec's video fps. Guidance drops it with the text.
+            keyframes: ``[(image, frame index), ...]``: frames given at any positions (first and last:
+                interpolation), each kept clean in its latent frame (``image=`` is frame 0's case).
+            video: video-to-video: a clip ``(3, num_frames, H, W)`` / ``(B, 3, ...)`` in [-1, 1];
+                sampling starts from its latents noised to the scheduler's level at ``strength``
+                (0 returns the input's latents, 1 ignores it), as diffusers' video-to-video does.
+            structure: with ``video``, start from the input's structure map instead of the input:
+                ``"grey"`` (:func:`genvid.pipelines.conditioning.grey_structure`: shape and motion
+                kept, colour from the prompt: stylization).
+            segment_frames: the window one pass generates (the model's training length, 17); a longer
+                ``num_frames`` is made window by window, each continuing on the last
+                ``context_frames`` latent frames of the one before (memory flat in length). None:
+                one pass whatever the length.
         Returns:
             :class:`genvid.pipelines.common.GenVidPipelineOutput` (or ``(frames,)`` if not ``return_dict``).
         """
@@ -315,27 +402,48 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
         )
         batch_size = texts[0].shape[0]
 
-        # 3. Encode the conditioning image as the first latent frame
-        image_latents = None
-        if image is not None:
-            image_latents = self.encode_image(
-                image, batch_size // num_videos_per_prompt, num_videos_per_prompt, height, width, device
-            )
+        if not 0 <= strength <= 1:
+            raise GenvidError(f"strength must be in [0, 1], got {strength}")
+        if structure is not None and video is None:
+            raise GenvidError("structure is a map of the input video: give video= too")
+
+        # 3. Encode what is given: latent frames kept clean (image, keyframes) and a video to start from
+        num_prompts = batch_size // num_videos_per_prompt
+        given = self.encode_given(image, keyframes, num_frames, num_prompts, num_videos_per_prompt, height, width, device)
+        source = None
+        if video is not None:
+            source = self.encode_source(video, structure, num_frames, batch_size, height, width, device)
 
         # 3b. Encode the soundtrack; the unconditional branch has none
         audio_kwargs, audio_out = self.prepare_audio(audio, num_frames, batch_size, device)
 
-        # 4. Timesteps
-        self.scheduler.set_timesteps(num_inference_steps, device=device)
-        timesteps = self.scheduler.timesteps
-        self._num_timesteps = len(timesteps)
+        # 4. Windows: one, or for a video longer than segment_frames overlapping ones
+        window = frames if segment_frames is None else self.latent_shape(segment_frames, height, width)[0]
+        spans = [(0, frames)] if window >= frames else windows(frames, window, context_frames)
+        if len(spans) > 1 and audio is not None:
+            raise GenvidError("audio conditioning follows one window; give num_frames <= segment_frames with audio")
 
-        # 5. Initial noise
+        # 5. Initial noise for the whole video
         shape = (batch_size, self.transformer.config.in_channels, frames, latent_height, latent_width)
         latents = self.prepare_latents(shape, device, generator, latents)
 
-        # 6. Denoise
-        latents = self.denoise(latents, timesteps, texts, image_latents, audio_kwargs, callback_on_step_end, tensor_inputs)
+        # 6. Denoise window by window, each taking the frames already made (and the given ones) as clean
+        made = torch.zeros(frames, dtype=torch.bool, device=device)
+        for start, end in spans:
+            known_frames = (given[1] | made)[start:end]
+            known_values = torch.where(made[None, None, :, None, None], latents, given[0])[:, :, start:end]
+            noise = latents[:, :, start:end]
+            if source is None:
+                self.scheduler.set_timesteps(num_inference_steps, device=device)
+                window_latents, timesteps = noise, self.scheduler.timesteps
+            else:
+                window_latents, timesteps = self.start_from(source[:, :, start:end], noise, strength, num_inference_steps)
+            self._num_timesteps = len(timesteps)
+            latents[:, :, start:end] = self.denoise(
+                window_latents, timesteps, texts, (known_values, known_frames), audio_kwargs, callback_on_step_end,
+                tensor_inputs,
+            )
+            made[start:end] = True
 
         # 7. Decode and post-process
         frames_out = self.decode_latents(latents, output_type)

@@ -11,6 +11,13 @@ the model also learns the unconditional velocity for classifier-free guidance. W
 noise level 0, its loss masked): that teaches image-to-video, since the causal tokenizer encodes a
 lone image as exactly that first latent frame.
 
+Two generalisations of that, for long video and keyframes (both given clean, at noise level 0, out
+of the loss, exactly as the first frame): with probability ``prefix_probability`` a sample's first
+``1..prefix_frames_max`` latent frames are clean (the pipeline extends a video segment by segment,
+each conditioned on the previous one's last latent frames); with probability
+``keyframe_probability`` each latent frame is clean with odds ``keyframe_share`` (at least one stays
+noisy): the pipeline's ``keyframes=`` at any positions, first and last for interpolation.
+
 Audio conditioning (``audio_codec`` / ``audio_codec_config``, data with ``audio_sample_rate``): the
 frozen codec turns each clip's soundtrack into codes the model cross-attends to next to the text.
 A sample whose text is dropped loses its sound too (the pipeline's unconditional branch has
@@ -39,6 +46,13 @@ class DiffusionOptions(GeneratorOptions):
     #: clips whose latents are kept (by content) so repeated clips skip the frozen encoder; 0 = off
     latent_cache_size: int = 20000
     first_frame_probability: float = 0.0
+    #: share of samples whose first 1..prefix_frames_max latent frames are given clean (long video)
+    prefix_probability: float = 0.0
+    prefix_frames_max: int = 2
+    #: share of samples with clean latent frames at random positions (keyframes, interpolation)
+    keyframe_probability: float = 0.0
+    #: odds of each latent frame being a keyframe in such a sample
+    keyframe_share: float = 0.3
     #: "logit_normal" (default), "uniform" or "shifted"
     timestep_sampling: str = "logit_normal"
     logit_mean: float = 0.0
@@ -75,24 +89,56 @@ def flow_matching_loss(
     noise_levels: torch.Tensor,
     text: torch.Tensor,
     text_mask: torch.Tensor,
-    clean_first_frame: torch.Tensor | None = None,
+    clean_frames: torch.Tensor | None = None,
     **conditioning,
 ) -> torch.Tensor:
-    """Rectified-flow loss. ``noise_levels (batch,)``; ``clean_first_frame (batch,)`` bool marks
-    samples whose first latent frame is given clean (excluded from the loss); ``conditioning``:
-    extra model inputs (``audio_codes``, ``audio_mask``)."""
+    """Rectified-flow loss. ``noise_levels (batch,)``; ``clean_frames`` bool, ``(batch,)`` (the
+    first latent frame of those samples) or ``(batch, frames)``, marks latent frames given clean
+    (noise level 0, excluded from the loss); ``conditioning``: extra model inputs (``audio_codes``,
+    ``audio_mask``)."""
     batch, _, frames = latents.shape[:3]
     levels = noise_levels.float()[:, None].repeat(1, frames)
     frame_weight = torch.ones(batch, frames, device=latents.device)
-    if clean_first_frame is not None:
-        levels[:, 0] = torch.where(clean_first_frame, torch.zeros_like(levels[:, 0]), levels[:, 0])
-        frame_weight[:, 0] = (~clean_first_frame).float()
+    if clean_frames is not None:
+        if clean_frames.ndim == 1:
+            clean_frames = torch.nn.functional.pad(clean_frames[:, None], (0, frames - 1), value=False)
+        levels = torch.where(clean_frames, torch.zeros_like(levels), levels)
+        frame_weight = (~clean_frames).float()
     broadcast = levels[:, None, :, None, None]
     noisy = (1 - broadcast) * latents + broadcast * noise
     target = noise - latents
     prediction = model(noisy, levels * 1000, text, text_mask, **conditioning).sample
     error = (prediction.float() - target.float()).pow(2).mean(dim=(1, 3, 4))  # (batch, frames)
     return (error * frame_weight).sum() / frame_weight.sum().clamp_min(1)
+
+
+def draw_clean_frames(
+    batch: int, frames: int, options: DiffusionOptions, generator: torch.Generator | None
+) -> torch.Tensor | None:
+    """Which latent frames of each sample are given clean, ``(batch, frames)`` bool (None: none).
+
+    Each sample is at most one kind: first frame, a prefix, or keyframes (in that order of draws);
+    at least one frame is always left to learn on."""
+    if frames < 2 or not (options.first_frame_probability or options.prefix_probability or options.keyframe_probability):
+        return None
+    device = generator.device if generator is not None else "cpu"
+    kind = torch.rand(batch, generator=generator, device=device)
+    clean = torch.zeros(batch, frames, dtype=torch.bool, device=device)
+    first_bound = options.first_frame_probability
+    prefix_bound = first_bound + options.prefix_probability
+    keyframe_bound = prefix_bound + options.keyframe_probability
+    longest_prefix = min(options.prefix_frames_max, frames - 1)
+    prefix_lengths = torch.randint(1, longest_prefix + 1, (batch,), generator=generator, device=device)
+    keyframes = torch.rand(batch, frames, generator=generator, device=device) < options.keyframe_share
+    positions = torch.arange(frames, device=device)
+    clean[:, 0] = kind < first_bound
+    is_prefix = (kind >= first_bound) & (kind < prefix_bound)
+    clean |= is_prefix[:, None] & (positions[None] < prefix_lengths[:, None])
+    is_keyframes = (kind >= prefix_bound) & (kind < keyframe_bound)
+    keyframes &= is_keyframes[:, None]
+    all_clean = keyframes.all(dim=1)
+    keyframes[all_clean, frames // 2] = False  # one frame stays noisy
+    return clean | keyframes
 
 
 class DiffusionTask(GeneratorTask):
@@ -107,8 +153,11 @@ class DiffusionTask(GeneratorTask):
                 f"task_options.timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLINGS)}, "
                 f"got {options.timestep_sampling!r}"
             )
-        if not 0 <= options.first_frame_probability <= 1:
-            raise ConfigError(f"task_options.first_frame_probability must be in [0, 1], got {options.first_frame_probability}")
+        for name in ("first_frame_probability", "prefix_probability", "keyframe_probability", "keyframe_share"):
+            if not 0 <= getattr(options, name) <= 1:
+                raise ConfigError(f"task_options.{name} must be in [0, 1], got {getattr(options, name)}")
+        if options.prefix_frames_max < 1:
+            raise ConfigError(f"task_options.prefix_frames_max must be >= 1, got {options.prefix_frames_max}")
         if self.has_audio_codec and data_config is not None and not getattr(data_config, "audio_sample_rate", None):
             raise ConfigError("audio conditioning needs clips with sound: set data.audio_sample_rate")
         self._latent_cache = EncodingCache(options.latent_cache_size)
@@ -189,10 +238,8 @@ class DiffusionTask(GeneratorTask):
 
         noise = torch.randn(latents.shape, generator=generator, device=generator_device).to(self.device)
         levels = sample_noise_levels(batch_size, generator, options, device=self.device)
-        clean_first = None
-        if options.first_frame_probability > 0:
-            draw = torch.rand(batch_size, generator=generator, device=generator_device)
-            clean_first = (draw < options.first_frame_probability).to(self.device)
+        clean_first = draw_clean_frames(batch_size, latents.shape[2], options, generator)
+        clean_first = None if clean_first is None else clean_first.to(self.device)
         conditioning = {}
         logs = {}
         if self.audio_codec is not None:
@@ -208,7 +255,8 @@ class DiffusionTask(GeneratorTask):
         loss = flow_matching_loss(model, latents, noise, levels, text, text_mask, clean_first, **conditioning)
         logs.update(noise_level_mean=float(levels.mean()), text_dropped=float(drop.float().mean()))
         if clean_first is not None:
-            logs["first_frame_given"] = float(clean_first.float().mean())
+            logs["first_frame_given"] = float(clean_first[:, 0].float().mean())
+            logs["clean_frame_share"] = float(clean_first.float().mean())
         return loss, logs
 
     def _latent_grid(self, batch=None) -> tuple[int, int, int]:
