@@ -56,7 +56,10 @@ ROWS = [
     (["generate", "p", "-o", "{out}", "--pipeline", str(DEMO / "diffusion"), "--model", "ar"], "diffusion kind of pipeline"),
     # generate: tasks and the inputs they take
     (["generate", "p", "-o", "{out}", "--task", "t2v", "--video", "{clip}"], "--task t2v takes only the prompt"),
-    (["generate", "p", "-o", "{out}", "--video", "{clip}"], "are for --model ar"),
+    (["generate", "p", "-o", "{out}", "--strength", "0.5"], "need --video"),
+    (["generate", "p", "-o", "{out}", "--keyframe", "{clip}"], "PATH@INDEX"),
+    (["generate", "p", "-o", "{out}", "--keyframe", "{clip}@3"], "looks like a video"),
+    (["generate", "p", "-o", "{out}", "--model", "ar", "--keyframe", "{clip}@0"], "are for --model diffusion"),
     (["generate", "p", "-o", "{out}", "--pipeline", str(DEMO / "diffusion"), "--task", "continue", "--video", "{clip}"], "are for --model ar"),
     (["generate", "p", "-o", "{out}", "--model", "ar", "--task", "continue"], "needs --video"),
     (["generate", "p", "-o", "{out}", "--model", "ar", "--task", "inpaint", "--video", "{clip}"], "needs --mask"),

@@ -137,9 +137,9 @@ def check_request(args):
         ("--strength", args.strength, {"minimum": 0, "maximum": 1}),
     ):
         check_number(value, option, **bounds)
-    args.keyframes = [parse_keyframe(text) for text in args.keyframe or []]
     check_seed(args.seed)
     check_task(args)
+    args.keyframes = [parse_keyframe(text) for text in args.keyframe or []]
     return output
 
 
