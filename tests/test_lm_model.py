@@ -200,13 +200,13 @@ def test_forced_tokens_are_kept():
     model = tiny_model()
     generator = torch.Generator().manual_seed(3)
     grid = torch.randint(0, CODEBOOK, (2, 2, 3, 3), generator=generator) + 32
-    example = TASKS["inpaint"].example(grid, generator)
-    sequence = build_sequence("inpaint", 2, 0, example.condition_ids, target_length=example.target_ids.shape[1])
-    assert (sequence.prefix_ids == MASK).any()
-    tokens = generate(model, sequence.prefix_ids, sequence.target_length, forced=example.forced,
+    region = random_region_mask((2, 2, 3, 3), "inpaint", generator)
+    forced = torch.where(region.flatten(1), -1, grid.flatten(1))
+    sequence = build_sequence("t2v", 2, 0, None, target_length=forced.shape[1])
+    tokens = generate(model, sequence.prefix_ids, sequence.target_length, forced=forced,
                       allowed=model.vocabulary.allowed_range("video"), generator=generator, progress=False)
-    given = example.forced >= 0
-    assert torch.equal(tokens[given], example.forced[given])
+    given = forced >= 0
+    assert torch.equal(tokens[given], forced[given])
 
 
 def test_context_overflow_is_a_clear_error():
@@ -266,11 +266,15 @@ def test_task_conditioning_layouts():
     generator = torch.Generator().manual_seed(0)
     grid = torch.randint(0, CODEBOOK, (6, 3, 4, 4), generator=generator) + 32
     for kind in ("inpaint", "outpaint"):
-        region = random_region_mask(tuple(grid.shape), kind, generator)
-        assert region.shape == grid.shape and region.any(dim=(1, 2, 3)).all() and not region.all()
-        example = TASKS[kind].example(grid, region=region)
+        regions = random_region_mask(tuple(grid.shape), kind, generator)
+        assert regions.shape == grid.shape and regions.any(dim=(1, 2, 3)).all() and not regions.all()
+        example = TASKS[kind].example(grid, region=regions[0])  # one region for the whole batch
+        region = regions[:1].expand_as(grid)
         assert torch.equal(example.condition_ids == MASK, region.flatten(1))  # hidden exactly where generated
-        assert torch.equal(example.target_ids, grid.flatten(1))
+        assert torch.equal(example.target_ids, grid[region].reshape(6, -1))  # the region alone, raster order
+        drawn = TASKS[kind].example(grid, generator)
+        assert drawn.target_ids.shape[1] <= 3 * 16 - 16  # within the task's longest sequence
+        assert drawn.condition_ids.shape[1] + drawn.target_ids.shape[1] <= TASKS[kind].longest(48, 16, 0)
     continued = TASKS["continue"].example(grid, num_given_frames=2)
     assert continued.condition_ids.shape[1] == 2 * 16 and continued.target_ids.shape[1] == 16
     assert TASKS["t2v"].example(grid).condition_ids is None

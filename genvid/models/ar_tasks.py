@@ -29,13 +29,15 @@ from genvid.models.sequence import MASK, TASK_OFFSET
 
 #: the pipeline inputs a task may name in ``needs`` / ``takes``
 INPUTS = ("image", "video", "mask", "audio")
+#: frames of an output when none are asked for (the demo's training length: one window)
+DEFAULT_FRAMES = 17
 
 
 @dataclass
 class TaskInputs:
     """What a pipeline call gives its task: the asked size, and the conditioning as CPU tensors."""
 
-    num_frames: int
+    num_frames: int | None  # None: the task's default (sized)
     height: int
     width: int
     image: torch.Tensor | None = None  # (batch, 3, 1, height, width) in [-1, 1]
@@ -63,6 +65,7 @@ class TaskExample:
     target_length: int | None = None
     given_ids: torch.Tensor | None = None
     output: TaskOutput | None = None
+    region: torch.Tensor | None = None  # (batch, t, h, w): where the sampled tokens go (inpaint, outpaint)
 
     def __post_init__(self):
         if self.target_length is None and self.target_ids is not None:
@@ -189,8 +192,8 @@ class ARTask:
             raise GenvidError(f"{extra[0]} is an input of task {' / '.join(owners)}, not of {self.name!r}")
 
     def sized(self, inputs: TaskInputs) -> TaskInputs:
-        """The inputs with the output size the task makes (most: the asked one)."""
-        return inputs
+        """The inputs with the output size the task makes (most: the asked one, else 17 frames)."""
+        return inputs if inputs.num_frames is not None else replace(inputs, num_frames=DEFAULT_FRAMES)
 
     def input_rows(self, inputs: TaskInputs) -> int:
         """How many samples the conditioning inputs hold (one prompt is repeated over them)."""
@@ -266,6 +269,12 @@ class Continuation(ARTask):
     needs = ("video",)
     min_latent_frames = 2
 
+    def sized(self, inputs):
+        """Without ``num_frames``: the given clip and one window more (a 17-frame clip -> 33)."""
+        if inputs.num_frames is not None:
+            return inputs
+        return replace(inputs, num_frames=inputs.video.shape[2] + DEFAULT_FRAMES - 1)
+
     def prepare(self, context, inputs, batch, device):
         frames, rows, columns = context.latent_shape(inputs.num_frames, inputs.height, inputs.width)
         clip = repeat_rows(inputs.video, batch, "video")
@@ -293,14 +302,22 @@ class Continuation(ARTask):
 
 
 class Inpainting(ARTask):
-    """VideoPoet's inpainting: the conditioning is the whole grid with the region to generate hidden
-    by ``<mask>``, the target is the whole grid, and the given tokens are copied (forced)."""
+    """VideoPoet's inpainting request: the conditioning is the whole grid with the region to
+    generate hidden by ``<mask>``. The target is the region's tokens alone, in raster order (the
+    ``<mask>`` positions of the conditioning say where each goes): the kept tokens appear once, so
+    a clip edits within the context it is generated in (17x64x64 on the demo: 320 + at most 256
+    tokens, not 2 x 320), and they come back exactly, copied from the input. Every row of a batch
+    generates the same number of tokens (one layout per batch); training draws one region a batch."""
 
     name, token, default_weight, inference_rank = "inpaint", 3, 0.1, 2
     needs = ("video", "mask")
 
     def inferred_from(self, inputs, has_text):
         return inputs.given("mask")  # without video: the check says what is missing
+
+    def sized(self, inputs):
+        """Without ``num_frames``: the given clip's length."""
+        return inputs if inputs.num_frames is not None else replace(inputs, num_frames=inputs.video.shape[2])
 
     def prepare(self, context, inputs, batch, device):
         clip = repeat_rows(inputs.video, batch, "video")
@@ -311,21 +328,36 @@ class Inpainting(ARTask):
             )
         grid = context.latent_shape(*size)
         region = context.mask_to_grid(inputs.mask, batch, *size, grid).to(device)
+        counts = flatten_grid(region).sum(dim=1)
+        if (counts != counts[0]).any():
+            raise GenvidError(f"the masks of one call must cover as many tokens each; they cover {counts.tolist()}")
+        if counts[0] == 0:
+            raise GenvidError(f"the mask covers nothing to {self.name}; mark the pixels to generate True")
         ids = context.tokenize(clip, device)
-        condition = flatten_grid(masked_condition(ids, region))
-        forced = torch.where(flatten_grid(region), torch.full_like(condition, -1), flatten_grid(ids))
-        return TaskExample(condition, target_length=condition.shape[1], forced=forced, output=TaskOutput())
+        example = TaskExample(flatten_grid(masked_condition(ids, region)), target_length=int(counts[0]), output=TaskOutput())
+        example.given_ids, example.region = ids, region
+        return example
+
+    def finish(self, context, inputs, example, tokens):
+        grid = example.given_ids.clone()
+        grid[example.region] = tokens.reshape(-1).to(grid.device)  # row by row, raster order
+        return replace(example.output, video_ids=context.transformer.vocabulary.ids_to_video(grid))
 
     def example(self, grid, generator=None, audio_ids=None, region: torch.Tensor | None = None):
-        """``region (batch, t, h, w)``: True where tokens are generated (random when None)."""
+        """``region (t, h, w)`` or ``(1, t, h, w)``: True where tokens are generated, the same for
+        every row (random when None, at most all but one latent frame's tokens: see :meth:`longest`)."""
+        batch, frames = grid.shape[:2]
         if region is None:
-            region = random_region_mask(tuple(grid.shape), self.name, generator, grid.device)
-        target = flatten_grid(grid)
-        forced = torch.where(flatten_grid(region), torch.full_like(target, -1), target)
-        return TaskExample(flatten_grid(masked_condition(grid, region)), target, forced)
+            region = random_region_mask((1, *grid.shape[1:]), self.name, generator, grid.device)
+            if frames > 1 and region.sum() > (frames - 1) * grid[0, 0].numel():
+                region[:, 0] = False  # the first latent frame given whole: within the longest sequence
+        region = region.reshape(1, *grid.shape[1:]).expand(batch, -1, -1, -1)
+        target = grid[region].reshape(batch, -1)
+        return TaskExample(flatten_grid(masked_condition(grid, region)), target)
 
     def longest(self, video_tokens, frame_tokens, audio_tokens):
-        return 2 * video_tokens
+        # the grid as conditioning plus the region: all but one latent frame (one frame: all but a token)
+        return video_tokens + max(video_tokens - frame_tokens, frame_tokens - 1)
 
 
 class Outpainting(Inpainting):

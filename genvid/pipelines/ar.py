@@ -12,13 +12,24 @@ from __future__ import annotations
 
 from typing import Any
 
+from dataclasses import replace
+
 import numpy as np
 import torch
 from diffusers import DiffusionPipeline
 from einops import rearrange
 
 from genvid.errors import GenvidError
-from genvid.models.ar_tasks import ARTask, TaskInputs, TaskOutput, get_task, infer_task
+from genvid.models.ar_tasks import (
+    ARTask,
+    TaskExample,
+    TaskInputs,
+    TaskOutput,
+    flatten_grid,
+    get_task,
+    infer_task,
+    repeat_rows,
+)
 from genvid.models.sampling import generate
 from genvid.models.sequence import build_sequence, pad_text
 from genvid.pipelines.common import (
@@ -30,8 +41,12 @@ from genvid.pipelines.common import (
     image_to_tensor,
     postprocess_video,
 )
+from genvid.pipelines.conditioning import windows
 from genvid.pipelines.lora import LoraLoaderMixin
 from genvid.pipelines.memory import MemoryMixin
+
+#: tasks whose output is a plain clip, so a longer one rolls forward window by window
+ROLLING_TASKS = ("t2v", "i2v", "continue", "uncond")
 
 EXAMPLE = """
     Examples:
@@ -67,6 +82,12 @@ CALL_DOCUMENTATION = """Generate videos (or, for v2a, a clip's soundtrack).
             audio: a2v: the soundtrack to make a video for: a waveform ``(samples,)`` / ``(batch, samples)``
                 at the audio codec's sample rate, or a sound or video file path (resampled); cut or
                 zero-padded to ``num_frames`` at the codec's video fps.
+            num_frames: ``1 + 4k``; None: 17, for continuation the given clip plus one window
+                (``window_frames - 1`` more frames), for in/outpainting the given clip's length.
+            window_frames, context_frames: t2v / i2v / continue / uncond longer than ``window_frames``
+                (the model's training length, 17) roll forward: each window is a continuation of the
+                last ``context_frames`` latent frames made so far, so the sequence never outgrows one
+                window (memory flat in length). None: one pass, as long as it fits the context.
             task: a task of :data:`genvid.models.ar_tasks.TASKS` (its name or object); inferred from
                 the inputs when None.
             temperature, top_k, top_p: sampling; ``temperature=0`` or ``top_k=1`` is greedy.
@@ -170,9 +191,10 @@ class GenVidARPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, Diffus
         self.latent_shape(inputs.num_frames, inputs.height, inputs.width)
         return task, inputs
 
-    def prepare_sequence(self, task: ARTask, inputs: TaskInputs, batch: int, text_length: int, device):
-        """The task's conditioning and the prefix it lays out, checked against the model's context."""
-        example = task.prepare(self, inputs, batch, device)
+    def prepare_sequence(self, task: ARTask, inputs: TaskInputs, batch: int, text_length: int, device, example=None):
+        """The task's conditioning (``example``, prepared from ``inputs`` when None) and the prefix it
+        lays out, checked against the model's context."""
+        example = task.prepare(self, inputs, batch, device) if example is None else example
         sequence = build_sequence(
             task, batch, text_length, example.condition_ids, target_length=example.target_length,
             condition_audio_ids=example.condition_audio_ids, target_kind=example.target_kind, device=device,
@@ -264,17 +286,40 @@ class GenVidARPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, Diffus
 
         return on_token
 
+    # ------------------------------------------------------------------ long video
+    def roll(self, task, inputs, batch, device, sample, window_frames, context_frames) -> TaskOutput:
+        """A video longer than one window: the task makes the first window (continuation: the given
+        clip is it), then each next window continues on the last ``context_frames`` latent frames
+        with the continuation task, as it was trained; the ids are joined into one stream."""
+        total, rows, columns = self.latent_shape(inputs.num_frames, inputs.height, inputs.width)
+        window = self.latent_shape(window_frames, inputs.height, inputs.width)[0]
+        spans = windows(total, window, context_frames)
+        if task.name == "continue":
+            grid = self.tokenize(repeat_rows(inputs.video, batch, "video"), device)
+        else:
+            first = replace(inputs, num_frames=window_frames)
+            example, tokens = sample(task, first, None)
+            grid = self.transformer.vocabulary.video_to_ids(task.finish(self, first, example, tokens).video_ids)
+        continuation = get_task("continue")
+        while grid.shape[1] < total:
+            start, end = next((start, end) for start, end in spans if end > grid.shape[1])
+            example = TaskExample(flatten_grid(grid[:, start:]), target_length=(end - grid.shape[1]) * rows * columns)
+            _, tokens = sample(continuation, inputs, example)
+            grid = torch.cat([grid, rearrange(tokens, "b (t h w) -> b t h w", h=rows, w=columns)], dim=1)
+        return TaskOutput(video_ids=self.transformer.vocabulary.ids_to_video(grid))
+
     @torch.no_grad()
     def __call__(
         self, prompt: str | list[str] | None = None, negative_prompt: str | list[str] | None = None,
         image: Any = None, video: Any = None, mask: Any = None, audio: Any = None, task: str | ARTask | None = None,
-        num_frames: int = 17, height: int = 64, width: int = 64,
+        num_frames: int | None = None, height: int = 64, width: int = 64,
         temperature: float = 1.0, top_k: int | None = None, top_p: float | None = None, guidance_scale: float | None = None,
         num_videos_per_prompt: int = 1, generator: torch.Generator | list[torch.Generator] | None = None,
         prompt_embeds: torch.Tensor | None = None, prompt_attention_mask: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None, negative_prompt_attention_mask: torch.Tensor | None = None,
         output_type: str = "np", return_dict: bool = True, static_cache: bool | None = None, compile: bool = False,
         callback_on_step_end=None, callback_on_step_end_tensor_inputs: list[str] = ["latents"],
+        window_frames: int | None = 17, context_frames: int = 2,
     ):
         # 1. check the inputs
         tensor_inputs = self.callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
@@ -303,25 +348,31 @@ class GenVidARPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, Diffus
         # a text-free task keeps the text positions, masked out (as trained)
         text_mask = text_mask & task.uses_text
 
-        # 3. the task's conditioning and prefix
-        example, sequence = self.prepare_sequence(task, inputs, batch, text.shape[1], device)
-        self._num_timesteps = example.target_length
-
-        # 4. sample the target tokens
+        # 3.-4. the task's conditioning and prefix; sample the target tokens (window by window past one)
         guided = self._guidance_scale != 1.0 and task.uses_text and bool(text_mask.any())
-        allowed = task.allowed(model.vocabulary)
-        tokens = generate(
-            model, sequence.prefix_ids, example.target_length, text.to(model.dtype), text_mask,
-            guidance_scale=self._guidance_scale if guided else 1.0, temperature=temperature, top_k=top_k, top_p=top_p,
-            allowed=allowed, forced=example.forced, generator=generator,
-            static_cache=torch.device(device).type == "cuda" if static_cache is None else static_cache, compile=compile,
-            progress=not getattr(self, "_progress_bar_config", {}).get("disable", False),
-            callback=self.step_callback(callback_on_step_end, tensor_inputs, allowed, example.target_length),
-            negative_text_hidden_states=negative_text, negative_text_mask=negative_mask, interrupt=lambda: self.interrupt,
-        )
+
+        def sample(task, inputs, example):
+            example, sequence = self.prepare_sequence(task, inputs, batch, text.shape[1], device, example)
+            self._num_timesteps = example.target_length
+            allowed = task.allowed(model.vocabulary)
+            return example, generate(
+                model, sequence.prefix_ids, example.target_length, text.to(model.dtype), text_mask,
+                guidance_scale=self._guidance_scale if guided else 1.0, temperature=temperature, top_k=top_k, top_p=top_p,
+                allowed=allowed, forced=example.forced, generator=generator,
+                static_cache=torch.device(device).type == "cuda" if static_cache is None else static_cache, compile=compile,
+                progress=not getattr(self, "_progress_bar_config", {}).get("disable", False),
+                callback=self.step_callback(callback_on_step_end, tensor_inputs, allowed, example.target_length),
+                negative_text_hidden_states=negative_text, negative_text_mask=negative_mask, interrupt=lambda: self.interrupt,
+            )
+
+        if window_frames is not None and task.name in ROLLING_TASKS and inputs.num_frames > window_frames:
+            output = self.roll(task, inputs, batch, device, sample, window_frames, context_frames)
+        else:
+            example, tokens = sample(task, inputs, None)
+            output = task.finish(self, inputs, example, tokens)
 
         # 5. tokens -> video (and sound)
-        frames_out, audio_out = self.decode(task.finish(self, inputs, example, tokens), output_type)
+        frames_out, audio_out = self.decode(output, output_type)
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames_out,) if audio_out is None else (frames_out, audio_out)
