@@ -12,7 +12,9 @@ interrupted one continues from its newest checkpoint):
    (configs/tokenizer/demo_images.yaml: shape is learnt per frame, at a ninth of a clip's cost),
    then 9-frame clips from those weights (configs/tokenizer/demo.yaml), then the decoder alone on
    17-frame clips, the encoder and so the tokens kept (configs/tokenizer/demo_decoder.yaml)
-2. the DiT on the tokenizer's latents: configs/dit/demo.yaml
+2. the DiT on the tokenizer's latents: configs/dit/demo.yaml, then its guidance-distilled student
+   (configs/dit/demo_distill.yaml: from the DiT's weights, regressing its guided velocity; the
+   pipeline samples it in 8 steps of one transformer evaluation each)
 3. the LM on the tokenizer's ids, in two runs: 4000 clips seen many times (configs/lm/demo.yaml),
    then from those weights on clips it has never seen (configs/lm/demo_fresh.yaml)
 4. evaluation: tokenizer PSNR/SSIM on held-out synthetic clips, prompt following of both
@@ -116,9 +118,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokenizer-steps", type=int, default=None, help="steps of the video stage")
     parser.add_argument("--tokenizer-decoder-steps", type=int, default=None, help="steps of the decoder stage")
     parser.add_argument("--dit-steps", type=int, default=None)
+    parser.add_argument("--dit-distill-steps", type=int, default=None, help="steps of the guidance distillation")
     parser.add_argument("--lm-steps", type=int, default=None, help="steps of the first LM stage")
     parser.add_argument("--lm-fresh-steps", type=int, default=None, help="steps of the LM stage on new clips")
-    parser.add_argument("--only", choices=("tokenizer", "dit", "lm", "eval"), default=None, help="run one stage")
+    parser.add_argument("--only", choices=("tokenizer", "dit", "distill", "lm", "eval"), default=None, help="run one stage")
     parser.add_argument("--install", action="store_true", help="copy the trained pipelines into genvid/demo/")
     parser.add_argument("--overwrite", action="store_true", help="with --install: replace shipped demo files")
     parser.add_argument("--eval-samples", type=int, default=1, help="clips per combination in the prompt evaluation")
@@ -149,6 +152,13 @@ def main(argv: list[str] | None = None) -> int:
         if wanted(stage):
             overrides = stage_overrides(stage, output, args) + [f"task_options.tokenizer={tokenizer}"]
             pipelines[name] = run_stage(stage, configs / stage / "demo.yaml", overrides + args.overrides, output)
+    distilled = output / "dit_distill" / "final"
+    if wanted("distill"):
+        teacher = pipelines.get("diffusion", output / "dit" / "final")
+        overrides = stage_overrides("dit_distill", output, args) + [
+            f"task_options.tokenizer={tokenizer}", f"task_options.initial_weights={teacher}", f"task_options.teacher={teacher}"
+        ]
+        distilled = run_stage("dit_distill", configs / "dit" / "demo_distill.yaml", overrides + args.overrides, output)
     if wanted("lm"):
         overrides = stage_overrides("lm_fresh", output, args) + [
             f"task_options.tokenizer={tokenizer}", f"task_options.initial_weights={pipelines['ar']}"
@@ -170,6 +180,11 @@ def main(argv: list[str] | None = None) -> int:
         pipeline.set_progress_bar_config(disable=True)
         report["prompt_following"][name] = evaluate_pipeline(pipeline, args.eval_samples, seed=args.seed)
         report["generate_seconds"][name] = time_generation(name, path)
+    if (distilled / "model_index.json").is_file():  # its own defaults: 8 steps, no guidance pass
+        pipeline = load_pipeline("diffusion", str(distilled), "cuda" if torch.cuda.is_available() else "cpu")
+        pipeline.set_progress_bar_config(disable=True)
+        report["prompt_following"]["diffusion_distilled"] = evaluate_pipeline(pipeline, args.eval_samples, seed=args.seed)
+        report["generate_seconds"]["diffusion_distilled"] = time_generation("diffusion", distilled)
     print(format_table(report["prompt_following"]), flush=True)
     print(f"[demo] CPU generate time (median of 3, 17x64x64): {report['generate_seconds']}", flush=True)
     (output / "report.json").write_text(json.dumps(report, indent=1))

@@ -292,3 +292,21 @@ def test_a_variant_save_keeps_the_text_encoder_config_only_and_loads_back(pipe, 
     loaded = GenVidDiffusionPipeline.from_pretrained(tmp_path / "fp16", variant="fp16")
     loaded.set_progress_bar_config(disable=True)
     np.testing.assert_array_equal(generate(pipe), generate(loaded))
+
+
+def test_a_guidance_distilled_pipeline_runs_one_evaluation_a_step_by_default(pipe, tmp_path):
+    pipeline = GenVidDiffusionPipeline(
+        **pipe.components, default_guidance_scale=1.0, guidance_distilled=True, default_num_inference_steps=3
+    )
+    pipeline.save_pretrained(tmp_path)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["guidance_distilled"] is True and index["default_num_inference_steps"] == 3
+    loaded = GenVidDiffusionPipeline.from_pretrained(tmp_path)
+    loaded.set_progress_bar_config(disable=True)
+    # None steps / guidance: the folder's 3 steps, one conditional evaluation each (2 prompts a batch)
+    assert count_transformer_calls(loaded, num_inference_steps=None, guidance_scale=None) == [2] * 3
+    assert count_transformer_calls(loaded, num_inference_steps=5, guidance_scale=None) == [2] * 5
+    # the many-step guided path stays available on request
+    assert count_transformer_calls(loaded, num_inference_steps=4, guidance_scale=2.0) == [4] * 4
+    # a folder without the keys keeps the old defaults: 30 steps with guidance
+    assert count_transformer_calls(pipe, num_inference_steps=None) == [4] * 30

@@ -204,3 +204,46 @@ def test_initial_weights_start_from_an_exported_pipeline(task, tmp_path):
                           DataConfig(num_frames=5, height=16, width=16))
     with pytest.raises(GenvidError, match="does not match the model section"):
         other.build_model()
+
+
+def test_guidance_distillation_student_approaches_the_teachers_guided_velocity(tmp_path):
+    torch.manual_seed(0)
+    teacher = VideoDiffusionTransformer(**MODEL)
+    with torch.no_grad():  # past AdaLN-zero's zero start, so the teacher's two streams differ
+        for parameter in teacher.parameters():
+            if parameter.abs().sum() == 0:
+                parameter.normal_(std=0.1)
+    teacher.save_pretrained(tmp_path / "teacher" / "transformer")
+    task = make_task(teacher=str(tmp_path / "teacher"), guidance_distillation_scale=3.0, text_dropout=1.0,
+                     first_frame_probability=0.0)
+    model = task.build_model()
+    batch = synthetic_batch(["a red circle moving left", "a blue square moving up"])
+    latents = task.encode_video(batch["video"])
+    text, mask = task.encode_text(batch["caption"])
+    guided = task.guided_teacher_velocity(text, mask)
+    probe = torch.randn(latents.shape, generator=torch.Generator().manual_seed(1))
+    timesteps = torch.full((2, latents.shape[2]), 500.0)
+
+    def distance():
+        with torch.no_grad():
+            return float((model(probe, timesteps, text, mask).sample - guided(probe, timesteps)).pow(2).mean())
+
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    before, losses = distance(), []
+    for step in range(60):
+        loss, _ = task.training_step(model, batch, step, torch.Generator().manual_seed(step))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert set(task._text_cache.entries) == {"", *batch["caption"]}  # text never dropped for the student
+    assert sum(losses[-10:]) < 0.5 * sum(losses[:10])
+    assert distance() < 0.5 * before
+    pipeline = task.pipeline(model)
+    assert pipeline.config.guidance_distilled and pipeline.config.default_num_inference_steps == 8
+    assert pipeline.config.default_guidance_scale == 1.0
+
+
+def test_a_teacher_folder_without_a_transformer_is_a_clear_error(tmp_path):
+    with pytest.raises(ConfigError, match="task_options.teacher"):
+        make_task(teacher=str(tmp_path))

@@ -75,7 +75,7 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
 
     def __init__(
         self, video_tokenizer, text_encoder, transformer, scheduler: FlowMatchEulerDiscreteScheduler, audio_codec=None,
-        default_guidance_scale: float = 5.0,
+        default_guidance_scale: float = 5.0, guidance_distilled: bool = False, default_num_inference_steps: int = 30,
     ):
         super().__init__()
         self.register_modules(
@@ -86,7 +86,13 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
             audio_codec=audio_codec,
         )
         # saved in model_index.json: the guidance a trained model is best sampled with
-        self.register_to_config(default_guidance_scale=default_guidance_scale)
+        # and, for a guidance-distilled transformer (its conditional stream already follows the
+        # guided velocity), that no unconditional stream is run by default, in few steps
+        self.register_to_config(
+            default_guidance_scale=default_guidance_scale,
+            guidance_distilled=guidance_distilled,
+            default_num_inference_steps=default_num_inference_steps,
+        )
 
     # ------------------------------------------------------------------------------------------
     # pieces
@@ -326,7 +332,7 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
         num_frames: int = 17,
         height: int = 64,
         width: int = 64,
-        num_inference_steps: int = 30,
+        num_inference_steps: int | None = None,
         guidance_scale: float | None = None,
         num_videos_per_prompt: int = 1,
         generator: torch.Generator | list[torch.Generator] | None = None,
@@ -355,8 +361,11 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
             image: first frame for image-to-video: PIL image, path, or tensor ``(C,H,W)``/``(B,C,H,W)``
                 in [-1, 1]; resized and center-cropped to ``height x width``, kept fixed while sampling.
             num_frames: ``1 + 4k`` (the tokenizer's causal temporal compression).
+            num_inference_steps: denoising steps. None: the pipeline's ``default_num_inference_steps``
+                (30, or what its model_index.json holds: 8 for a guidance-distilled one).
             guidance_scale: classifier-free guidance; ``<= 1`` skips the unconditional pass. None: the
-                pipeline's ``default_guidance_scale`` (5, or what its model_index.json holds).
+                pipeline's ``default_guidance_scale`` (5, or what its model_index.json holds); 1 (one
+                transformer evaluation a step) when its model_index.json says ``guidance_distilled``.
             generator: seeds the initial noise (a list: one per video).
             latents: initial noise ``(batch, channels, frames, h, w)`` instead of drawing it.
             prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask:
@@ -384,13 +393,17 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
             :class:`genvid.pipelines.common.GenVidPipelineOutput` (or ``(frames,)`` if not ``return_dict``).
         """
         # 1. Check inputs
+        if num_inference_steps is None:
+            num_inference_steps = self.config.get("default_num_inference_steps", 30)
         tensor_inputs = self.callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
         self.check_inputs(
             prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
             negative_prompt_attention_mask, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
             output_type, tensor_inputs,
         )
-        self._guidance_scale = self.config.default_guidance_scale if guidance_scale is None else guidance_scale
+        if guidance_scale is None:
+            guidance_scale = 1.0 if self.config.get("guidance_distilled", False) else self.config.default_guidance_scale
+        self._guidance_scale = guidance_scale
         self._interrupt = False
         device = self._execution_device
         frames, latent_height, latent_width = self.latent_shape(num_frames, height, width)

@@ -22,12 +22,19 @@ Audio conditioning (``audio_codec`` / ``audio_codec_config``, data with ``audio_
 frozen codec turns each clip's soundtrack into codes the model cross-attends to next to the text.
 A sample whose text is dropped loses its sound too (the pipeline's unconditional branch has
 neither), and the sound alone is dropped with probability ``audio_dropout``.
+
+Guidance distillation (``teacher``: a saved diffusion pipeline or transformer folder, frozen): the
+student regresses the teacher's guided velocity ``v_u + scale * (v_c - v_u)`` on the same noised
+latents, so one conditional evaluation per step replaces guidance's two. Text is never dropped
+then (the student has no unconditional stream to learn), and the exported pipeline is marked
+``guidance_distilled`` with ``distilled_steps`` as its default step count.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable
 
 import torch
 from torch import nn
@@ -64,6 +71,12 @@ class DiffusionOptions(GeneratorOptions):
     preview_guidance_scale: float = 5.0
     default_guidance_scale: float = 5.0
     audio_dropout: float = 0.1
+    #: guidance distillation: a saved pipeline (or transformer) folder whose guided velocity the
+    #: student regresses; None trains on the flow-matching target
+    teacher: str | None = None
+    guidance_distillation_scale: float = 2.5
+    #: the distilled pipeline's default num_inference_steps (one transformer evaluation each)
+    distilled_steps: int = 8
 
 
 def sample_noise_levels(
@@ -90,12 +103,14 @@ def flow_matching_loss(
     text: torch.Tensor,
     text_mask: torch.Tensor,
     clean_frames: torch.Tensor | None = None,
+    target_velocity: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
     **conditioning,
 ) -> torch.Tensor:
     """Rectified-flow loss. ``noise_levels (batch,)``; ``clean_frames`` bool, ``(batch,)`` (the
     first latent frame of those samples) or ``(batch, frames)``, marks latent frames given clean
-    (noise level 0, excluded from the loss); ``conditioning``: extra model inputs (``audio_codes``,
-    ``audio_mask``)."""
+    (noise level 0, excluded from the loss); ``target_velocity``: ``fn(noisy, timesteps) ->
+    velocity`` replacing ``noise - latents`` (a teacher's, for distillation); ``conditioning``:
+    extra model inputs (``audio_codes``, ``audio_mask``)."""
     batch, _, frames = latents.shape[:3]
     levels = noise_levels.float()[:, None].repeat(1, frames)
     frame_weight = torch.ones(batch, frames, device=latents.device)
@@ -106,7 +121,7 @@ def flow_matching_loss(
         frame_weight = (~clean_frames).float()
     broadcast = levels[:, None, :, None, None]
     noisy = (1 - broadcast) * latents + broadcast * noise
-    target = noise - latents
+    target = noise - latents if target_velocity is None else target_velocity(noisy, levels * 1000)
     prediction = model(noisy, levels * 1000, text, text_mask, **conditioning).sample
     error = (prediction.float() - target.float()).pow(2).mean(dim=(1, 3, 4))  # (batch, frames)
     return (error * frame_weight).sum() / frame_weight.sum().clamp_min(1)
@@ -160,7 +175,12 @@ class DiffusionTask(GeneratorTask):
             raise ConfigError(f"task_options.prefix_frames_max must be >= 1, got {options.prefix_frames_max}")
         if self.has_audio_codec and data_config is not None and not getattr(data_config, "audio_sample_rate", None):
             raise ConfigError("audio conditioning needs clips with sound: set data.audio_sample_rate")
+        if options.teacher is not None and self.has_audio_codec:
+            raise ConfigError("task_options.teacher: guidance distillation of a model with audio conditioning is not supported")
+        if options.distilled_steps < 1:
+            raise ConfigError(f"task_options.distilled_steps must be >= 1, got {options.distilled_steps}")
         self._latent_cache = EncodingCache(options.latent_cache_size)
+        self.teacher = None
 
     # ------------------------------------------------------------------ helpers
     def check_helpers(self) -> None:
@@ -188,6 +208,30 @@ class DiffusionTask(GeneratorTask):
 
     def caches(self):
         return [self._text_cache, self._latent_cache]
+
+    def setup(self, device: torch.device) -> None:
+        super().setup(device)
+        if self.options.teacher is not None and self.teacher is None:
+            self.teacher = load_teacher(self.options.teacher, self.model_config)
+        if self.teacher is not None:
+            self.teacher.to(self.device)
+
+    def guided_teacher_velocity(self, text, text_mask):
+        """``fn(noisy, timesteps)``: the frozen teacher's guided velocity for ``text``, its
+        unconditional branch on the empty prompt (what the pipeline's guidance uses)."""
+        empty, empty_mask = self.encode_text([""] * text.shape[0])
+        length = max(text.shape[1], empty.shape[1])
+        both = torch.cat([_pad_to(text, length), _pad_to(empty, length)])
+        both_mask = torch.cat([_pad_to(text_mask, length), _pad_to(empty_mask, length)])
+        scale = self.options.guidance_distillation_scale
+
+        def velocity(noisy, timesteps):
+            with torch.no_grad():
+                out = self.teacher(torch.cat([noisy, noisy]), torch.cat([timesteps, timesteps]), both, both_mask).sample
+            conditional, unconditional = out.float().chunk(2)
+            return unconditional + scale * (conditional - unconditional)
+
+        return velocity
 
     def build_model(self) -> nn.Module:
         # Gradient checkpointing is the loop's switch (training.gradient_checkpointing).
@@ -230,6 +274,8 @@ class DiffusionTask(GeneratorTask):
         generator_device = generator.device if generator is not None else "cpu"
 
         drop = torch.rand(batch_size, generator=generator, device=generator_device) < options.text_dropout
+        if self.teacher is not None:  # the student learns the guided (conditional) stream only
+            drop = torch.zeros_like(drop)
         if "text_states" in batch:
             text, text_mask = self.cached.text(batch, drop, self.device, trim=True)
         else:
@@ -252,7 +298,8 @@ class DiffusionTask(GeneratorTask):
                 "audio_mask": (~audio_dropped).to(self.device),
             }
             logs["audio_dropped"] = float(audio_dropped.float().mean())
-        loss = flow_matching_loss(model, latents, noise, levels, text, text_mask, clean_first, **conditioning)
+        target = self.guided_teacher_velocity(text, text_mask) if self.teacher is not None else None
+        loss = flow_matching_loss(model, latents, noise, levels, text, text_mask, clean_first, target, **conditioning)
         logs.update(noise_level_mean=float(levels.mean()), text_dropped=float(drop.float().mean()))
         if clean_first is not None:
             logs["first_frame_given"] = float(clean_first[:, 0].float().mean())
@@ -287,14 +334,39 @@ class DiffusionTask(GeneratorTask):
         self._load_helpers()
         scheduler = FlowMatchEulerDiscreteScheduler(shift=self.options.scheduler_shift)
         model = getattr(model, "module", model)
+        distilled = self.options.teacher is not None
         return GenVidDiffusionPipeline(
             video_tokenizer=self.video_tokenizer,
             text_encoder=self.text_encoder,
             transformer=model,
             scheduler=scheduler,
             audio_codec=self.audio_codec,
-            default_guidance_scale=self.options.default_guidance_scale,
+            default_guidance_scale=1.0 if distilled else self.options.default_guidance_scale,
+            guidance_distilled=distilled,
+            default_num_inference_steps=self.options.distilled_steps if distilled else 30,
         )
 
     def preview_arguments(self):
         return {"num_inference_steps": self.options.preview_steps}
+
+
+def _pad_to(tensor: torch.Tensor, length: int) -> torch.Tensor:
+    """Zero-pad dim 1 (text positions) to ``length``; a padded position is masked out."""
+    missing = length - tensor.shape[1]
+    if missing == 0:
+        return tensor
+    return torch.cat([tensor, tensor.new_zeros(tensor.shape[0], missing, *tensor.shape[2:])], dim=1)
+
+
+def load_teacher(path: str, model_config: dict[str, Any]) -> VideoDiffusionTransformer:
+    """The frozen teacher transformer of a saved pipeline (its ``transformer/``) or model folder."""
+    folder = Path(path)
+    if (folder / "transformer" / "config.json").is_file():
+        folder = folder / "transformer"
+    if not (folder / "config.json").is_file():
+        raise ConfigError(f"task_options.teacher: {path} is neither a diffusion pipeline folder nor a saved transformer")
+    teacher = VideoDiffusionTransformer.from_pretrained(folder)
+    for key in ("in_channels", "text_hidden_size"):
+        if key in model_config and model_config[key] != teacher.config[key]:
+            raise ConfigError(f"task_options.teacher: its {key}={teacher.config[key]} but model.{key}={model_config[key]}")
+    return teacher.requires_grad_(False).eval()
