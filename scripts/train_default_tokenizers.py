@@ -35,14 +35,9 @@ def cell_mean_psnr(clips, spatial: int = 8, temporal: int = 4) -> float:
     """A stronger trivial baseline: every 8x8-pixel, 4-frame cell (the first frame alone) replaced
     by its mean colour -- what a tokenizer's latent grid holds with no learning at all."""
     from genvid.eval.metrics import psnr
-    from tokenizer.layers import CellExpand, CellMean
+    from tokenizer.layers import cell_mean_picture
 
-    pool, expand = CellMean(3, 3, spatial, temporal), CellExpand(3, 3, spatial, temporal)
-    for layer in (pool, expand):
-        torch.nn.init.eye_(layer.proj.weight.view(3, 3))
-        torch.nn.init.zeros_(layer.proj.bias)
-    with torch.no_grad():
-        values = [float(psnr(expand(pool(clip[None]))[0], clip)) for _, clip in clips]
+    values = [float(psnr(cell_mean_picture(clip[None], spatial, temporal)[0], clip)) for _, clip in clips]
     return sum(values) / len(values)
 
 

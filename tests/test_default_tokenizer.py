@@ -48,6 +48,23 @@ def test_shipped_tokenizer_beats_the_mean_colour(tokenizers, clips, kind, source
     assert gain > margin, f"{kind} on a held-out {source} clip: only {gain:.1f} dB above the mean colour"
 
 
+#: dB above the cell-mean picture on the held-out coffee photograph (9x64x64, one camera path):
+#: just under today's margins (measured: gaussian +2.90, fsq +1.34), so a regression fails. Raise
+#: them to 7 / 5 dB (issue 22's goal) when the retrained defaults ship.
+CELL_MEAN_MARGINS = {"gaussian": 2.5, "fsq": 1.0}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_shipped_tokenizer_beats_the_cell_mean_picture(tokenizers, kind):
+    from tokenizer.layers import cell_mean_picture
+
+    name, clip = heldout_real_clips(num_frames=9, height=64, width=64, clips_per_image=1)[0]
+    assert name.startswith("coffee")
+    baseline = float(psnr(cell_mean_picture(clip[None])[0], clip))
+    gain = float(psnr(_reconstruct(tokenizers[kind], clip), clip)) - baseline
+    assert gain > CELL_MEAN_MARGINS[kind], f"{kind} on {name}: {gain:+.2f} dB against the cell-mean picture"
+
+
 def test_pretrained_paths_and_unknown_kind():
     for kind in KINDS:
         folder = pretrained_tokenizer_path(kind)
@@ -100,8 +117,9 @@ def test_budget_bench_reports_both_models(capsys):
                   "--batch-size", "1", "--size", "tiny"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.startswith("{")]
     figures = {(record["model"], record["metric"]): record["value"] for record in records if "peer" not in record}
-    for model in ("genvid", "cogvideox"):
+    for model in ("genvid", "genvid_haar", "cogvideox"):
         assert figures[(model, "steps")] >= 1 and 0 < figures[(model, "heldout_psnr")] < 60
+    assert 10 < figures[("cell_mean", "heldout_psnr")] < 60  # the no-learning baseline on the same clips
     psnr = next(record for record in records if "peer" in record and record["metric"] == "heldout_psnr")
     assert abs(psnr["difference"] - (psnr["value"] - psnr["peer_value"])) < 1e-2
     assert bench(["--in-process", "--num-frames", "5", "--crop", "16"]) == 2  # CogVideoX needs 1 + 8k frames

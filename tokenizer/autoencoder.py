@@ -33,6 +33,7 @@ from .layers import (
     to_frames,
     to_video,
 )
+from .wavelet import haar_analysis, haar_synthesis
 
 
 class _Stage(nn.Module):
@@ -75,9 +76,12 @@ def _blocks(norm_groups: int):
 class Encoder(_Checkpointable):
     def __init__(self, in_channels: int, out_channels: int, base_channels: int, channel_multipliers: tuple[int, ...],
                  num_res_blocks: int, num_mid_blocks: int, temporal_downsamples: int, causal_3d_stages: int,
-                 norm_groups: int = 32, cell_skip: bool = False):
+                 norm_groups: int = 32, cell_skip: bool = False, wavelet_levels: int = 0):
         super().__init__()
         block_2d, block_3d = _blocks(norm_groups)
+        # the network sees the Haar coefficients: 4 channels per level at half the size per level
+        self.wavelet_levels = wavelet_levels
+        in_channels = in_channels * 4**wavelet_levels
         channels = [base_channels * multiplier for multiplier in channel_multipliers]
         num_stages = len(channels)
         self.conv_in = nn.Conv2d(in_channels, channels[0], 3, padding=1)
@@ -104,6 +108,8 @@ class Encoder(_Checkpointable):
 
     def forward(self, video: torch.Tensor) -> torch.Tensor:
         batch_size = video.shape[0]
+        if self.wavelet_levels:
+            video = haar_analysis(video, self.wavelet_levels)
         x = self.conv_in(to_frames(video))
         for stage in self.stages:
             x = _layout(x, stage.is_3d, batch_size)
@@ -121,9 +127,12 @@ class Encoder(_Checkpointable):
 class Decoder(_Checkpointable):
     def __init__(self, in_channels: int, out_channels: int, base_channels: int, channel_multipliers: tuple[int, ...],
                  num_res_blocks: int, num_mid_blocks: int, temporal_upsamples: int, causal_3d_stages: int,
-                 norm_groups: int = 32, cell_skip: bool = False):
+                 norm_groups: int = 32, cell_skip: bool = False, wavelet_levels: int = 0):
         super().__init__()
         block_2d, block_3d = _blocks(norm_groups)
+        # the network outputs Haar coefficients; forward inverts them onto pixels
+        self.wavelet_levels = wavelet_levels
+        out_channels = out_channels * 4**wavelet_levels
         channels = [base_channels * multiplier for multiplier in reversed(channel_multipliers)]
         num_stages = len(channels)
         self.conv_in = CausalConv3d(in_channels, channels[0])
@@ -160,7 +169,9 @@ class Decoder(_Checkpointable):
                 x = _run_resample(stage.resample, x, batch_size)
         x = _layout(x, False, batch_size)
         video = to_video(self.conv_out(F.silu(self.norm_out(x))), batch_size)
-        return video + self.cell_skip(latents) if self.cell_skip is not None else video
+        if self.cell_skip is not None:
+            video = video + self.cell_skip(latents)
+        return haar_synthesis(video, self.wavelet_levels) if self.wavelet_levels else video
 
     @property
     def last_layer(self) -> torch.Tensor:

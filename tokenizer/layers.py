@@ -223,6 +223,20 @@ class CellExpand(_FirstFrameAware):
         return x[:, :, self.temporal - 1:] if self._is_first_chunk() else x
 
 
+@torch.no_grad()
+def cell_mean_picture(video: torch.Tensor, spatial: int = 8, temporal: int = 4) -> torch.Tensor:
+    """Every ``spatial x spatial``-pixel, ``temporal``-frame latent cell (the first frame alone)
+    painted with its mean colour: what a tokenizer's latent grid holds with no learning at all,
+    the trivial baseline a tokenizer must beat. ``(B, C, T, H, W)`` in, the same shape out."""
+    channels = video.shape[1]
+    pool, expand = CellMean(channels, channels, spatial, temporal), CellExpand(channels, channels, spatial, temporal)
+    for layer in (pool, expand):
+        nn.init.eye_(layer.proj.weight.view(channels, channels))
+        nn.init.zeros_(layer.proj.bias)
+    pool.to(video), expand.to(video)
+    return expand(pool(video))
+
+
 def set_streaming(module: nn.Module, streaming: bool) -> None:
     """Switch every causal layer under ``module`` in or out of streaming mode and clear its state."""
     for layer in module.modules():

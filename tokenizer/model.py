@@ -71,6 +71,10 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
             On by default: it won where it was measured (the default tokenizers, same recipe,
             held-out real clips: 21.7 dB gaussian / 19.5 dB fsq with it, 16.3 / 13.4 without).
             Saved tokenizers record their value, so weights trained without it load as they were.
+        wavelet_levels: levels of a per-frame 2D Haar transform before the encoder and its exact
+            inverse after the decoder (tokenizer.wavelet; spatial only, so causal). Each level
+            halves the frames the network sees and multiplies the spatial compression by 2, so
+            ``channel_multipliers`` needs one entry fewer per level for the same compression.
     """
 
     _supports_gradient_checkpointing = True
@@ -96,14 +100,17 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         latent_std: float | Sequence[float] = 1.0,
         norm_groups: int = 32,
         cell_skip: bool = True,
+        wavelet_levels: int = 0,
     ):
         super().__init__()
         if bottleneck not in BOTTLENECKS:
             raise ValueError(f"bottleneck must be one of {', '.join(BOTTLENECKS)}, got {bottleneck!r}")
         channel_multipliers = tuple(channel_multipliers)
-        implied_spatial = 2 ** (len(channel_multipliers) - 1)
+        if not isinstance(wavelet_levels, int) or not 0 <= wavelet_levels <= 3:
+            raise ValueError(f"wavelet_levels must be 0, 1, 2 or 3, got {wavelet_levels!r}")
+        implied_spatial = 2 ** (len(channel_multipliers) - 1 + wavelet_levels)
         if spatial_compression is not None and spatial_compression != implied_spatial:
-            needed = int(math.log2(spatial_compression)) + 1 if spatial_compression > 0 else "?"
+            needed = int(math.log2(spatial_compression)) + 1 - wavelet_levels if spatial_compression > 0 else "?"
             raise ValueError(
                 f"spatial_compression={spatial_compression} needs {needed} channel_multipliers, got {len(channel_multipliers)}"
             )
@@ -127,9 +134,11 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         self.spatial_factor = implied_spatial
         self.temporal_factor = temporal_compression
         self.encoder = Encoder(in_channels, self.latent_bottleneck.input_channels, base_channels, channel_multipliers,
-                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages, norm_groups, cell_skip)
+                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages, norm_groups, cell_skip,
+                               wavelet_levels)
         self.decoder = Decoder(self.latent_bottleneck.latent_channels, in_channels, base_channels, channel_multipliers,
-                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages, norm_groups, cell_skip)
+                               num_res_blocks, num_mid_blocks, temporal_halvings, causal_3d_stages, norm_groups, cell_skip,
+                               wavelet_levels)
 
     # ------------------------------------------------------------------ memory layout
     def to_channels_last(self) -> "VideoTokenizer":

@@ -35,7 +35,10 @@ import time
 HELP = "equal wall-clock training budget: genvid's tokenizer vs AutoencoderKLCogVideoX (held-out PSNR/SSIM)"
 
 GENVID_CONFIGS = {"tiny": "tokenizer/default_gaussian", "base": "tokenizer/base_gaussian"}  # shipped configs' names
-MODELS = ("genvid", "cogvideox")
+MODELS = ("genvid", "genvid_haar", "cogvideox")
+#: the "genvid_haar" arm: the same config with one level of Haar input / output stage
+#: (tokenizer.wavelet), its full-resolution stage dropped so the compression stays 4x8x8
+HAAR_OVERRIDES = {"wavelet_levels": 1}
 KL_WEIGHT = 1e-6
 #: what each preset sets unless given: ``small`` (the CPU default) finishes in under a minute and
 #: only shows the bench works (seconds of training say nothing about the architectures); ``full``
@@ -66,11 +69,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--record-file", default=None, help=argparse.SUPPRESS)  # a child's record, for its parent
 
 
-def build_genvid(size: str):
+def build_genvid(size: str, wavelet: bool = False):
     from genvid.config import load_config, section
     from tokenizer import VideoTokenizer
 
-    return VideoTokenizer(**section(load_config(GENVID_CONFIGS[size]), "model"))
+    options = dict(section(load_config(GENVID_CONFIGS[size]), "model"))
+    if wavelet:
+        options.update(HAAR_OVERRIDES, channel_multipliers=list(options["channel_multipliers"])[1:])
+    return VideoTokenizer(**options)
 
 
 def _losses(reconstruction, video, kl):
@@ -94,10 +100,10 @@ class _Trainer:
 
         torch.manual_seed(seed)
         self.name = name
-        if name == "genvid":
+        if name.startswith("genvid"):
             from tokenizer import LossWeights, TokenizerTrainingModule
 
-            self.tokenizer = build_genvid(size)
+            self.tokenizer = build_genvid(size, wavelet=name == "genvid_haar")
             self.module = TokenizerTrainingModule(self.tokenizer, None, LossWeights(l1=1.0, l2=1.0, kl=KL_WEIGHT))
         else:
             from genvid.bench.tokenizer import cogvideox_autoencoder
@@ -108,7 +114,7 @@ class _Trainer:
         self.parameters = sum(p.numel() for p in self.tokenizer.parameters())
 
     def loss(self, video, step, generator):
-        if self.name == "genvid":
+        if self.name.startswith("genvid"):
             return self.module(video, step=step, generator=generator)
         posterior = self.module.encode(video).latent_dist
         latents = posterior.mean + posterior.std * __import__("torch").randn(
@@ -119,7 +125,7 @@ class _Trainer:
         return _losses(reconstruction, video, kl)
 
     def reconstruct(self, video):
-        if self.name == "genvid":
+        if self.name.startswith("genvid"):
             return self.tokenizer.decode(self.tokenizer.encode(video))
         return self.tokenizer.decode(self.tokenizer.encode(video).latent_dist.mode()).sample
 
@@ -146,6 +152,9 @@ def train_one(args, name: str) -> dict:
     batches = iter(DataLoader(dataset, batch_size=args.batch_size, collate_fn=collate_videos))
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
+    # on a CPU the budget is the process's CPU seconds (a shared machine's load does not shrink
+    # one arm's budget, and the arms can then train side by side); on a GPU, wall-clock seconds
+    clock = time.perf_counter if device.type == "cuda" else time.process_time
     steps, trained_seconds, last_loss = 0, 0.0, float("nan")
     with _ResidentPeak(interval=0.01) as resident:
         while trained_seconds < args.budget_seconds:
@@ -153,7 +162,7 @@ def train_one(args, name: str) -> dict:
             generator = torch.Generator(device=device).manual_seed(args.seed * 1_000_003 + steps)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            start = time.perf_counter()
+            start = clock()
             with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
                 loss, _ = trainer.loss(video, steps, generator)
             loss.backward()
@@ -162,7 +171,7 @@ def train_one(args, name: str) -> dict:
             optimizer.zero_grad(set_to_none=True)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
-            trained_seconds += time.perf_counter() - start
+            trained_seconds += clock() - start
             steps += 1
             last_loss = float(loss.detach())
     peak = torch.cuda.max_memory_allocated(device) if device.type == "cuda" else resident.used
@@ -186,6 +195,7 @@ def train_one(args, name: str) -> dict:
         "threads": torch.get_num_threads(),
         "clip": f"{args.batch_size}x3x{args.num_frames}x{args.crop}x{args.crop}",
         "budget_seconds": args.budget_seconds,
+        "budget_clock": "wall" if device.type == "cuda" else "process_cpu",
         "trained_seconds": round(trained_seconds, 1),
         "steps": steps,
         "samples_per_second": round(steps * args.batch_size / max(trained_seconds, 1e-9), 3),
@@ -198,6 +208,25 @@ def train_one(args, name: str) -> dict:
     if device.type != "cuda":
         record["process_max_rss_gb"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20, 3)
     return record
+
+
+def _cell_mean_record(args) -> dict:
+    """The no-learning baseline on the same held-out clips: each 4x8x8 cell's mean colour."""
+    from genvid.data.camera_motion import heldout_real_clips
+    from genvid.eval.metrics import psnr, ssim
+    from tokenizer.layers import cell_mean_picture
+
+    scores = []
+    for _, clip in heldout_real_clips(args.num_frames, args.crop, args.crop, seed=args.seed):
+        picture = cell_mean_picture(clip[None])[0]
+        scores.append((float(psnr(picture, clip)), float(ssim(picture, clip))))
+    return {
+        "model": "cell_mean", "size": "none", "parameters_millions": 0.0,
+        "clip": f"{args.batch_size}x3x{args.num_frames}x{args.crop}x{args.crop}",
+        "budget_seconds": 0.0, "heldout_clips": len(scores),
+        "heldout_psnr": round(sum(s[0] for s in scores) / len(scores), 3),
+        "heldout_ssim": round(sum(s[1] for s in scores) / len(scores), 4),
+    }
 
 
 #: (metric, unit, better) of each model's record, as report lines
@@ -218,20 +247,35 @@ def _child_argv(args, name: str, record_file: str) -> list[str]:
     return argv
 
 
-def _train_in_child(args, name: str) -> dict:
+def _train_in_children(args, names: list[str]) -> dict[str, dict]:
+    """One child process per model; on a CPU (a CPU-time budget) they train at the same time."""
     import tempfile
 
     from genvid.errors import GenvidError
 
+    records = {}
     with tempfile.TemporaryDirectory() as folder:
-        record_file = os.path.join(folder, "record.json")
-        completed = subprocess.run(_child_argv(args, name, record_file), stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.PIPE, text=True)
-        if completed.returncode != 0 or not os.path.isfile(record_file):
-            tail = (completed.stderr.strip().splitlines() or ["no output"])[-1]
-            raise GenvidError(f"bench tokenizer-budget: the {name} run failed: {tail}")
-        with open(record_file) as handle:
-            return json.load(handle)
+        def start(name):
+            record_file = os.path.join(folder, f"{name}.json")
+            process = subprocess.Popen(_child_argv(args, name, record_file), stdout=subprocess.DEVNULL,
+                                       stderr=subprocess.PIPE, text=True)
+            return name, record_file, process
+
+        def finish(name, record_file, process):
+            _, errors = process.communicate()
+            if process.returncode != 0 or not os.path.isfile(record_file):
+                tail = (errors.strip().splitlines() or ["no output"])[-1]
+                raise GenvidError(f"bench tokenizer-budget: the {name} run failed: {tail}")
+            with open(record_file) as handle:
+                records[name] = json.load(handle)
+
+        if args.side_by_side:
+            for running in [start(name) for name in names]:
+                finish(*running)
+        else:
+            for name in names:
+                finish(*start(name))
+    return records
 
 
 def run(args) -> int:
@@ -256,20 +300,29 @@ def run(args) -> int:
         return 0
     dtype = getattr(torch, args.dtype or ("bfloat16" if on_cuda else "float32"))
     report = Report("tokenizer_budget", "cuda" if on_cuda else "cpu", dtype, output=args.output)
-    records = {}
-    for name in args.models:
-        report.progress(f"{name}: training for {args.budget_seconds:g} s, then the held-out clips")
-        record = train_one(args, name) if args.in_process else _train_in_child(args, name)
-        records[name] = record
+    args.side_by_side = not on_cuda and not args.in_process
+    clock = "wall-clock" if on_cuda else "CPU"
+    report.progress(f"{', '.join(args.models)}: training for {args.budget_seconds:g} {clock} s each"
+                    f"{' side by side' if args.side_by_side else ''}, then the held-out clips")
+    if args.in_process:
+        records = {name: train_one(args, name) for name in args.models}
+    else:
+        records = _train_in_children(args, args.models)
+    records["cell_mean"] = _cell_mean_record(args)
+    for name in [*args.models, "cell_mean"]:
+        record = records[name]
         for metric, unit, _ in FIGURES:
+            if metric not in record:
+                continue
             report.figure("train_budget", name, record["clip"], metric, record[metric], unit,
                           budget_seconds=record["budget_seconds"], size=record["size"],
                           parameters_m=record["parameters_millions"], heldout_clips=record["heldout_clips"])
-    if "genvid" in records and "cogvideox" in records:
-        ours, peer = records["genvid"], records["cogvideox"]
-        for metric, unit, better in FIGURES:
-            report.compare("train_budget", ours["clip"], metric, ours[metric], "cogvideox", peer[metric], unit,
-                           better=better, difference=metric.startswith("heldout_"))
+    for ours_name, peer_name in (("genvid", "cogvideox"), ("genvid_haar", "cogvideox"), ("genvid_haar", "genvid")):
+        if ours_name in records and peer_name in records:
+            ours, peer = records[ours_name], records[peer_name]
+            for metric, unit, better in FIGURES:
+                report.compare("train_budget", ours["clip"], metric, ours[metric], peer_name, peer[metric], unit,
+                               better=better, difference=metric.startswith("heldout_"), arm=ours_name)
     return 0
 
 
