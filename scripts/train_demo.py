@@ -102,12 +102,46 @@ def time_generation(model: str, pipeline_path: Path, repeats: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def install(source: Path, name: str) -> None:
+def install(source: Path, name: str, captions: str) -> None:
+    """Copy a pipeline into genvid/demo/NAME with the summary of the captions it was trained on
+    (``captions``: the synthetic grammar) that genvid generate's far-prompt line reads."""
+    from genvid.known_prompts import DEFAULT_THRESHOLD, synthetic_training_captions, synthetic_vocabulary, write_known_captions
+    from genvid.text import TextEncoder
+
     target = DEMO_ROOT / name
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.tmp"))
+    encoder = TextEncoder.from_pretrained(target / "text_encoder")
+    write_known_captions(target, encoder, synthetic_training_captions(captions), synthetic_vocabulary(), DEFAULT_THRESHOLD)
     print(f"[demo] installed {source} -> {target}", flush=True)
+
+
+def words_stage(args, output: Path, configs: Path) -> int:
+    """Fine-tune the shipped demos on the richer caption grammar (configs/*/demo_words.yaml), then
+    measure canonical and held-out wording on both the shipped and the fine-tuned pipelines."""
+    from genvid.commands.generate import load_pipeline
+    from genvid.eval.analyzer import evaluate_prompt_following
+    from genvid.eval.prompts_eval import format_table, generate_splits
+
+    stages = {"diffusion": ("dit_words", configs / "dit" / "demo_words.yaml"),
+              "ar": ("lm_words", configs / "lm" / "demo_words.yaml")}
+    report = {"seed": args.seed, "command": " ".join(sys.argv), "prompt_following": {}}
+    for name in args.words_models:
+        stage, config = stages[name]
+        trained = run_stage(stage, config, stage_overrides(stage, output, args) + args.overrides, output)
+        for label, path in ((f"{name} shipped", DEMO_ROOT / name), (f"{name} words", trained)):
+            pipeline = load_pipeline(name, str(path), "cuda" if torch.cuda.is_available() else "cpu")
+            pipeline.set_progress_bar_config(disable=True)
+            generated = generate_splits(pipeline, ("seen", "heldout"), args.eval_samples, seed=args.seed,
+                                        wordings=("canonical", "heldout"))
+            report["prompt_following"][label] = {split: evaluate_prompt_following(clips, labels)
+                                                 for split, (labels, clips) in generated.items()}
+            print(format_table({label: report["prompt_following"][label]}), flush=True)
+        (output / "words_report.json").write_text(json.dumps(report, indent=1))
+        if args.install:
+            install(trained, name, "rich")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -121,7 +155,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dit-distill-steps", type=int, default=None, help="steps of the guidance distillation")
     parser.add_argument("--lm-steps", type=int, default=None, help="steps of the first LM stage")
     parser.add_argument("--lm-fresh-steps", type=int, default=None, help="steps of the LM stage on new clips")
-    parser.add_argument("--only", choices=("tokenizer", "dit", "distill", "lm", "eval"), default=None, help="run one stage")
+    parser.add_argument("--dit-words-steps", type=int, default=None, help="steps of the DiT words stage")
+    parser.add_argument("--lm-words-steps", type=int, default=None, help="steps of the LM words stage")
+    parser.add_argument("--only", choices=("tokenizer", "dit", "distill", "lm", "eval", "words"), default=None,
+                        help="run one stage (words: fine-tune the shipped demos on the richer captions, then evaluate)")
+    parser.add_argument("--words-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion", "ar"],
+                        help="with --only words: which shipped demos to fine-tune")
     parser.add_argument("--install", action="store_true", help="copy the trained pipelines into genvid/demo/")
     parser.add_argument("--overwrite", action="store_true", help="with --install: replace shipped demo files")
     parser.add_argument("--eval-samples", type=int, default=1, help="clips per combination in the prompt evaluation")
@@ -135,6 +174,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     configs = ROOT / "configs"
     wanted = lambda stage: args.only in (None, stage)  # noqa: E731
+    if args.only == "words":
+        return words_stage(args, output, configs)
     tokenizer = output / "tokenizer_decoder" / "final"
     if wanted("tokenizer"):
         images = run_stage(
@@ -190,7 +231,7 @@ def main(argv: list[str] | None = None) -> int:
     (output / "report.json").write_text(json.dumps(report, indent=1))
     if args.install:
         for name, path in pipelines.items():
-            install(path, name)
+            install(path, name, "basic")
         (DEMO_ROOT / "report.json").write_text(json.dumps(report, indent=1))
     return 0
 

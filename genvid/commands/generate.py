@@ -97,6 +97,12 @@ def run(args) -> int:
     result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
     write_result(args, output, pipeline, result)
     print(output)
+    from genvid.known_prompts import KnownCaptions
+
+    known = KnownCaptions.from_folder(folder)
+    line = known.far_prompt_line(pipeline.text_encoder, args.prompt) if known is not None else None
+    if line:
+        print(line)
     return 0
 
 

@@ -42,6 +42,7 @@ class DataConfig:
     audio_sample_rate: when set, items carry "audio", a mono waveform (samples,) aligned with the
         clip (synthetic: a tone naming the attributes; folder: the audio column or the video's track).
     still_fraction: "real_images" / "mixed": share of photographs shown with a motionless camera.
+    captions: synthetic caption grammar: "basic" or "rich" (synonyms, more sentence forms).
     synthetic_fraction: "mixed": share of synthetic clips.
     manifest_fraction: "mixed" with a manifest: share of the manifest's videos (the rest real_images).
     """
@@ -59,6 +60,7 @@ class DataConfig:
     media: str = "all"
     fps: float = 8.0
     audio_sample_rate: int | None = None
+    captions: str = "basic"
     still_fraction: float = 0.1
     synthetic_fraction: float = 0.25
     manifest_fraction: float = 0.5
@@ -92,6 +94,7 @@ def build_dataset(config: DataConfig | dict):
             seed=config.seed,
             fps=config.fps,
             audio_sample_rate=config.audio_sample_rate,
+            captions=config.captions,
         )
     if config.source == "folder":
         if not config.manifest:

@@ -87,6 +87,7 @@ _TEMPLATES = (
     "the {color} {shape} {phrase}",
 )
 NUM_TEMPLATES = len(_TEMPLATES)
+CAPTION_GRAMMARS = ("basic", "rich")
 
 # Object size as a fraction of the short side ("about a quarter of the frame wide").
 _SIZE_FRACTION = 0.25
@@ -266,6 +267,8 @@ class SyntheticVideoDataset(Dataset):
     Item ``i`` is ``{"video": (3,T,H,W) float [-1,1], "caption", "color", "shape", "motion"}``; the
     combination cycles through the split (balanced), the caption template and the per-clip jitter
     come from ``(seed, i)``, so items are the same in every worker and every epoch.
+    ``captions``: "basic" (caption_for: one word per attribute) or "rich" (genvid.data.captions:
+    synonyms and more sentence forms; the clips are the same).
     With ``audio_sample_rate`` set, items also carry ``"audio"``: the matching soundtrack of
     :func:`render_audio` (the clip lasting ``num_frames / fps`` seconds).
     """
@@ -280,11 +283,15 @@ class SyntheticVideoDataset(Dataset):
         seed: int = 0,
         fps: float = 8.0,
         audio_sample_rate: int | None = None,
+        captions: str = "basic",
     ):
         if split not in SPLITS:
             raise GenvidError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
         if num_samples < 1:
             raise GenvidError(f"num_samples must be >= 1, got {num_samples}")
+        if captions not in CAPTION_GRAMMARS:
+            raise GenvidError(f"unknown caption grammar {captions!r}; expected one of {', '.join(CAPTION_GRAMMARS)}")
+        self.captions = captions
         self.split = split
         self.combinations = SPLITS[split]
         self.num_samples = int(num_samples)
@@ -308,8 +315,14 @@ class SyntheticVideoDataset(Dataset):
         rng = np.random.default_rng([self.seed, index])
         template = int(rng.integers(NUM_TEMPLATES))
         clip_seed = int(rng.integers(2**62))
+        if self.captions == "rich":
+            from genvid.data.captions import rich_caption
+
+            caption = rich_caption(color, shape, motion, np.random.default_rng([self.seed, index, 1]))
+        else:
+            caption = caption_for(color, shape, motion, template)
         return {
-            "caption": caption_for(color, shape, motion, template),
+            "caption": caption,
             "color": color,
             "shape": shape,
             "motion": motion,

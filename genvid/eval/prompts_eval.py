@@ -11,6 +11,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genvid.data.synthetic import ALL_COMBINATIONS, HELDOUT_COMBINATIONS, NEW_COLOR_WORDS, SPLITS, caption_for
+from genvid.errors import GenvidError
 from genvid.eval.analyzer import evaluate_prompt_following
 from genvid.pipelines.common import frames_to_video
 
@@ -21,10 +22,14 @@ def generate_for_combinations(
     samples_per_combination: int = 1,
     batch_size: int = 16,
     seed: int = 0,
+    wording: str = "canonical",
     **call_options,
 ) -> list[torch.Tensor]:
-    """One (C, T, H, W) clip in [-1, 1] per (combination, sample), in order."""
-    prompts = [caption_for(*combination, template=sample) for combination in combinations
+    """One (C, T, H, W) clip in [-1, 1] per (combination, sample), in order.
+
+    ``wording``: "canonical" (the training grammar's captions) or "heldout" (genvid.eval.wordings:
+    synonyms and sentence forms no training caption uses)."""
+    prompts = [prompt_for(combination, sample, wording) for combination in combinations
                for sample in range(samples_per_combination)]
     clips: list[torch.Tensor] = []
     for start in tqdm(range(0, len(prompts), batch_size), desc="eval prompts", leave=False):
@@ -33,6 +38,28 @@ def generate_for_combinations(
         frames = pipeline(prompt=chunk, generator=generator, output_type="pt", **call_options).frames
         clips.extend(frames_to_video(frames))
     return clips
+
+
+WORDINGS = ("canonical", "heldout")
+
+
+def prompt_for(combination, sample: int, wording: str = "canonical") -> str:
+    """The prompt of one evaluation clip of a combination in the given wording."""
+    if wording == "canonical":
+        return caption_for(*combination, template=sample)
+    if wording == "heldout":
+        from genvid.eval.wordings import heldout_wording
+
+        if tuple(combination) not in ALL_COMBINATIONS:
+            raise GenvidError(f"the held-out wording set covers the synthetic colours only, not {combination[0]!r}")
+        # Offset per combination, so that one clip per combination still covers every synonym.
+        return heldout_wording(*combination, index=sample + ALL_COMBINATIONS.index(tuple(combination)))
+    raise ValueError(f"unknown wording {wording!r}; expected one of {', '.join(WORDINGS)}")
+
+
+def split_name(split: str, wording: str) -> str:
+    """The row name of a (split, wording): "seen", "heldout", "seen / heldout wording"."""
+    return split if wording == "canonical" else f"{split} / {wording} wording"
 
 
 def split_combinations(split: str):
@@ -50,16 +77,19 @@ def split_combinations(split: str):
 
 
 def generate_splits(pipeline, splits=("seen", "heldout"), samples_per_combination: int = 1, batch_size: int = 16,
-                    seed: int = 0, **call_options) -> dict[str, tuple[list, list[torch.Tensor]]]:
-    """``{split: (labels, clips)}``: one ``(color, shape, motion)`` label per generated clip."""
+                    seed: int = 0, wordings=("canonical",), **call_options) -> dict[str, tuple[list, list[torch.Tensor]]]:
+    """``{split name: (labels, clips)}``: one ``(color, shape, motion)`` label per generated clip,
+    for each split in each wording (see :func:`split_name`)."""
     generated = {}
-    for split in splits:
-        combinations = split_combinations(split)
-        clips = generate_for_combinations(pipeline, combinations, samples_per_combination, batch_size, seed, **call_options)
-        # a new colour word is drawn (and read back) as the colour it names
-        labels = [(NEW_COLOR_WORDS.get(color, color), shape, motion) for color, shape, motion in combinations
-                  for _ in range(samples_per_combination)]
-        generated[split] = (labels, clips)
+    for wording in wordings:
+        for split in splits:
+            combinations = split_combinations(split)
+            clips = generate_for_combinations(pipeline, combinations, samples_per_combination, batch_size, seed,
+                                              wording, **call_options)
+            # a new colour word is drawn (and read back) as the colour it names
+            labels = [(NEW_COLOR_WORDS.get(color, color), shape, motion) for color, shape, motion in combinations
+                      for _ in range(samples_per_combination)]
+            generated[split_name(split, wording)] = (labels, clips)
     return generated
 
 

@@ -2,7 +2,8 @@
 
 Generates clips for every colour x shape x motion of the synthetic vocabulary, reads each back
 with genvid.eval.analyzer and prints per-attribute accuracy for the combinations seen in training
-and the held-out ones. With --clip-model it also reports CLIPSIM of the clips against their
+and the held-out ones; --wording heldout adds rows for prompts in words the captions never use.
+With --clip-model it also reports CLIPSIM of the clips against their
 prompts; with --feature-model, FVD between the generated clips and the synthetic set's own
 renders of the same combinations. --report writes an HTML page: the table, those metrics, and one
 animated clip per prompt with what the analyzer read from it.
@@ -27,6 +28,9 @@ def add_arguments(parser) -> None:
                         help="evaluate with this LoRA adapter loaded (repeatable)")
     parser.add_argument("--quantize", choices=("int8", "int8_dynamic"), default=None,
                         help="quantize the transformer with torchao first")
+    parser.add_argument("--wording", nargs="+", choices=("canonical", "heldout"), default=["canonical"],
+                        help="prompt wording: canonical (the training captions' words) and/or heldout "
+                             "(genvid.eval.wordings: synonyms and sentence forms no caption uses)")
     parser.add_argument("--samples-per-combination", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -47,6 +51,8 @@ def run(args) -> int:
     from genvid.eval.analyzer import evaluate_prompt_following
     from genvid.eval.prompts_eval import format_table, generate_splits, learned_metrics, load_learned_models
 
+    if "heldout" in args.wording and any(split.startswith("blicket") for split in args.splits):
+        raise GenvidError("--wording heldout covers the synthetic colours only, not the blicket splits")
     if args.model == "both" and args.pipeline:
         raise GenvidError("--pipeline needs --model diffusion or --model ar")
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
@@ -66,7 +72,7 @@ def run(args) -> int:
         if model == "diffusion" and args.steps is not None:
             options["num_inference_steps"] = args.steps
         generated = generate_splits(pipeline, args.splits, args.samples_per_combination, args.batch_size,
-                                    args.seed, **options)
+                                    args.seed, args.wording, **options)
         reports[model] = {split: evaluate_prompt_following(clips, labels) for split, (labels, clips) in generated.items()}
         metrics[model] = learned_metrics(generated, scorer, feature_model)
         generations[model] = generated

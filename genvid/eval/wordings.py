@@ -1,0 +1,77 @@
+"""The held-out wording set: prompts for the synthetic combinations in words no training caption uses.
+
+A new user does not type "a red circle moving left"; they type "a crimson disc heading west".
+These synonyms and sentence forms measure whether a generator follows the meaning of a prompt
+or only the exact words of its captions.
+
+How they are kept out of training: the only caption grammars the recipe trains on are
+genvid.data.synthetic.caption_for (the basic grammar) and genvid.data.captions (the richer one),
+and neither module imports this one. tests/test_wordings.py draws thousands of training captions
+from both and asserts that none contains any phrase below (as whole words) and none matches a
+held-out sentence form; a word added to the training grammar that collides with one here fails it.
+"""
+
+from __future__ import annotations
+
+import re
+
+from genvid.data.captions import fix_articles
+
+#: Synonyms never used by a training caption.
+COLOR_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "red": ("crimson", "scarlet"),
+    "green": ("emerald", "jade"),
+    "blue": ("azure", "cobalt"),
+    "yellow": ("golden", "lemon"),
+    "purple": ("violet", "lavender"),
+    "orange": ("tangerine", "amber"),
+    "white": ("snowy", "ivory"),
+    "cyan": ("turquoise", "aqua"),
+}
+SHAPE_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "circle": ("disc", "orb"),
+    "square": ("box", "block"),
+    "triangle": ("wedge", "triangular shape"),
+}
+MOTION_SYNONYMS: dict[str, tuple[str, ...]] = {
+    "left": ("heading west", "gliding leftwards"),
+    "right": ("heading east", "gliding rightwards"),
+    "up": ("rising", "climbing upwards"),
+    "down": ("falling", "sinking downwards"),
+}
+#: Sentence forms no training template has: the fixed words of each (its markers) never appear in
+#: a training caption. Some also put the shape before the colour.
+TEMPLATES: tuple[str, ...] = (
+    "there goes a {color} {shape}, {motion}",
+    "a {shape} that is {color} and {motion}",
+    "a {shape} painted {color}, {motion}",
+    "picture a {color} {shape} {motion}",
+)
+TEMPLATE_MARKERS: tuple[str, ...] = ("there goes", "that is", "painted", "picture a")
+
+
+def heldout_wording(color: str, shape: str, motion: str, index: int = 0) -> str:
+    """The ``index``-th held-out wording of a combination; indices cycle through synonyms and
+    templates at different rates, so neighbouring indices differ in every part."""
+    colors, shapes, motions = COLOR_SYNONYMS[color], SHAPE_SYNONYMS[shape], MOTION_SYNONYMS[motion]
+    template = TEMPLATES[index % len(TEMPLATES)]
+    caption = template.format(
+        color=colors[index % len(colors)],
+        shape=shapes[(index // 2) % len(shapes)],
+        motion=motions[(index // 4 + index) % len(motions)],
+    )
+    return fix_articles(caption)
+
+
+def heldout_phrases() -> list[str]:
+    """Every held-out synonym and template marker (what a training caption must never contain)."""
+    phrases = [word for table in (COLOR_SYNONYMS, SHAPE_SYNONYMS, MOTION_SYNONYMS) for words in table.values()
+               for word in words]
+    return phrases + list(TEMPLATE_MARKERS)
+
+
+def contained_phrases(caption: str, phrases=None) -> list[str]:
+    """The phrases (whole words) of ``phrases`` (default: the held-out ones) inside ``caption``."""
+    text = caption.lower()
+    return [phrase for phrase in (phrases or heldout_phrases())
+            if re.search(r"(?<![a-z])" + re.escape(phrase) + r"(?![a-z])", text)]
