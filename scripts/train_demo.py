@@ -17,6 +17,10 @@ interrupted one continues from its newest checkpoint):
    pipeline samples it in 8 steps of one transformer evaluation each)
 3. the LM on the tokenizer's ids, in two runs: 4000 clips seen many times (configs/lm/demo.yaml),
    then from those weights on clips it has never seen (configs/lm/demo_fresh.yaml)
+   Later stages, run alone (--only): ``words`` fine-tunes the shipped demos on the richer caption
+   grammar (configs/{dit,lm}/demo_words.yaml) and measures canonical and held-out wording;
+   ``sound`` trains the audio codec (configs/audio/demo_codec.yaml), then a DiT following sound and
+   an LM with v2a / a2v in its mixture (configs/{dit,lm}/demo_sound.yaml).
 4. evaluation: tokenizer PSNR/SSIM on held-out synthetic clips, prompt following of both
    pipelines (seen vs held-out combinations), CPU generate time; written to OUTPUT/report.json.
 
@@ -157,8 +161,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lm-fresh-steps", type=int, default=None, help="steps of the LM stage on new clips")
     parser.add_argument("--dit-words-steps", type=int, default=None, help="steps of the DiT words stage")
     parser.add_argument("--lm-words-steps", type=int, default=None, help="steps of the LM words stage")
-    parser.add_argument("--only", choices=("tokenizer", "dit", "distill", "lm", "eval", "words"), default=None,
-                        help="run one stage (words: fine-tune the shipped demos on the richer captions, then evaluate)")
+    parser.add_argument("--only", choices=("tokenizer", "dit", "distill", "lm", "eval", "words", "sound"),
+                        default=None, help="run one stage (words: fine-tune the shipped demos on the richer captions, "
+                        "then evaluate; sound: the audio codec, then the DiT and LM with sound)")
+    parser.add_argument("--audio-codec-steps", type=int, default=None, help="steps of the audio codec stage")
+    parser.add_argument("--dit-sound-steps", type=int, default=None)
+    parser.add_argument("--lm-sound-steps", type=int, default=None)
     parser.add_argument("--words-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion", "ar"],
                         help="with --only words: which shipped demos to fine-tune")
     parser.add_argument("--install", action="store_true", help="copy the trained pipelines into genvid/demo/")
@@ -176,6 +184,13 @@ def main(argv: list[str] | None = None) -> int:
     wanted = lambda stage: args.only in (None, stage)  # noqa: E731
     if args.only == "words":
         return words_stage(args, output, configs)
+    if args.only == "sound":
+        codec = run_stage("audio_codec", configs / "audio" / "demo_codec.yaml",
+                          stage_overrides("audio_codec", output, args) + args.overrides, output)
+        for stage in ("dit_sound", "lm_sound"):
+            overrides = stage_overrides(stage, output, args) + [f"task_options.audio_codec={codec}"]
+            run_stage(stage, configs / stage.split("_")[0] / "demo_sound.yaml", overrides + args.overrides, output)
+        return 0
     tokenizer = output / "tokenizer_decoder" / "final"
     if wanted("tokenizer"):
         images = run_stage(
