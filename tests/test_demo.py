@@ -24,13 +24,14 @@ def test_demo_pipeline_generates_the_asked_clip(name):
     assert 0 <= frames.min() and frames.max() <= 1 and frames.std() > 0.01
 
 
-@pytest.mark.parametrize("args", [
-    ["--model", "diffusion", "--steps", "4", "--image", "{first}"],
-    ["--model", "ar", "--video", "{clip}", "--task", "continue"],
+@pytest.mark.parametrize("args, num_frames", [
+    (["--model", "diffusion", "--steps", "4", "--image", "{first}"], 17),
+    # with no --num-frames a continuation is the given clip plus one 17-frame window (5 + 16)
+    (["--model", "ar", "--video", "{clip}", "--task", "continue"], 21),
 ])
-def test_generate_command_with_image_and_video(tmp_path, args):
+def test_generate_command_with_image_and_video(tmp_path, args, num_frames):
     clip = render_clip("blue", "square", "up", num_frames=17, height=64, width=64)
-    write_video(tmp_path / "clip.mp4", clip[:, :5])  # continued to 17 frames
+    write_video(tmp_path / "clip.mp4", clip[:, :5])
     write_video(tmp_path / "first.gif", clip[:, :1])
     args = [a.format(first=tmp_path / "first.gif", clip=tmp_path / "clip.mp4") for a in args]
     out = tmp_path / "out.mp4"
@@ -40,7 +41,7 @@ def test_generate_command_with_image_and_video(tmp_path, args):
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip().endswith(str(out))
-    assert read_video(out).shape == (3, 17, 64, 64)
+    assert read_video(out).shape == (3, num_frames, 64, 64)
 
 
 def test_demo_tokenizer_keeps_what_the_analyzer_reads_of_heldout_combinations():

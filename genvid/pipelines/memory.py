@@ -23,7 +23,10 @@ def quantize_model(model, mode: str = "int8"):
         raise GenvidError(f"quantization must be one of {', '.join(QUANTIZATIONS)}, got {mode!r}")
     if getattr(model, "peft_config", None):
         raise GenvidError("quantize: fuse and unload LoRA adapters first (pipe.fuse_lora(); pipe.unload_lora_weights())")
-    from torchao.quantization import Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig, quantize_
+    try:
+        from torchao.quantization import Int8DynamicActivationInt8WeightConfig, Int8WeightOnlyConfig, quantize_
+    except ImportError:
+        raise GenvidError("quantize needs torchao: pip install 'genvid[quantize]'") from None
 
     config = Int8WeightOnlyConfig() if mode == "int8" else Int8DynamicActivationInt8WeightConfig()
     quantize_(model, config)
