@@ -36,6 +36,8 @@ SKIPS = [
      "(tests/test_lora.py trains, exports, loads with --lora PATH:SCALE and combines adapters at tiny sizes)"),
     (r"demo_distill|runs/distill_try", "the guidance distillation of the shipped demo DiT, whose folder the work folder lacks "
      "(tests/test_dit_task.py distils a tiny teacher, tests/test_dit_pipeline.py runs a distilled pipeline)"),
+    (r"bench_tokenizer_budget\.py --device cpu --budget-seconds", "the measured budget runs train every arm for minutes of "
+     "CPU time (tests/test_default_tokenizer.py runs the budget bench at a few seconds per arm)"),
     (r"path/to/wan_vae", "a VAE folder a user brings (tests/test_diffusers_vae.py trains a DiT on small Wan / CogVideoX VAEs)"),
     (r"CLIP_DIR|VIDEOMAE_DIR", "needs CLIP / VideoMAE folders a user supplies (tests/test_eval_learned.py runs FVD / CLIPSIM on tiny random ones)"),
 ]
