@@ -65,3 +65,31 @@ def test_inpainting_targets_the_region_alone_and_keeps_the_rest_exactly(pipeline
     # outpainting the same mask's outside keeps the bottom-right tokens
     outpainted = run(pipeline, video=video, mask=~mask, task="outpaint")
     assert torch.equal(outpainted[~keep], given[~keep])
+
+
+def test_keyframes_are_temporal_inpainting_that_keeps_their_latent_frames(pipeline):
+    from genvid.pipelines.conditioning import keyframe_guide
+
+    first, last = torch.full((3, 16, 16), -1.0), torch.full((3, 16, 16), 1.0)
+    keyframes = [(first, 0), (last, 8)]  # 9 frames: latent frames 0 and 2 given, latent frame 1 generated
+    inputs = TASKS["keyframes"].sized(TaskInputs(9, 16, 16, keyframes=keyframes))
+    example = TASKS["keyframes"].prepare(pipeline, inputs, 1, "cpu")
+    assert example.target_length == 4  # one latent frame of 2 x 2 tokens, not the clip's 12
+    assert TASKS["keyframes"].token_id == TASKS["inpaint"].token_id  # the request inpainting was trained on
+    ids = run(pipeline, keyframes=keyframes, num_frames=9, temperature=0)
+    guide = pipeline.video_tokenizer.tokenize(keyframe_guide(keyframes, 9, 16, 16))
+    assert ids.shape == (1, 3, 2, 2)
+    assert torch.equal(ids[:, [0, 2]], guide[:, [0, 2]])
+    # greedy, same text: another last keyframe changes the frames generated before it
+    other = run(pipeline, keyframes=[(first, 0), (torch.zeros(3, 16, 16), 8)], num_frames=9, temperature=0)
+    assert not torch.equal(other[:, 1], ids[:, 1])
+
+
+def test_keyframes_in_every_latent_frame_leave_nothing_to_generate(pipeline):
+    import pytest
+
+    from genvid.errors import GenvidError
+
+    image = torch.zeros(3, 16, 16)
+    with pytest.raises(GenvidError, match="nothing is left to generate"):
+        run(pipeline, keyframes=[(image, 0), (image, 4)], num_frames=5)

@@ -59,7 +59,8 @@ ROWS = [
     (["generate", "p", "-o", "{out}", "--strength", "0.5"], "need --video"),
     (["generate", "p", "-o", "{out}", "--keyframe", "{clip}"], "PATH@INDEX"),
     (["generate", "p", "-o", "{out}", "--keyframe", "{clip}@3"], "looks like a video"),
-    (["generate", "p", "-o", "{out}", "--model", "ar", "--keyframe", "{clip}@0"], "are for --model diffusion"),
+    (["generate", "p", "-o", "{out}", "--model", "ar", "--strength", "0.5"], "are for --model diffusion"),
+    (["generate", "p", "-o", "{out}", "--model", "ar", "--keyframe", "{clip}@0", "--video", "{clip}"], "ar --keyframe takes no"),
     (["generate", "p", "-o", "{out}", "--pipeline", str(DEMO / "diffusion"), "--task", "continue", "--video", "{clip}"], "are for --model ar"),
     (["generate", "p", "-o", "{out}", "--model", "ar", "--task", "continue"], "needs --video"),
     (["generate", "p", "-o", "{out}", "--model", "ar", "--task", "inpaint", "--video", "{clip}"], "needs --mask"),
@@ -153,6 +154,8 @@ ROWS = [
     (["eval", "tokenizer", "{clip}", "--tokenizer", "someone/some-tokenizer"], "not a local folder"),
     (["eval", "tokenizer", "{clip}", "--device", "cuda"], "--device cuda"),
     (["eval", "prompts", "--model", "ar", "--pipeline", "someone/some-pipeline"], "not a local folder"),
+    (["eval", "edit", "--model", "diffusion", "--tasks", "inpaint"], "takes keyframes only"),
+    (["eval", "long", "--model", "ar", "--num-frames", "20"], "--num-frames must be 1 + 16k"),
     (["eval", "prompts", "--model", "ar", "--pipeline", str(PRETRAINED / "tokenizer_fsq")], "not a pipeline"),
     # bench
     (["bench", "bogus"], "invalid choice"),

@@ -43,7 +43,7 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument(
         "--keyframe", action="append", default=None, metavar="PATH@INDEX",
-        help="diffusion: an image to hold at frame INDEX (repeatable; first and last = interpolation)",
+        help="an image to hold at frame INDEX (repeatable; first and last = interpolation; ar: temporal inpainting)",
     )
     parser.add_argument("--strength", type=float, default=None, help="diffusion --video: how far from the input (0..1)")
     parser.add_argument(
@@ -155,8 +155,10 @@ def check_task(args) -> None:
 
     if args.model == "diffusion" and (args.mask is not None or args.task not in (None, "t2v", "i2v")):
         raise GenvidError("--mask and --task continue|inpaint|outpaint|v2a|a2v are for --model ar")
-    if args.model == "ar" and (args.keyframe or args.strength is not None or args.structure is not None):
-        raise GenvidError("--keyframe, --strength and --structure are for --model diffusion (ar: --task inpaint on a clip)")
+    if args.model == "ar" and (args.strength is not None or args.structure is not None):
+        raise GenvidError("--strength and --structure are for --model diffusion (ar: --task inpaint on a clip)")
+    if args.model == "ar" and args.keyframe and (args.video is not None or args.image is not None or args.task not in (None, "keyframes")):
+        raise GenvidError("ar --keyframe takes no --image, --video or other --task (the first frame is --keyframe PATH@0)")
     if args.video is None and (args.strength is not None or args.structure is not None):
         raise GenvidError("--strength and --structure need --video (video-to-video)")
     if args.task == "t2v" and (args.image or args.video or args.audio or args.mask):
@@ -207,6 +209,8 @@ def conditioning(args, model: str) -> dict:
             options.update(video=clip, num_frames=clip.shape[1], strength=args.strength, structure=args.structure)
     else:
         options.update(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p, task=args.task)
+        if args.keyframes:
+            options["keyframes"] = args.keyframes
         if args.video is not None:
             probe_media(args.video, "--video")
             options["video"] = read_clip(args)

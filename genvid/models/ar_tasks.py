@@ -28,7 +28,7 @@ from genvid.errors import GenvidError
 from genvid.models.sequence import MASK, TASK_OFFSET
 
 #: the pipeline inputs a task may name in ``needs`` / ``takes``
-INPUTS = ("image", "video", "mask", "audio")
+INPUTS = ("image", "video", "mask", "audio", "keyframes")
 #: frames of an output when none are asked for (the demo's training length: one window)
 DEFAULT_FRAMES = 17
 
@@ -44,6 +44,7 @@ class TaskInputs:
     video: torch.Tensor | None = None  # (batch, 3, frames, height, width) in [-1, 1]
     mask: Any = None  # pixels to generate (True), as given: (H, W), (T, H, W) or (B, T, H, W)
     audio: torch.Tensor | None = None  # waveforms (batch, samples) at the audio codec's rate
+    keyframes: list | None = None  # [(image, frame index), ...]: frames given at any positions
 
     def given(self, name: str) -> bool:
         return getattr(self, name) is not None
@@ -168,6 +169,8 @@ class ARTask:
     default_weight: float = 0.0
     #: order in which the pipeline tries tasks when none is named (lower first); None: never inferred
     inference_rank: int | None = None
+    #: another task whose token this one uses: a request that task was trained on, laid out another way
+    request_of: str | None = None
 
     def __repr__(self) -> str:
         return f"<ARTask {self.name}>"
@@ -366,6 +369,52 @@ class Outpainting(Inpainting):
     name, token, default_weight, inference_rank = "outpaint", 4, 0.1, None
 
 
+class Keyframes(Inpainting):
+    """Frames given at any positions (first and last: interpolation between two images), as temporal
+    inpainting under inpainting's task token: every latent frame that holds no keyframe is
+    generated. The conditioning is the tokens of a guide clip in which each frame is its nearest
+    keyframe (:func:`genvid.pipelines.conditioning.keyframe_guide`), so a keyframe's latent frame is
+    that image as the causal tokenizer sees it in a clip; those latent frames come back exactly."""
+
+    name, inference_rank, request_of = "keyframes", 0, "inpaint"
+    token = Inpainting.token
+    needs = ("keyframes",)
+    min_latent_frames = 3
+
+    def inferred_from(self, inputs, has_text):
+        return inputs.given("keyframes")
+
+    def sized(self, inputs):
+        return ARTask.sized(self, inputs)
+
+    def input_rows(self, inputs):
+        # a (batch, 3, H, W) tensor keyframe gives one clip per row; images and paths give one
+        return max(image.shape[0] if isinstance(image, torch.Tensor) and image.ndim == 4 else 1
+                   for image, _ in inputs.keyframes)
+
+    def prepare(self, context, inputs, batch, device):
+        from genvid.pipelines.conditioning import keyframe_guide, latent_index, parse_keyframes
+
+        keyframes = parse_keyframes(inputs.keyframes, inputs.num_frames)
+        guide = repeat_rows(keyframe_guide(keyframes, inputs.num_frames, inputs.height, inputs.width), batch, "keyframe")
+        frames, rows, columns = context.latent_shape(inputs.num_frames, inputs.height, inputs.width)
+        region = torch.ones(batch, frames, rows, columns, dtype=torch.bool, device=device)
+        region[:, [latent_index(index) for _, index in keyframes]] = False
+        if not region.any():
+            raise GenvidError(f"the keyframes fill all {frames} latent frames of a {inputs.num_frames}-frame clip; nothing is left to generate")
+        ids = context.tokenize(guide, device)
+        example = TaskExample(flatten_grid(masked_condition(ids, region)), target_length=int(region[0].sum()), output=TaskOutput())
+        example.given_ids, example.region = ids, region
+        return example
+
+    def example(self, grid, generator=None, audio_ids=None, region=None):
+        """The middle latent frames, between a given first and last (the inpainting request it is)."""
+        if region is None:
+            region = torch.zeros(grid.shape[1:], dtype=torch.bool, device=grid.device)
+            region[1:-1] = True
+        return super().example(grid, generator, audio_ids, region=region)
+
+
 class Unconditional(ARTask):
     """No text, no conditioning: the text positions stay, masked out of attention, as trained."""
 
@@ -441,7 +490,8 @@ def register(task: ARTask) -> ARTask:
     """Add ``task`` to the table; its name and token must be new."""
     if not task.name or task.name in TASKS:
         raise ValueError(f"an AR task needs a new name, got {task.name!r}")
-    if task.token < 0 or any(other.token == task.token for other in TASKS.values()):
+    shared = [other for other in TASKS.values() if other.token == task.token]
+    if task.token < 0 or any(task.request_of != other.name for other in shared):
         raise ValueError(f"AR task {task.name!r} needs a task token no other task uses, got {task.token}")
     TASKS[task.name] = task
     return task
@@ -463,5 +513,6 @@ def infer_task(inputs: TaskInputs, has_text: bool) -> ARTask:
     return next(task for task in ranked if task.inferred_from(inputs, has_text))
 
 
-for _task_class in (TextToVideo, ImageToVideo, Continuation, Inpainting, Outpainting, Unconditional, VideoToAudio, AudioToVideo):
+for _task_class in (TextToVideo, ImageToVideo, Continuation, Inpainting, Outpainting, Unconditional, VideoToAudio, AudioToVideo,
+                    Keyframes):
     register(_task_class())
