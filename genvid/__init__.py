@@ -14,7 +14,9 @@ __version__ = "0.1.0"
 _LAZY = {
     "GenVidDiffusionPipeline": "genvid.pipelines.diffusion",
     "GenVidARPipeline": "genvid.pipelines.ar",
+    "GenVidUpscalePipeline": "genvid.pipelines.upscale",
     "VideoDiffusionTransformer": "genvid.models.dit",
+    "VideoSuperResolution": "genvid.models.super_resolution",
     "VideoLanguageModel": "genvid.models.lm",
     "TextEncoder": "genvid.text",
     "demo_path": "genvid.demo",

@@ -71,6 +71,9 @@ def add_arguments(parser) -> None:
     )
     parser.add_argument("--quantize", choices=("int8", "int8_dynamic"), default=None,
                         help="quantize the transformer with torchao (int8: weight-only)")
+    from genvid.commands import upscaling
+
+    upscaling.add_arguments(parser)
 
 
 def run(args) -> int:
@@ -95,6 +98,10 @@ def run(args) -> int:
         pipeline.quantize(args.quantize)
     generator = torch.Generator(device="cpu").manual_seed(args.seed)
     result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
+    if args.upscaler_folder is not None:
+        from genvid.commands import upscaling
+
+        result = upscaling.apply(args.upscaler_folder, result, device)
     write_result(args, output, pipeline, result)
     print(output)
     from genvid.known_prompts import KnownCaptions
@@ -146,6 +153,9 @@ def check_request(args):
     check_seed(args.seed)
     check_task(args)
     args.keyframes = [parse_keyframe(text) for text in args.keyframe or []]
+    from genvid.commands import upscaling
+
+    args.upscaler_folder = upscaling.check(args)
     return output
 
 

@@ -10,12 +10,12 @@ from pathlib import Path
 from genvid.errors import GenvidError
 
 DEMO_ROOT = Path(__file__).parent  # the data folders sit beside this module
-DEMO_NAMES = ("diffusion", "ar")
+DEMO_NAMES = ("diffusion", "ar", "upscale")
 
 
 def demo_path(name: str = "diffusion") -> str:
     """Folder of a shipped demo pipeline: ``"diffusion"`` (GenVidDiffusionPipeline) or ``"ar"``
-    (GenVidARPipeline). Load it with ``GenVidDiffusionPipeline.from_pretrained(demo_path("diffusion"))``;
+    (GenVidARPipeline) or ``"upscale"`` (GenVidUpscalePipeline, 2x super-resolution). Load it with ``GenVidDiffusionPipeline.from_pretrained(demo_path("diffusion"))``;
     nothing is downloaded."""
     if name not in DEMO_NAMES:
         raise GenvidError(f"unknown demo {name!r}; choose one of {', '.join(DEMO_NAMES)}")

@@ -1,11 +1,11 @@
-"""genvid eval {tokenizer,prompts,fvd,clipsim,long,edit} ...: one module per evaluation in this package,
+"""genvid eval {tokenizer,prompts,fvd,clipsim,long,edit,upscale} ...: one module per evaluation in this package,
 each with ``HELP``, ``add_arguments(parser)`` and ``run(args)``; the measuring code is genvid.eval."""
 
 import importlib
 
-HELP = "evaluate: a tokenizer's reconstructions, a generator's prompt following, FVD, CLIPSIM, long video, editing"
+HELP = "evaluate: a tokenizer's reconstructions, a generator's prompt following, FVD, CLIPSIM, long video, editing, super-resolution"
 
-EVALUATIONS = ("tokenizer", "prompts", "fvd", "clipsim", "long", "edit")
+EVALUATIONS = ("tokenizer", "prompts", "fvd", "clipsim", "long", "edit", "upscale")
 
 
 def add_arguments(parser) -> None:

@@ -11,6 +11,7 @@ TASKS = {
     "dit": "genvid.training.tasks.dit:DiffusionTask",
     "lm": "genvid.training.tasks.lm:LanguageModelTask",
     "audio_codec": "genvid.training.tasks.audio_codec:AudioCodecTask",
+    "super_resolution": "genvid.training.tasks.super_resolution:SuperResolutionTask",
 }
 
 
