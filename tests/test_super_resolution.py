@@ -42,6 +42,18 @@ def test_an_untrained_model_is_bicubic_upsampling():
     assert torch.equal(VideoSuperResolution(**TINY)(video), bicubic_upsample(video, 2))
 
 
+def test_a_flat_picture_stays_bicubic_whatever_the_weights():
+    """The residual path reads only the high-pass and has no biases: where the input is flat the
+    output is bicubic's (exact there), so a plain background gets no noise."""
+    model = random_model()
+    flat = torch.full((1, 3, 3, 16, 16), 0.3)
+    assert torch.equal(model(flat), bicubic_upsample(flat, 2))
+    with_square = flat.clone()
+    with_square[:, :, :, 2:5, 2:5] = -0.8
+    difference = (model(with_square) - bicubic_upsample(with_square, 2)).abs().amax(dim=(0, 1, 2))
+    assert difference[:12, :12].max() > 1e-3 and difference[-4:, -4:].max() == 0
+
+
 def test_same_input_same_output_and_chunks_equal_the_whole_clip():
     model, video = random_model(), clip(frames=7)
     whole = model(video)
@@ -136,10 +148,10 @@ def test_loss_falls_on_a_tiny_overfit_through_the_loop(trained):
     records = [json.loads(line) for line in (trained / "metrics.jsonl").read_text().splitlines()]
     losses = [record["loss"] for record in records if "loss" in record]
     gains = [record["psnr_gain_db"] for record in records if "psnr_gain_db" in record]
-    # step 1 is bicubic exactly (the head starts at zero); measured: 0.95x that loss, +0.15 dB after 60 steps
+    # step 1 is bicubic exactly (the head starts at zero); measured: 0.31x that loss, +5.0 dB after 60 steps
     assert gains[0] == 0
-    assert sum(losses[-10:]) / 10 < 0.97 * losses[0]
-    assert sum(gains[-10:]) / 10 > 0.1  # beats bicubic on what it trained on
+    assert sum(losses[-10:]) / 10 < 0.6 * losses[0]
+    assert sum(gains[-10:]) / 10 > 2.0  # beats bicubic on what it trained on
     assert (trained / "final" / "model_index.json").is_file()
 
 

@@ -1,7 +1,8 @@
 """Video super-resolution: a low-resolution clip in, the same clip at ``scale_factor`` times the size out.
 
 Readable top to bottom: bicubic upsampling of every frame (the base) + a learned residual:
-causal conv stem (this frame and the ``temporal_kernel - 1`` frames before it) -> transformer
+the input's high-pass (each pixel minus its 3x3 mean) -> causal conv stem (this frame and the
+``temporal_kernel - 1`` frames before it) -> transformer
 blocks with self-attention inside local windows of one frame (alternate blocks shift the windows
 by half a window so neighbouring windows exchange information, as in Swin) and an MLP with a 3x3
 depthwise conv (the positions inside a window come from it and from the stem) -> a conv to
@@ -14,6 +15,13 @@ Why this shape (VideoPoet upsamples tokens with windowed attention; genvid works
 * Residual over bicubic with a zero-initialised head: the untrained model *is* bicubic
   upsampling, so training only has to learn what bicubic gets wrong (edges, ringing) and can
   never start worse than the baseline it is measured against.
+* Exactly bicubic where the input is flat: the residual path reads only the high-pass and has no
+  biases, RMSNorm (no shift) and GELU, so a flat region gives a zero residual whatever the weights.
+  Bicubic is exact there, and a synthetic clip is mostly flat background: measured on the first
+  version (LayerNorm, biases, a norm before the head) after 200 steps, the background had picked up
+  a small noisy residual and SSIM fell below bicubic's (0.983 vs 0.994) for +0.15 dB PSNR. The
+  head also reads the residual stream unnormalised, so the size of a correction can follow the
+  contrast of the edge it corrects.
 * Causal in time and windowed in space: any frame count and any size work (frames are padded at
   the start by repeating the first one; the windows by masked padding), and a long clip upsamples
   in chunks of frames with bounded memory, exactly as it would whole
@@ -60,6 +68,20 @@ def area_downsample(video: torch.Tensor, scale_factor: int) -> torch.Tensor:
     return rearrange(F.avg_pool2d(frames, scale_factor), "(b t) c h w -> b c t h w", b=batch)
 
 
+def high_pass(video: torch.Tensor) -> torch.Tensor:
+    """Each pixel of ``(B, C, T, h, w)`` minus the mean of its 3x3 neighbourhood (borders
+    replicated): zero wherever the picture is flat or a linear ramp, where bicubic is already exact."""
+    height, width = video.shape[-2:]
+    padded = F.pad(video, (1, 1, 1, 1, 0, 0), mode="replicate")
+    # the mean of the neighbours' differences, not pixel minus pooled mean: exactly zero on a flat
+    # region (a pooled mean rounds, and the network would amplify that rounding)
+    differences = [
+        padded[..., row : row + height, column : column + width] - video
+        for row in range(3) for column in range(3) if (row, column) != (1, 1)
+    ]
+    return -sum(differences) / 9
+
+
 class WindowAttention(nn.Module):
     """Self-attention among the pixels of each ``window x window`` square of one frame.
 
@@ -71,8 +93,8 @@ class WindowAttention(nn.Module):
         self.num_heads = num_heads
         self.window_size = window_size
         self.shift = shift
-        self.to_qkv = nn.Linear(hidden_size, 3 * hidden_size)
-        self.to_out = nn.Linear(hidden_size, hidden_size)
+        self.to_qkv = nn.Linear(hidden_size, 3 * hidden_size, bias=False)
+        self.to_out = nn.Linear(hidden_size, hidden_size, bias=False)
 
     def _pad(self, height: int, width: int) -> tuple[int, int, int, int]:
         window, shift = self.window_size, self.shift
@@ -109,9 +131,9 @@ class ConvFeedForward(nn.Module):
     def __init__(self, hidden_size: int, mlp_ratio: float):
         super().__init__()
         inner = int(hidden_size * mlp_ratio)
-        self.expand = nn.Linear(hidden_size, inner)
-        self.depthwise = nn.Conv2d(inner, inner, 3, padding=1, groups=inner)
-        self.contract = nn.Linear(inner, hidden_size)
+        self.expand = nn.Linear(hidden_size, inner, bias=False)
+        self.depthwise = nn.Conv2d(inner, inner, 3, padding=1, groups=inner, bias=False)
+        self.contract = nn.Linear(inner, hidden_size, bias=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         hidden = rearrange(self.expand(x), "n h w d -> n d h w")
@@ -122,9 +144,9 @@ class ConvFeedForward(nn.Module):
 class Block(nn.Module):
     def __init__(self, hidden_size: int, num_heads: int, window_size: int, shift: int, mlp_ratio: float, eps: float):
         super().__init__()
-        self.norm1 = nn.LayerNorm(hidden_size, eps=eps)
+        self.norm1 = nn.RMSNorm(hidden_size, eps=eps)
         self.attention = WindowAttention(hidden_size, num_heads, window_size, shift)
-        self.norm2 = nn.LayerNorm(hidden_size, eps=eps)
+        self.norm2 = nn.RMSNorm(hidden_size, eps=eps)
         self.feed_forward = ConvFeedForward(hidden_size, mlp_ratio)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -144,7 +166,7 @@ class VideoSuperResolution(ModelMixin, ConfigMixin):
         window_size: side of the attention windows, in low-resolution pixels.
         mlp_ratio: MLP width over ``hidden_size``.
         temporal_kernel: frames the stem reads (this one and the ones before it): 1 = per frame.
-        eps: LayerNorm epsilon.
+        eps: RMSNorm epsilon (features much smaller than its square root stay small: near-flat noise is not blown up).
 
     ``forward(video)``: ``(B, C, T, h, w)`` in [-1, 1] -> ``(B, C, T, h * s, w * s)``, not clamped
     (what the loss sees); the pipeline clamps.
@@ -163,7 +185,7 @@ class VideoSuperResolution(ModelMixin, ConfigMixin):
         window_size: int = 8,
         mlp_ratio: float = 2.0,
         temporal_kernel: int = 3,
-        eps: float = 1e-6,
+        eps: float = 1e-2,
     ):
         super().__init__()
         if scale_factor < 2:
@@ -175,16 +197,14 @@ class VideoSuperResolution(ModelMixin, ConfigMixin):
                 f"window_size and temporal_kernel must be >= 1 and num_blocks >= 0, got "
                 f"{window_size}, {temporal_kernel}, {num_blocks}"
             )
-        self.stem = nn.Conv3d(in_channels, hidden_size, (temporal_kernel, 3, 3))
+        self.stem = nn.Conv3d(in_channels, hidden_size, (temporal_kernel, 3, 3), bias=False)
         self.blocks = nn.ModuleList(
             Block(hidden_size, num_heads, window_size, (window_size // 2) * (index % 2), mlp_ratio, eps)
             for index in range(num_blocks)
         )
-        self.norm_out = nn.LayerNorm(hidden_size, eps=eps)
-        self.head = nn.Conv2d(hidden_size, in_channels * scale_factor**2, 3, padding=1)
+        self.head = nn.Conv2d(hidden_size, in_channels * scale_factor**2, 3, padding=1, bias=False)
         # zero-initialised: the untrained model returns bicubic upsampling exactly
         nn.init.zeros_(self.head.weight)
-        nn.init.zeros_(self.head.bias)
 
     @property
     def temporal_context(self) -> int:
@@ -205,15 +225,13 @@ class VideoSuperResolution(ModelMixin, ConfigMixin):
         batch, _, _, height, width = video.shape
         scale = self.config.scale_factor
         base = bicubic_upsample(video, scale)
+        padded = F.pad(high_pass(video), (1, 1, 1, 1, 0, 0), mode="replicate")
         # causal in time: the first frame stands in for the frames before it
-        padded = F.pad(video, (1, 1, 1, 1, 0, 0), mode="replicate")
         padded = torch.cat([padded[:, :, :1]] * self.temporal_context + [padded], dim=2)
-        features = rearrange(self.stem(padded), "b d t h w -> (b t) h w d")
-        hidden = features
+        hidden = rearrange(self.stem(padded), "b d t h w -> (b t) h w d")
         for block in self.blocks:
             hidden = block(hidden)
-        hidden = rearrange(self.norm_out(hidden + features), "n h w d -> n d h w")
-        residual = F.pixel_shuffle(self.head(hidden), scale)
+        residual = F.pixel_shuffle(self.head(rearrange(hidden, "n h w d -> n d h w")), scale)
         return base + rearrange(residual, "(b t) c h w -> b c t h w", b=batch)
 
     @torch.no_grad()
