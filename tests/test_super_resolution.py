@@ -201,3 +201,18 @@ def test_bad_upscale_options_are_one_line(trained, tmp_path, capsys, extra, word
     assert main(["generate", "p", "-o", str(tmp_path / "x.mp4"), *extra]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and words in error
+
+
+def test_the_shipped_upscaler_beats_bicubic_on_a_heldout_clip():
+    """genvid/demo/upscale on one held-out combination (its figures over 8: genvid/demo/README.md)."""
+    import genvid
+    from genvid.data.synthetic import render_clip
+    from genvid.eval.upscaling import score_clip
+    from genvid.pipelines.upscale import load_upscale_pipeline
+
+    upscaler = load_upscale_pipeline(genvid.demo_path("upscale")).upscaler
+    assert upscaler.config.scale_factor == 2
+    labels = ("red", "circle", "left")
+    row = score_clip(upscaler, render_clip(*labels, num_frames=5, height=128, width=128, seed=3), labels)
+    assert row["psnr_model"] > row["psnr_bicubic"] + 2.0
+    assert row["same_as_input"] and row["model_right"]
