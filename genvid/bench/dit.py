@@ -9,6 +9,12 @@ Presets:
   17,550 video tokens.
 * ``small`` (default on CPU): hidden 256, 4 heads, 4 layers each, 5 x 16 x 16 latents, 32 text tokens
   (well under a minute on a CPU).
+* ``50m``: hidden 512, 8 heads; genvid 11 layers (49.9M parameters), CogVideoX 12 layers (47.9M:
+  its joint attention has no cross-attention weights), 5 x 28 x 28 latents (980 video tokens) and 64
+  text tokens.
+
+The two models are built first and then timed in turn (genvid, CogVideoX, genvid, ...; the median
+of ``--repeats``), so that a machine whose load drifts slows both arms alike.
 
 FLOPs count every matmul (2 m n k) and attention (4 queries keys d a layer): genvid's from
 :func:`genvid.models.dit.forward_flops` (self- plus cross-attention); CogVideoX's the same way over
@@ -50,6 +56,15 @@ PRESETS = {
         latents="5x16x16",
         text_length=32,
     ),
+    "50m": dict(
+        genvid=dict(in_channels=16, hidden_size=512, num_layers=11, num_heads=8, text_hidden_size=512),
+        peer=dict(
+            num_attention_heads=8, attention_head_dim=64, num_layers=12, text_embed_dim=512, time_embed_dim=128,
+            max_text_seq_length=64, sample_frames=17, sample_height=28, sample_width=28,
+        ),
+        latents="5x28x28",
+        text_length=64,
+    ),
 }
 
 
@@ -81,24 +96,22 @@ def _synchronize(device) -> None:
         torch.cuda.synchronize()
 
 
-def _measure(function: Callable[[], object], device, warmup: int, repeats: int) -> tuple[float, float | None]:
-    """Median seconds per call and the peak GPU memory (GiB) over the timed calls (None on CPU)."""
+def _measure(arms: dict[str, Callable[[], object]], device, warmup: int, repeats: int) -> dict[str, float]:
+    """Median seconds per call of each arm, the arms timed in turn; on CUDA also ``<name>_peak_gb``,
+    the peak memory of one arm's calls (measured apart: the allocator's peak is not per arm)."""
     import torch
 
-    for _ in range(warmup):
-        function()
-    _synchronize(device)
+    from genvid.bench.report import time_interleaved
+
+    results = time_interleaved(arms, warmup, repeats, lambda: _synchronize(device))
     if device.type == "cuda":
-        gc.collect()
-        torch.cuda.reset_peak_memory_stats()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        function()
-        _synchronize(device)
-        times.append(time.perf_counter() - start)
-    peak = torch.cuda.max_memory_allocated() / 2**30 if device.type == "cuda" else None
-    return statistics.median(times), peak
+        for name, function in arms.items():
+            gc.collect()
+            torch.cuda.reset_peak_memory_stats()
+            function()
+            _synchronize(device)
+            results[f"{name}_peak_gb"] = torch.cuda.max_memory_allocated() / 2**30
+    return results
 
 
 def _parse_grid(text: str) -> tuple[int, int, int]:
@@ -190,49 +203,74 @@ def _peer_case(config, grid, text_length, batch, device, dtype):
     return case
 
 
-def _time_case(case: _Case, args, device, dtype, report, shape: str, peak: float | None) -> dict:
+def _forward_arm(case: _Case, dtype):
     import torch
 
-    seconds_of = {}
+    torch.nn.Module.to(case.model, dtype=dtype).eval()  # nn.Module.to: ModelMixin.to warns about fp32-kept modules
+
+    def forward():
+        with torch.no_grad():
+            case.forward()
+
+    return forward
+
+
+def _train_arm(case: _Case, args, device, dtype):
+    import torch
+
     model = case.model
-    extra = dict(params_m=round(case.parameters / 1e6, 1), batch=args.batch_size)
-    name = case.name
+    torch.nn.Module.to(model, dtype=torch.float32).train()
+    if not args.no_gradient_checkpointing:
+        model.enable_gradient_checkpointing()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device.type == "cuda")
+    autocast = dtype != torch.float32
 
-    # nn.Module.to: ModelMixin.to warns about fp32-kept modules, which neither model has.
-    torch.nn.Module.to(model, dtype=dtype).eval()
-    report.progress(f"{name}: forward ({args.warmup} warm-up, {args.repeats} timed)")
-    with torch.no_grad():
-        seconds, memory = _measure(case.forward, device, args.warmup, args.repeats)
-    seconds_of["forward"] = seconds
-    report.figure("forward", name, shape, "step_time", seconds, "s", **extra,
-                  tflops=significant(case.forward_flops / seconds / 1e12, 3),
-                  **({"peak_gb": round(memory, 2)} if memory is not None else {}))
-    report.mfu("forward", name, shape, case.forward_flops, seconds, peak, **case.reference_mfu(1, seconds, peak))
+    def train_step():
+        with torch.autocast(device.type, dtype=dtype, enabled=autocast):
+            loss = case.loss()
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
 
+    return train_step
+
+
+def _time_cases(cases: list[_Case], args, device, dtype, report, shape: str, peak: float | None) -> dict:
+    """Forward (then training) step times of every case, timed in turn; one line per case and kind."""
+    import torch
+
+    names = " and ".join(case.name for case in cases)
+    report.progress(f"{names}: forward, in turn ({args.warmup} warm-up, {args.repeats} timed each)")
+    forward = _measure({case.name: _forward_arm(case, dtype) for case in cases}, device, args.warmup, args.repeats)
+    train = {}
     if not args.no_train:
-        torch.nn.Module.to(model, dtype=torch.float32).train()
-        if not args.no_gradient_checkpointing:
-            model.enable_gradient_checkpointing()
-        optimizer = torch.optim.AdamW(model.parameters(), lr=1e-5, fused=device.type == "cuda")
-        autocast = dtype != torch.float32
-
-        def train_step():
-            with torch.autocast(device.type, dtype=dtype, enabled=autocast):
-                loss = case.loss()
-            loss.backward()
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-
-        report.progress(f"{name}: training step (AdamW, gradient checkpointing {not args.no_gradient_checkpointing})")
-        seconds, memory = _measure(train_step, device, max(args.warmup, 1), args.repeats)
-        seconds_of["train"] = seconds
-        flops = 3 * case.forward_flops
-        report.figure("train", name, shape, "step_time", seconds, "s", **extra,
-                      tflops=significant(flops / seconds / 1e12, 3),
-                      gradient_checkpointing=not args.no_gradient_checkpointing, autocast=autocast,
+        report.progress(f"{names}: training step, in turn (AdamW, gradient checkpointing "
+                        f"{not args.no_gradient_checkpointing})")
+        arms = {case.name: _train_arm(case, args, device, dtype) for case in cases}
+        train = _measure(arms, device, max(args.warmup, 1), args.repeats)
+        del arms
+        gc.collect()
+    seconds_of = {}
+    for case in cases:
+        name = case.name
+        extra = dict(params_m=round(case.parameters / 1e6, 1), batch=args.batch_size)
+        seconds = forward[name]
+        seconds_of[name] = {"forward": seconds}
+        memory = forward.get(f"{name}_peak_gb")
+        report.figure("forward", name, shape, "step_time", seconds, "s", **extra,
+                      tflops=significant(case.forward_flops / seconds / 1e12, 3),
                       **({"peak_gb": round(memory, 2)} if memory is not None else {}))
-        report.mfu("train", name, shape, flops, seconds, peak, **case.reference_mfu(3, seconds, peak))
-        del optimizer
+        report.mfu("forward", name, shape, case.forward_flops, seconds, peak, **case.reference_mfu(1, seconds, peak))
+        if train:
+            seconds = train[name]
+            seconds_of[name]["train"] = seconds
+            memory = train.get(f"{name}_peak_gb")
+            flops = 3 * case.forward_flops
+            report.figure("train", name, shape, "step_time", seconds, "s", **extra,
+                          tflops=significant(flops / seconds / 1e12, 3),
+                          gradient_checkpointing=not args.no_gradient_checkpointing, autocast=dtype != torch.float32,
+                          **({"peak_gb": round(memory, 2)} if memory is not None else {}))
+            report.mfu("train", name, shape, flops, seconds, peak, **case.reference_mfu(3, seconds, peak))
     return seconds_of
 
 
@@ -265,10 +303,10 @@ def run(args) -> int:
                   torch=torch.__version__, text_tokens=text_length,
                   peak_tflops=None if peak is None else peak / 1e12)
 
-    results = {}
     builders = [("genvid", _genvid_case, preset["genvid"])]
     if not args.no_peer:
         builders.append(("cogvideox", _peer_case, peer_config))
+    cases = []
     for name, builder, config in builders:
         report.progress(f"{name}: building ({preset_name} preset)")
         torch.manual_seed(0)
@@ -276,15 +314,15 @@ def run(args) -> int:
         if args.compile and name == "genvid":
             for block in case.model.blocks:
                 block.compile()
-        try:
-            results[name] = _time_case(case, args, device, dtype, report, shape, peak)
-        except torch.cuda.OutOfMemoryError as error:
-            report.figure("forward", name, shape, "step_time", None, "s",
-                          error=f"out of memory: {str(error).splitlines()[0][:200]}")
-        del case
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        cases.append(case)
+    try:
+        results = _time_cases(cases, args, device, dtype, report, shape, peak)
+    except torch.cuda.OutOfMemoryError as error:
+        report.figure("forward", "+".join(case.name for case in cases), shape, "step_time", None, "s",
+                      error=f"out of memory: {str(error).splitlines()[0][:200]}")
+        results = {}
+    del cases
+    gc.collect()
 
     if "genvid" in results and "cogvideox" in results:
         for kind in ("forward", "train"):

@@ -6,10 +6,15 @@ are timed in the same run on the same shapes: decoding ``--new-tokens`` tokens a
 backward, AdamW) at ``--train-batch`` x ``--train-length`` tokens. One JSON line per figure.
 Same-run ratios are what compare on a shared machine; absolute figures count only on a GPU.
 
-Presets: ``537m`` (hidden 1024, 24 layers, vocabulary 65536: the reference peer run) and
-``small`` (for CPUs, well under a minute). Run: ``genvid bench lm --preset small`` or
-``python scripts/bench_lm.py``. Lines in the layout of :mod:`genvid.bench.report`; MFU only where
-the device's peak is known.
+Presets: ``537m`` (hidden 1024, 24 layers, vocabulary 65536: the reference peer run), ``small`` (for
+CPUs, well under a minute) and ``50m`` (hidden 512, 10 layers, vocabulary 8192: 50.5M parameters, a
+1,024-token context: 128 tokens decoded after 896, training on 1 x 1,024). Run: ``genvid bench lm
+--preset small`` or ``python scripts/bench_lm.py``. Lines in the layout of
+:mod:`genvid.bench.report`; MFU only where the device's peak is known.
+
+All models are built first; each decode batch size and the training step then time every model
+(and cache mode) in turn, A B A B ..., the median of ``--reps``: a machine whose load drifts slows
+every arm alike.
 """
 
 from __future__ import annotations
@@ -26,6 +31,8 @@ PRESETS = {
     # under a minute on a CPU with the peer (decode dominates: 128 tokens at batch 1 and 8, two modes)
     "small": dict(hidden_size=256, num_layers=4, num_heads=4, intermediate_size=1024, vocab_size=4096,
                   new_tokens=128, prefix_tokens=64, train_batch=4, train_length=256),
+    "50m": dict(hidden_size=512, num_layers=10, num_heads=8, intermediate_size=2048, vocab_size=8192,
+                new_tokens=128, prefix_tokens=896, train_batch=1, train_length=1024),
 }
 NUM_SPECIAL_TOKENS = 32
 
@@ -53,28 +60,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reps", type=int, default=2)
 
 
-class _Timer:
-    def __init__(self, device):
-        import torch
+def _synchronizer(device):
+    import torch
 
-        self.torch = torch
-        self.cuda = torch.device(device).type == "cuda"
-
-    def sync(self):
-        if self.cuda:
-            self.torch.cuda.synchronize()
-
-    def __call__(self, function, warmup: int = 1, reps: int = 2) -> float:
-        for _ in range(warmup):
-            function()
-        self.sync()
-        best = float("inf")
-        for _ in range(reps):
-            start = time.perf_counter()
-            function()
-            self.sync()
-            best = min(best, time.perf_counter() - start)
-        return best
+    if torch.device(device).type == "cuda":
+        return torch.cuda.synchronize
+    return lambda: None
 
 
 def _peak_memory_gb(torch, device) -> float | None:
@@ -118,27 +109,56 @@ def _llama_model(shape: dict, device, dtype):
     return LlamaForCausalLM(config).to(device, dtype).eval()
 
 
-def _train_step_timer(torch, timer, forward_loss, model, device, reps):
+def _train_step(torch, forward_loss, model, device):
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, fused=torch.device(device).type == "cuda")
-    model.train()
 
     def step():
+        model.train()
         loss = forward_loss()
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
+        model.eval()
 
-    seconds = timer(step, warmup=2, reps=max(reps, 3))
-    model.eval()
-    del optimizer
-    return seconds
+    return step
 
 
-def _matmul_tflops(torch, timer, device, dtype) -> float:
+def _timed_in_turn(report, arms: dict, failed, warmup: int, reps: int, device) -> dict:
+    """Median seconds of each arm, timed in turn; an arm whose first call fails gets its error line
+    (``failed(name, error)``) and drops out, so it does not hide the others' figures. On CUDA also
+    ``(name, "peak_gb")``: one more call per arm, measured apart."""
+    import torch
+
+    from genvid.bench.report import time_interleaved
+
+    synchronize = _synchronizer(device)
+    first_call = {}
+    for name, function in list(arms.items()):
+        try:
+            start = time.perf_counter()
+            function()
+            synchronize()
+            first_call[name] = time.perf_counter() - start
+        except Exception as error:
+            failed(name, error)
+            del arms[name]
+    results = time_interleaved(arms, max(warmup - 1, 0), reps, synchronize)
+    results.update({(name, "first_call_s"): seconds for name, seconds in first_call.items()})
+    if torch.device(device).type == "cuda":
+        for name, function in arms.items():
+            _reset_memory(torch, device)
+            function()
+            results[(name, "peak_gb")] = _peak_memory_gb(torch, device)
+    return results
+
+
+def _matmul_tflops(torch, device, dtype) -> float:
+    from genvid.bench.report import time_interleaved
+
     size = 1024 if torch.device(device).type == "cpu" else 8192
     left = torch.randn(size, size, device=device, dtype=dtype)
     right = torch.randn(size, size, device=device, dtype=dtype)
-    seconds = timer(lambda: left @ right, warmup=1, reps=3)
+    seconds = time_interleaved({"matmul": lambda: left @ right}, 1, 3, _synchronizer(device))["matmul"]
     return 2 * size**3 / seconds / 1e12
 
 
@@ -154,7 +174,6 @@ def run(args) -> int:
     from diffusers.utils import logging as diffusers_logging
 
     from genvid.bench.report import Report, peak_flops
-    from genvid.models.sampling import generate
 
     diffusers_logging.set_verbosity_error()  # ModelMixin.to(dtype) warns about fp32 modules it does not have
 
@@ -169,8 +188,6 @@ def run(args) -> int:
             shape[key] = getattr(args, key)
     dtype = getattr(torch, args.dtype or ("bfloat16" if on_cuda else "float32"))
     batch_sizes = [int(size) for size in str(args.batch_sizes).split(",") if size]
-    timer = _Timer(device)
-    reps = args.reps
     report = Report("lm", device, dtype)
     peak = peak_flops(device, dtype, args.peak_tflops)
 
@@ -178,137 +195,121 @@ def run(args) -> int:
     decode_shape = f"{prefix_tokens}+{new_tokens}"
     train_shape = f"{shape['train_batch']}x{shape['train_length']}"
     report.progress(f"matmul rate ({preset} preset)")
-    report.figure("setup", "torch", "matmul", "matmul_tflops", _matmul_tflops(torch, timer, device, dtype), "TFLOP/s",
+    report.figure("setup", "torch", "matmul", "matmul_tflops", _matmul_tflops(torch, device, dtype), "TFLOP/s",
                   preset=preset, torch=torch.__version__, peak_tflops=None if peak is None else peak / 1e12, **shape)
 
     low, high = NUM_SPECIAL_TOKENS, shape["vocab_size"]
-    variants = [("genvid", None)] + ([("genvid_local_global", args.sliding_window)] if args.sliding_window else [])
     generator = torch.Generator(device=device).manual_seed(0)
-    decoded: dict[tuple[str, int], tuple[float, str]] = {}  # (model, batch) -> best tokens/s, its mode
-    trained: dict[str, float] = {}
-
-    def keep_best(name, batch, rate, mode):
-        if rate > decoded.get((name, batch), (0.0, ""))[0]:
-            decoded[(name, batch)] = (rate, mode)
-
-    for name, window in variants:
+    models = {}
+    for name, window in [("genvid", None)] + ([("genvid_local_global", args.sliding_window)] if args.sliding_window else []):
         report.progress(f"{name}: building")
-        model = _genvid_model(shape, window, device, dtype)
-        parameters = sum(p.numel() for p in model.parameters())
-        decode_modes = [("eager_cache", False, False), ("static_cache", True, False)]
-        if args.compile and on_cuda:
-            decode_modes.append(("static_cache_compiled", True, True))
-        for mode, static, compiled in decode_modes:
-            for batch in batch_sizes:
-                prefix = torch.randint(low, high, (batch, prefix_tokens), device=device, generator=generator)
-
-                def decode():
-                    generate(model, prefix, new_tokens, top_k=args.top_k, allowed=(low, high), generator=generator,
-                             static_cache=static, compile=compiled, progress=False)
-
-                report.progress(f"{name}: decode {new_tokens} tokens, {mode}, batch {batch}")
-                _reset_memory(torch, device)
-                try:
-                    extra = {}
-                    if compiled:  # the first call compiles and records the CUDA graph; time the later ones
-                        start = time.perf_counter()
-                        decode()
-                        timer.sync()
-                        extra["first_call_s"] = round(time.perf_counter() - start, 1)
-                    seconds = timer(decode, warmup=0 if compiled else 1, reps=reps)
-                except Exception as error:  # a failing variant should not hide the others' figures
-                    report.figure(f"decode_{mode}", name, f"{batch}x{decode_shape}", "tokens_per_second", None,
-                                  "tokens/s", error=repr(error)[:300])
-                    continue
-                rate = _decode_figure(report, name, mode, batch, decode_shape, seconds, new_tokens,
-                                      _peak_memory_gb(torch, device), params_m=round(parameters / 1e6, 1), **extra)
-                keep_best(name, batch, rate, mode)
-
-        tokens = torch.randint(low, high, (shape["train_batch"], shape["train_length"]), device=device, generator=generator)
-
-        def genvid_loss():
-            with torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype != torch.float32):
-                logits = model(tokens, prefix_length=prefix_tokens)
-            return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
-
-        report.progress(f"{name}: training step {train_shape}")
-        _reset_memory(torch, device)
-        seconds = _train_step_timer(torch, timer, genvid_loss, model, device, reps)
-        trained[name] = seconds
-        count = tokens.numel()
-        report.figure("train", name, train_shape, "step_time", seconds, "s", tokens_per_s=round(count / seconds, 1),
-                      params_m=round(parameters / 1e6, 1), peak_gb=_peak_memory_gb(torch, device))
-        report.mfu("train", name, train_shape, 6 * parameters * count, seconds, peak, flop_count="6N")
-        report.mfu("train", name, train_shape, 3 * model.forward_flops(shape["train_length"]) * shape["train_batch"],
-                   seconds, peak, flop_count="with_attention")
-        del model
-        _reset_memory(torch, device)
-
+        models[name] = _genvid_model(shape, window, device, dtype)
     if not args.skip_peer:
-        _time_llama(args, report, shape, device, dtype, timer, generator, peak, decoded, trained, keep_best)
+        report.progress("hf_llama: building")
+        try:
+            models["hf_llama"] = _llama_model(shape, device, dtype)
+        except Exception as error:
+            report.figure("build", "hf_llama", "-", "parameters", None, "count", error=repr(error)[:300])
+    parameters = {name: sum(p.numel() for p in model.parameters()) for name, model in models.items()}
+
+    decoded: dict[tuple[str, int], tuple[float, str]] = {}  # (model, batch) -> best tokens/s, its mode
+    for batch in batch_sizes:
+        arms = _decode_arms(args, models, batch, shape, device, generator)
+        report.progress(f"{', '.join(f'{name} {mode}' for name, mode in arms)}: decode {new_tokens} tokens at "
+                        f"batch {batch}, in turn ({args.reps} timed each)")
+
+        def failed(arm, error, batch=batch):
+            report.figure(f"decode_{arm[1]}", arm[0], f"{batch}x{decode_shape}", "tokens_per_second", None,
+                          "tokens/s", error=repr(error)[:300])
+
+        seconds_of = _timed_in_turn(report, arms, failed, 1, args.reps, device)
+        for (name, mode) in arms:
+            extra = {"first_call_s": round(seconds_of[((name, mode), "first_call_s")], 1)} if mode.endswith("compiled") else {}
+            rate = _decode_figure(report, name, mode, batch, decode_shape, seconds_of[(name, mode)], new_tokens,
+                                  seconds_of.get(((name, mode), "peak_gb")), params_m=round(parameters[name] / 1e6, 1),
+                                  **extra)
+            if rate > decoded.get((name, batch), (0.0, ""))[0]:
+                decoded[(name, batch)] = (rate, mode)
+
+    tokens = torch.randint(low, high, (shape["train_batch"], shape["train_length"]), device=device, generator=generator)
+    steps = {name: _train_step(torch, _loss_function(name, model, tokens, prefix_tokens, device, dtype), model, device)
+             for name, model in models.items()}
+    report.progress(f"{', '.join(steps)}: training step {train_shape}, in turn ({max(args.reps, 3)} timed each)")
+    trained = _timed_in_turn(report, steps, lambda name, error: report.figure(
+        "train", name, train_shape, "step_time", None, "s", error=repr(error)[:300]), 2, max(args.reps, 3), device)
+    count = tokens.numel()
+    for name in steps:
+        seconds = trained[name]
+        report.figure("train", name, train_shape, "step_time", seconds, "s", tokens_per_s=round(count / seconds, 1),
+                      params_m=round(parameters[name] / 1e6, 1), peak_gb=trained.get((name, "peak_gb")))
+        report.mfu("train", name, train_shape, 6 * parameters[name] * count, seconds, peak, flop_count="6N")
+        if name != "hf_llama":
+            report.mfu("train", name, train_shape,
+                       3 * models[name].forward_flops(shape["train_length"]) * shape["train_batch"], seconds, peak,
+                       flop_count="with_attention")
+
     for batch in batch_sizes:
         if ("genvid", batch) in decoded and ("hf_llama", batch) in decoded:
             (ours, our_mode), (theirs, their_mode) = decoded[("genvid", batch)], decoded[("hf_llama", batch)]
             report.compare("decode", f"{batch}x{decode_shape}", "tokens_per_second", ours, "hf_llama", theirs,
                            "tokens/s", better="higher", genvid_mode=our_mode, peer_mode=their_mode)
-    if "genvid" in trained and "hf_llama" in trained:
+    if "genvid" in steps and "hf_llama" in steps:
         report.compare("train", train_shape, "step_time", trained["genvid"], "hf_llama", trained["hf_llama"], "s",
                        better="lower")
     return 0
 
 
-def _time_llama(args, report, shape, device, dtype, timer, generator, peak, decoded, trained, keep_best) -> None:
+def _decode_arms(args, models: dict, batch: int, shape: dict, device, generator) -> dict:
+    """``(model, cache mode) -> decode()`` for one batch size: genvid's eager and static caches
+    (and compiled on CUDA with ``--compile``), transformers' DynamicCache (and its static cache on CUDA)."""
     import torch
 
-    report.progress("hf_llama: building")
-    try:
-        llama = _llama_model(shape, device, dtype)
-    except Exception as error:
-        report.figure("build", "hf_llama", "-", "parameters", None, "count", error=repr(error)[:300])
-        return
-    parameters = sum(p.numel() for p in llama.parameters())
+    from genvid.models.sampling import generate
+
     on_cuda = torch.device(device).type == "cuda"
     new_tokens, prefix_tokens = shape["new_tokens"], shape["prefix_tokens"]
-    decode_shape = f"{prefix_tokens}+{new_tokens}"
     low, high = NUM_SPECIAL_TOKENS, shape["vocab_size"]
-    cache_modes = [("dynamic_cache", None)] + ([("static_cache", "static")] if on_cuda else [])
-    for mode, implementation in cache_modes:
-        for batch in [int(size) for size in str(args.batch_sizes).split(",") if size]:
-            prompt = torch.randint(low, high, (batch, prefix_tokens), device=device, generator=generator)
-            extra = {"cache_implementation": implementation} if implementation else {}
+    prefix = torch.randint(low, high, (batch, prefix_tokens), device=device, generator=generator)
+    arms = {}
+    for name, model in models.items():
+        if name == "hf_llama":
+            for mode, implementation in [("dynamic_cache", None)] + ([("static_cache", "static")] if on_cuda else []):
+                extra = {"cache_implementation": implementation} if implementation else {}
 
-            def decode():
-                with torch.no_grad():
-                    llama.generate(prompt, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True,
-                                   top_k=args.top_k, pad_token_id=0, **extra)
+                def decode(model=model, extra=extra):
+                    with torch.no_grad():
+                        model.generate(prefix, max_new_tokens=new_tokens, min_new_tokens=new_tokens, do_sample=True,
+                                       top_k=args.top_k, pad_token_id=0, **extra)
 
-            report.progress(f"hf_llama: generate {new_tokens} tokens, {mode}, batch {batch}")
-            _reset_memory(torch, device)
-            try:
-                seconds = timer(decode, warmup=1, reps=args.reps)
-            except Exception as error:
-                report.figure(f"decode_{mode}", "hf_llama", f"{batch}x{decode_shape}", "tokens_per_second", None,
-                              "tokens/s", error=repr(error)[:300])
-                continue
-            rate = _decode_figure(report, "hf_llama", mode, batch, decode_shape, seconds, new_tokens,
-                                  _peak_memory_gb(torch, device), params_m=round(parameters / 1e6, 1))
-            keep_best("hf_llama", batch, rate, mode)
+                arms[(name, mode)] = decode
+            continue
+        modes = [("eager_cache", False, False), ("static_cache", True, False)]
+        if args.compile and on_cuda:
+            modes.append(("static_cache_compiled", True, True))
+        for mode, static, compiled in modes:
+            def decode(model=model, static=static, compiled=compiled):
+                generate(model, prefix, new_tokens, top_k=args.top_k, allowed=(low, high), generator=generator,
+                         static_cache=static, compile=compiled, progress=False)
 
-    tokens = torch.randint(low, high, (shape["train_batch"], shape["train_length"]), device=device, generator=generator)
+            arms[(name, mode)] = decode
+    return arms
 
-    def llama_loss():
-        with torch.autocast(torch.device(device).type, dtype=dtype, enabled=dtype != torch.float32):
-            return llama(input_ids=tokens, labels=tokens).loss
 
-    train_shape = f"{shape['train_batch']}x{shape['train_length']}"
-    report.progress(f"hf_llama: training step {train_shape}")
-    _reset_memory(torch, device)
-    seconds = _train_step_timer(torch, timer, llama_loss, llama, device, args.reps)
-    trained["hf_llama"] = seconds
-    count = tokens.numel()
-    report.figure("train", "hf_llama", train_shape, "step_time", seconds, "s", tokens_per_s=round(count / seconds, 1),
-                  params_m=round(parameters / 1e6, 1), peak_gb=_peak_memory_gb(torch, device))
-    report.mfu("train", "hf_llama", train_shape, 6 * parameters * count, seconds, peak, flop_count="6N")
+def _loss_function(name: str, model, tokens, prefix_tokens: int, device, dtype):
+    import torch
+
+    autocast = dict(device_type=torch.device(device).type, dtype=dtype, enabled=dtype != torch.float32)
+    if name == "hf_llama":
+        def loss():
+            with torch.autocast(**autocast):
+                return model(input_ids=tokens, labels=tokens).loss
+        return loss
+
+    def loss():
+        with torch.autocast(**autocast):
+            logits = model(tokens, prefix_length=prefix_tokens)
+        return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
+    return loss
 
 
 def main(argv: list[str] | None = None) -> int:

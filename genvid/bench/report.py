@@ -3,7 +3,11 @@
 Each figure is one line with the same fields::
 
     {"bench": "dit", "case": "forward", "model": "genvid", "device": "cpu", "dtype": "float32",
-     "shape": "1x16x5x16x16", "metric": "step_time", "value": 0.0123, "unit": "s", "threads": 2}
+     "shape": "1x16x5x16x16", "metric": "step_time", "value": 0.0123, "unit": "s", "threads": 2,
+     "load_1m": 3.9}
+
+``threads`` is ``torch.get_num_threads()`` when the line was written and ``load_1m`` the machine's
+one-minute load average then: on a shared CPU a ratio taken at a load above the core count is noisy.
 
 ``case`` names what was run, ``model`` whose figure it is, ``shape`` the input. Where a peer ran on
 the same case, a comparison line follows with ``model`` "genvid", ``value`` genvid's figure, and
@@ -16,11 +20,13 @@ known (:func:`peak_flops`; never on a CPU), or given with ``--peak-tflops``.
 from __future__ import annotations
 
 import json
+import os
+import statistics
 import sys
 import time
-from typing import IO, Any
+from typing import IO, Any, Callable
 
-FIELDS = ("bench", "case", "model", "device", "dtype", "shape", "metric", "value", "unit", "threads")
+FIELDS = ("bench", "case", "model", "device", "dtype", "shape", "metric", "value", "unit", "threads", "load_1m")
 
 #: dense bf16 / fp16 tensor-core peaks (FLOP/s) of devices by the name CUDA reports
 KNOWN_PEAKS = {"H200": 989e12, "H100": 989e12, "A100": 312e12, "L40S": 362e12, "L4": 121e12}
@@ -56,6 +62,34 @@ def significant(value: float, digits: int = 4) -> float:
     return float(f"{value:.{digits}g}")
 
 
+def load_average() -> float | None:
+    """The one-minute load average (None where the system has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def time_interleaved(arms: dict[str, Callable[[], object]], warmup: int, repeats: int,
+                     synchronize: Callable[[], None] = lambda: None) -> dict[str, float]:
+    """Median seconds per call of each arm, the arms timed in turn (A B A B ...).
+
+    On a machine whose speed drifts (other jobs come and go) timing one arm after the other would
+    fold the drift into the ratio; alternating puts every arm under the same conditions."""
+    for function in arms.values():
+        for _ in range(warmup):
+            function()
+    synchronize()
+    times: dict[str, list[float]] = {name: [] for name in arms}
+    for _ in range(repeats):
+        for name, function in arms.items():
+            start = time.perf_counter()
+            function()
+            synchronize()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(values) for name, values in times.items()}
+
+
 class Report:
     """Emits one bench's lines: ``figure`` for one model's measurement, ``compare`` for genvid
     beside its peer, ``progress`` to stderr. ``output``: a file to append the lines to as well."""
@@ -86,7 +120,7 @@ class Report:
     def figure(self, case: str, model: str, shape, metric: str, value: float | None, unit: str, **extra) -> dict:
         record = dict(bench=self.bench, case=case, model=model, device=self.device, dtype=self.dtype,
                       shape=shape_label(shape), metric=metric, value=None if value is None else significant(value),
-                      unit=unit, threads=self._threads())
+                      unit=unit, threads=self._threads(), load_1m=load_average())
         record.update(extra)
         return self._emit(record)
 

@@ -1,4 +1,4 @@
-"""genvid bench {tokenizer,tokenizer-budget,dit,lm} ...: each benchmark is a module of genvid.bench with
+"""genvid bench {tokenizer,tokenizer-budget,dit,lm,lm-attention} ...: each benchmark is a module of genvid.bench with
 ``HELP``, ``add_arguments(parser)`` and ``run(args)``; a new one is one line in BENCHMARKS."""
 
 import importlib
@@ -11,6 +11,7 @@ BENCHMARKS = {
     "tokenizer-budget": "genvid.bench.tokenizer_budget",
     "dit": "genvid.bench.dit",
     "lm": "genvid.bench.lm",
+    "lm-attention": "genvid.bench.lm_attention",
     "data": "genvid.bench.data",
     "scale": "genvid.bench.scale",
     "memory": "genvid.bench.memory",
