@@ -57,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="device peak for MFU (default: the known bf16/fp16 peak of the GPU; no MFU on a CPU)")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--skip-peer", action="store_true", help="time genvid only")
+    parser.add_argument("--no-train", action="store_true", help="decode only")
     parser.add_argument("--reps", type=int, default=2)
 
 
@@ -123,7 +124,7 @@ def _train_step(torch, forward_loss, model, device):
     return step
 
 
-def _timed_in_turn(report, arms: dict, failed, warmup: int, reps: int, device) -> dict:
+def _timed_in_turn(arms: dict, failed, warmup: int, reps: int, device) -> dict:
     """Median seconds of each arm, timed in turn; an arm whose first call fails gets its error line
     (``failed(name, error)``) and drops out, so it does not hide the others' figures. On CUDA also
     ``(name, "peak_gb")``: one more call per arm, measured apart."""
@@ -222,7 +223,7 @@ def run(args) -> int:
             report.figure(f"decode_{arm[1]}", arm[0], f"{batch}x{decode_shape}", "tokens_per_second", None,
                           "tokens/s", error=repr(error)[:300])
 
-        seconds_of = _timed_in_turn(report, arms, failed, 1, args.reps, device)
+        seconds_of = _timed_in_turn(arms, failed, 1, args.reps, device)
         for (name, mode) in arms:
             extra = {"first_call_s": round(seconds_of[((name, mode), "first_call_s")], 1)} if mode.endswith("compiled") else {}
             rate = _decode_figure(report, name, mode, batch, decode_shape, seconds_of[(name, mode)], new_tokens,
@@ -231,11 +232,28 @@ def run(args) -> int:
             if rate > decoded.get((name, batch), (0.0, ""))[0]:
                 decoded[(name, batch)] = (rate, mode)
 
+    if not args.no_train:
+        _time_training(args, report, models, parameters, shape, device, dtype, generator, peak)
+    for batch in batch_sizes:
+        if ("genvid", batch) in decoded and ("hf_llama", batch) in decoded:
+            (ours, our_mode), (theirs, their_mode) = decoded[("genvid", batch)], decoded[("hf_llama", batch)]
+            report.compare("decode", f"{batch}x{decode_shape}", "tokens_per_second", ours, "hf_llama", theirs,
+                           "tokens/s", better="higher", genvid_mode=our_mode, peer_mode=their_mode)
+    return 0
+
+
+def _time_training(args, report, models, parameters, shape, device, dtype, generator, peak) -> None:
+    """One training step (forward, loss, backward, AdamW) of every model, timed in turn."""
+    import torch
+
+    low, high = NUM_SPECIAL_TOKENS, shape["vocab_size"]
+    prefix_tokens = shape["prefix_tokens"]
+    train_shape = f"{shape['train_batch']}x{shape['train_length']}"
     tokens = torch.randint(low, high, (shape["train_batch"], shape["train_length"]), device=device, generator=generator)
     steps = {name: _train_step(torch, _loss_function(name, model, tokens, prefix_tokens, device, dtype), model, device)
              for name, model in models.items()}
     report.progress(f"{', '.join(steps)}: training step {train_shape}, in turn ({max(args.reps, 3)} timed each)")
-    trained = _timed_in_turn(report, steps, lambda name, error: report.figure(
+    trained = _timed_in_turn(steps, lambda name, error: report.figure(
         "train", name, train_shape, "step_time", None, "s", error=repr(error)[:300]), 2, max(args.reps, 3), device)
     count = tokens.numel()
     for name in steps:
@@ -247,16 +265,9 @@ def run(args) -> int:
             report.mfu("train", name, train_shape,
                        3 * models[name].forward_flops(shape["train_length"]) * shape["train_batch"], seconds, peak,
                        flop_count="with_attention")
-
-    for batch in batch_sizes:
-        if ("genvid", batch) in decoded and ("hf_llama", batch) in decoded:
-            (ours, our_mode), (theirs, their_mode) = decoded[("genvid", batch)], decoded[("hf_llama", batch)]
-            report.compare("decode", f"{batch}x{decode_shape}", "tokens_per_second", ours, "hf_llama", theirs,
-                           "tokens/s", better="higher", genvid_mode=our_mode, peer_mode=their_mode)
     if "genvid" in steps and "hf_llama" in steps:
         report.compare("train", train_shape, "step_time", trained["genvid"], "hf_llama", trained["hf_llama"], "s",
                        better="lower")
-    return 0
 
 
 def _decode_arms(args, models: dict, batch: int, shape: dict, device, generator) -> dict:
