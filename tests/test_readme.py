@@ -41,6 +41,8 @@ SKIPS = [
     (r"path/to/wan_vae", "a VAE folder a user brings (tests/test_diffusers_vae.py trains a DiT on small Wan / CogVideoX VAEs)"),
     (r"^genvid eval long", "minutes of generation on CPU (tests/test_long_video_eval.py runs it on a tiny pipeline folder)"),
     (r"^genvid eval edit", "minutes of generation on CPU (tests/test_editing_eval.py measures a tiny pipeline)"),
+    (r"genvid\.eval\.far_prompts .*--rebuild", "rewrites the shipped demos' caption summaries (tests/test_known_prompts.py "
+     "checks the shipped files)"),
     (r"CLIP_DIR|VIDEOMAE_DIR", "needs CLIP / VideoMAE folders a user supplies (tests/test_eval_learned.py runs FVD / CLIPSIM on tiny random ones)"),
 ]
 

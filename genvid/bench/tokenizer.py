@@ -116,31 +116,39 @@ def _release_freed_memory() -> None:
         pass
 
 
-def _measure(function: Callable[[], object], device, repeats: int) -> tuple[float, float]:
-    """(median seconds, peak memory GB) of ``function``; one untimed warm-up call first."""
+def measure_once(function: Callable[[], object], device) -> tuple[float, int, int, object]:
+    """One call of ``function``: (seconds, peak bytes above the start, peak bytes in all, its result).
+    GPU: allocated memory; CPU: the process's resident memory, sampled."""
     import torch
 
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
+        baseline = torch.cuda.memory_allocated(device)
+        start = time.perf_counter()
+        result = function()
+        torch.cuda.synchronize(device)
+        seconds = time.perf_counter() - start
+        total = torch.cuda.max_memory_allocated(device)
+        return seconds, total - baseline, total, result
+    _release_freed_memory()
+    with _ResidentPeak() as monitor:
+        start = time.perf_counter()
+        result = function()
+        seconds = time.perf_counter() - start
+    return seconds, monitor.used, monitor.peak, result
+
+
+def _measure(function: Callable[[], object], device, repeats: int) -> tuple[float, float]:
+    """(median seconds, peak memory GB) of ``function``; one untimed warm-up call first."""
     function()
     times = []
     peak = 0
     for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(device)
-            baseline = torch.cuda.memory_allocated(device)
-            start = time.perf_counter()
-            function()
-            torch.cuda.synchronize(device)
-            times.append(time.perf_counter() - start)
-            peak = max(peak, torch.cuda.max_memory_allocated(device) - baseline)
-        else:
-            _release_freed_memory()
-            with _ResidentPeak() as monitor:
-                start = time.perf_counter()
-                function()
-                times.append(time.perf_counter() - start)
-            peak = max(peak, monitor.used)
+        seconds, used, _, _ = measure_once(function, device)
+        times.append(seconds)
+        peak = max(peak, used)
     return statistics.median(times), peak / 2**30
 
 

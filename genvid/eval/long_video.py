@@ -14,7 +14,6 @@ one's last latent frames); the causal tokenizer decodes the whole as one stream.
 from __future__ import annotations
 
 import statistics
-import time
 
 import numpy as np
 import torch
@@ -115,7 +114,7 @@ def measure_lengths(pipeline, prompt: str, lengths=(33, 129, 513), seed: int = 0
     process's resident memory above the start, sampled (approximate); ``process_peak_gb``: the same
     peak with what the loaded pipeline already held (all allocated memory / the whole resident set);
     ``output_gb`` is the returned frames' own size, which grows with length whatever the generator does."""
-    from genvid.bench.tokenizer import _ResidentPeak, _release_freed_memory
+    from genvid.bench.tokenizer import measure_once
 
     device = torch.device(pipeline._execution_device)
 
@@ -126,24 +125,7 @@ def measure_lengths(pipeline, prompt: str, lengths=(33, 129, 513), seed: int = 0
     call(lengths[0])
     records = []
     for num_frames in lengths:
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-            torch.cuda.empty_cache()
-            torch.cuda.reset_peak_memory_stats(device)
-            baseline = torch.cuda.memory_allocated(device)
-            start = time.perf_counter()
-            frames = call(num_frames)
-            torch.cuda.synchronize(device)
-            seconds = time.perf_counter() - start
-            total = torch.cuda.max_memory_allocated(device)
-            peak = total - baseline
-        else:
-            _release_freed_memory()
-            with _ResidentPeak() as monitor:
-                start = time.perf_counter()
-                frames = call(num_frames)
-                seconds = time.perf_counter() - start
-            peak, total = monitor.used, monitor.peak
+        seconds, peak, total, frames = measure_once(lambda: call(num_frames), device)
         records.append({"num_frames": num_frames, "seconds": round(seconds, 3),
                         "seconds_per_frame": round(seconds / num_frames, 4), "peak_gb": round(peak / 2**30, 4),
                         "process_peak_gb": round(total / 2**30, 4),
