@@ -31,8 +31,6 @@ COMMANDS = {
     "export": "genvid.commands.export",
 }
 
-#: commands whose trailing ``key=value`` words may follow options (``train CONFIG --resume auto k=v``)
-TAKES_OVERRIDES = ("train",)
 
 
 class OneLineParser(argparse.ArgumentParser):
@@ -58,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None):
     args, extra = parser.parse_known_args(argv)
-    if extra and getattr(args, "_name", None) in TAKES_OVERRIDES and all("=" in word and not word.startswith("-") for word in extra):
+    # a command with ``overrides`` takes its ``key=value`` words after options too (``train CONFIG --resume auto k=v``)
+    if extra and hasattr(args, "overrides") and all("=" in word and not word.startswith("-") for word in extra):
         args.overrides = list(args.overrides) + extra
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
@@ -83,6 +82,16 @@ def quiet_import_notices() -> None:
     )
 
 
+#: the argparse ``dest`` of each command's own subcommands (``genvid eval prompts``)
+SUBCOMMAND_DESTS = ("evaluation", "benchmark", "dataset_command", "action")
+
+
+def command_name(args) -> str:
+    """``genvid eval prompts``: the words a user typed to reach the command, for its error lines."""
+    words = [args._name, *(getattr(args, dest) for dest in SUBCOMMAND_DESTS if getattr(args, dest, None))]
+    return "genvid " + " ".join(words)
+
+
 def one_line(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
@@ -102,12 +111,12 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (GenvidError, FileNotFoundError, NotADirectoryError, IsADirectoryError) as error:
         # what a user typed; programming errors keep their traceback
-        print(f"genvid {args._name}: error: {one_line(error)}", file=sys.stderr)
+        print(f"{command_name(args)}: error: {one_line(error)}", file=sys.stderr)
         return 2
     except (MemoryError, RuntimeError) as error:
         if not isinstance(error, MemoryError) and type(error).__name__ != "OutOfMemoryError":  # torch's
             raise
-        print(f"genvid {args._name}: error: out of memory ({one_line(error)[:200]}); ask for fewer frames, "
+        print(f"{command_name(args)}: error: out of memory ({one_line(error)[:200]}); ask for fewer frames, "
               "a smaller size or a smaller batch", file=sys.stderr)
         return 2
 

@@ -157,9 +157,105 @@ ROWS = [
     (["eval", "edit", "--model", "diffusion", "--tasks", "inpaint"], "takes keyframes only"),
     (["eval", "long", "--model", "ar", "--num-frames", "20"], "--num-frames must be 1 + 16k"),
     (["eval", "prompts", "--model", "ar", "--pipeline", str(PRETRAINED / "tokenizer_fsq")], "not a pipeline"),
+    (["eval", "tokenizer", "{work}/missing.mp4"], "no such file or folder"),
+    (["eval", "tokenizer", "{text}"], "cannot read"),
+    (["eval", "tokenizer", "{corrupt}"], "cannot read"),
+    (["eval", "tokenizer", "{empty_dir}"], "no videos in the folder"),
+    (["eval", "tokenizer", "{bad_manifest}"], "not valid JSON"),
+    (["eval", "tokenizer", "{clip}", "--heldout", "real"], "not both"),
+    (["eval", "tokenizer", "{clip}", "--num-frames", "0"], "--num-frames must be >= 1"),
+    (["eval", "tokenizer", "{clip}", "--height", "-1"], "--height must be >= 1"),
+    (["eval", "tokenizer", "{clip}", "--height", "12"], "multiples of 8"),
+    (["eval", "tokenizer", "{clip}", "--chunk-size", "0"], "--chunk-size must be >= 1"),
+    (["eval", "tokenizer", "{clip}", "--sheet-frames", "0"], "--sheet-frames must be >= 1"),
+    (["eval", "tokenizer", "{clip}", "--error-gain", "nan"], "--error-gain must be a finite number"),
+    (["eval", "tokenizer", "{clip}", "--report-clips", "-1"], "--report-clips must be >= 0"),
+    (["eval", "tokenizer", "{clip}", "--sheet", "{work}/sheet.txt"], "--sheet must end in .png"),
+    (["eval", "tokenizer", "{clip}", "--tokenizer", "{empty_dir}"], "no tokenizer at"),
+    (["eval", "tokenizer", "--heldout", "bogus"], "invalid choice"),
+    (["eval", "prompts", "--pipeline", str(DEMO / "ar"), "--model", "diffusion"], "ar kind of pipeline"),
+    (["eval", "prompts", "--pipeline", str(DEMO / "ar"), "--model", "both"], "drop --model both"),
+    (["eval", "prompts", "--pipeline", "{empty_dir}"], "no model_index.json"),
+    (["eval", "prompts", "--pipeline", "{bad_index}"], "cannot read"),
+    (["eval", "prompts", "--pipeline", "{other_pipeline}"], "holds a StableDiffusionPipeline"),
+    (["eval", "prompts", "--samples-per-combination", "0"], "--samples-per-combination must be >= 1"),
+    (["eval", "prompts", "--batch-size", "abc"], "invalid int value"),
+    (["eval", "prompts", "--steps", "0"], "--steps must be >= 1"),
+    (["eval", "prompts", "--guidance", "nan"], "--guidance must be a finite number"),
+    (["eval", "prompts", "--seed", "-3"], "--seed must be >= 0"),
+    (["eval", "prompts", "--splits", "bogus"], "invalid choice"),
+    (["eval", "prompts", "--device", "cuda"], "--device cuda"),
+    (["eval", "prompts", "--clip-model", "someone/some-clip"], "not a local folder"),
+    (["eval", "prompts", "--feature-model", "/nonexistent"], "no such folder"),
+    (["eval", "prompts", "--model", "diffusion", "--lora", "/nonexistent"], "no LoRA weights at /nonexistent"),
+    (["eval", "prompts", "--model", "diffusion", "--lora", "{text}:0.5"], "must be a .safetensors file"),
+    (["eval", "fvd", "--real", "{empty_dir}", "--generated", "{empty_dir}", "--feature-model", "someone/videomae"], "no VideoMAE feature model"),
+    (["eval", "fvd", "--real", "{empty_dir}", "--generated", "{empty_dir}", "--feature-model", "{text}"], "no VideoMAE feature model"),
+    (["eval", "fvd", "--real", "{empty_dir}", "--generated", "{empty_dir}", "--feature-model", "{empty_dir}", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["eval", "fvd", "--real", "{empty_dir}", "--generated", "{empty_dir}", "--feature-model", "{empty_dir}", "--device", "cuda"], "--device cuda"),
+    (["eval", "fvd", "--real", "{empty_dir}"], "--generated"),
+    (["eval", "clipsim", "--prompts", "{text}", "--clip-model", "someone/some-clip"], "no CLIP model"),
+    (["eval", "clipsim", "--prompts", "{text}", "--clip-model", "{empty_dir}"], "no CLIP model"),
+    (["eval", "clipsim", "--prompts", "{text}", "--clip-model", "{empty_dir}", "--device", "cuda"], "--device cuda"),
+    (["eval", "clipsim", "--prompts", "{text}", "--clip-model", "{empty_dir}", "--num-frames", "abc"], "invalid int value"),
+    # generate: sound and adapters
+    (["generate", "p", "-o", "{out}", "--audio", "{text}"], "no audio codec"),
+    (["generate", "p", "-o", "{out}", "--model", "ar", "--task", "a2v", "--audio", "{text}"], "no audio codec"),
+    (["generate", "p", "-o", "{out}", "--video", "{text}"], "cannot read"),
+    (["generate", "p", "-o", "{out}", "--video", "{empty_dir}"], "is a folder"),
+    (["generate", "p", "-o", "{empty_dir}"], "--output must end in"),
+    (["generate", "p", "-o", "{work}/v.wav", "--model", "ar", "--task", "v2a", "--video", "{clip}"], "no audio codec"),
+    (["generate", "p", "-o", "{out}", "--lora", "/nonexistent"], "no LoRA weights at /nonexistent"),
+    (["generate", "p", "-o", "{out}", "--lora", "{clip}"], "must be a .safetensors file"),
+    (["generate", "p", "-o", "{out}", "--lora", "{empty_dir}:nan"], "the scale must be a finite number"),
+    (["generate", "p", "-o", "{out}", "--quantize", "bogus"], "invalid choice"),
+    # dataset
+    (["dataset", "index", "{work}/missing.jsonl"], "manifest not found"),
+    (["dataset", "index", "{text}"], "must be .csv, .tsv, .jsonl"),
+    (["dataset", "index", "{empty_manifest}"], "holds no rows"),
+    (["dataset", "index", "{bad_manifest}"], "not valid JSON"),
+    (["dataset", "index", "{empty_dir}"], "manifest not found"),
+    (["dataset", "check", "{bad_manifest}"], "not valid JSON"),
+    (["dataset", "check", "{no_caption_manifest}"], "has no 'caption' entry"),
+    (["dataset", "check", "{empty_manifest}"], "holds no rows"),
+    (["dataset", "synth", "--out", "{work}/set", "--num", "2", "--num-frames", "0"], "--num-frames must be >= 1"),
+    (["dataset", "synth", "--out", "{work}/set", "--num", "2", "--height", "0"], "--height must be >= 8"),
+    (["dataset", "synth", "--out", "{work}/set", "--num", "2", "--fps", "nan"], "--fps must be a finite number"),
+    (["dataset", "synth", "--out", "{work}/set", "--num", "2", "--seed", "-1"], "--seed must be >= 0"),
+    (["dataset", "synth", "--out", "{work}/set", "--num", "2", "--audio-sample-rate", "5"], "--audio-sample-rate must be >= 1000"),
+    (["dataset", "synth", "--out", "{work}/set", "--num", "2", "--split", "bogus"], "invalid choice"),
+    (["dataset", "synth", "--out", "{text}", "--num", "2"], "Not a directory"),
+    (["dataset", "sheet", "{clip}", "--out", "{work}/sheet.png", "--num-frames", "0"], "--num-frames must be >= 1"),
+    (["dataset", "sheet", "{clip}", "--out", "{work}/sheet.png", "--columns", "0"], "--columns must be >= 1"),
+    (["dataset", "sheet", "{clip}", "--out", "{work}/sheet.txt"], "--out must end in .png"),
+    (["dataset", "sheet", "{corrupt}", "--out", "{work}/sheet.png"], "cannot read"),
+    (["dataset", "encode", "{work}/missing.jsonl", "--tokenizer", "pretrained:gaussian", "--out", "{work}/cache"], "manifest not found"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "/nonexistent", "--out", "{work}/cache"], "no tokenizer at"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "someone/some-tokenizer", "--out", "{work}/cache"], "not a local folder"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "pretrained:bogus", "--out", "{work}/cache"], "unknown pretrained tokenizer"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "pretrained:gaussian", "--out", "{text}"], "is a file"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "pretrained:gaussian", "--out", "{work}/cache", "--batch-size", "0"], "--batch-size must be >= 1"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "pretrained:gaussian", "--out", "{work}/cache", "--num-workers", "-1"], "--num-workers must be >= 0"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "pretrained:gaussian", "--out", "{work}/cache", "--text-max-length", "0"], "--text-max-length must be >= 1"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "pretrained:gaussian", "--out", "{work}/cache", "--device", "cuda"], "--device cuda"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "pretrained:gaussian", "--out", "{work}/cache", "--text-encoder", "/nonexistent"], "text encoder '/nonexistent'"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "pretrained:gaussian", "--out", "{work}/cache", "--config", "{work}/missing.yaml"], "config file not found"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "pretrained:gaussian", "--out", "{work}/cache", "data.frame_stride=abc"], "data.frame_stride='abc' must be an integer"),
+    (["dataset", "encode", "{manifest}", "--tokenizer", "pretrained:gaussian", "--out", "{work}/cache", "--latent-dtype", "int8"], "invalid choice"),
+    # configs
+    (["configs", "show", "bogus/none"], "config file not found"),
+    (["configs", "show", "{text}"], "unknown config section"),
+    (["configs", "show", "{bad_yaml}"], "cannot parse"),
+    (["configs", "copy", "bogus/none"], "config file not found"),
+    (["configs", "copy", "dit/tiny", "{text}"], "add --force"),
+    (["configs", "bogus"], "invalid choice"),
     # bench
     (["bench", "bogus"], "invalid choice"),
     (["bench", "dit", "--device", "cuda"], "--device cuda"),
+    (["bench", "dit", "--preset", "bogus"], "invalid choice"),
+    (["bench", "tokenizer", "--device", "cuda"], "--device cuda"),
+    (["bench", "tokenizer", "--shapes", "abc"], "is not BxCxTxHxW"),
+    (["bench", "lm", "--reps", "abc"], "invalid int value"),
 ]
 
 
@@ -189,6 +285,10 @@ def files(tmp_path_factory):
     (work / "other_pipeline").mkdir()
     (work / "other_pipeline" / "model_index.json").write_text(json.dumps({"_class_name": "StableDiffusionPipeline"}))
     (work / "empty_dir").mkdir()
+    (work / "empty.jsonl").write_text("")
+    (work / "bad.jsonl").write_text("{not json\n")
+    (work / "no_caption.jsonl").write_text(json.dumps({"video": "clip.mp4"}) + "\n")
+    (work / "manifest.jsonl").write_text(json.dumps({"video": "clip.mp4", "caption": "a red circle moving left"}) + "\n")
     (work / "empty").mkdir()
     return {
         "work": work, "out": work / "out.mp4", "clip": work / "clip.mp4", "text": work / "text.txt",
@@ -197,6 +297,8 @@ def files(tmp_path_factory):
         "codes_out": work / "codes_out.safetensors", "bad_yaml": work / "bad.yaml",
         "unknown_section": work / "unknown_section.yaml", "bad_index": work / "bad_index",
         "other_pipeline": work / "other_pipeline", "empty_dir": work / "empty_dir",
+        "empty_manifest": work / "empty.jsonl", "bad_manifest": work / "bad.jsonl",
+        "no_caption_manifest": work / "no_caption.jsonl", "manifest": work / "manifest.jsonl",
     }
 
 
@@ -279,7 +381,8 @@ def test_eval_tokenizer_skips_and_counts_unreadable_files(files, capsys, tmp_pat
     assert summary["clips"] == 1 and summary["skipped"] == 1
     manifest.write_text(json.dumps(rows[1]) + "\n")
     assert main(["eval", "tokenizer", str(manifest)]) == 2
-    assert capsys.readouterr().err.splitlines()[-1] == "genvid eval: error: none of the 1 files could be read"
+    lines = capsys.readouterr().err.splitlines()  # the one file asked for: its own reason, in one line
+    assert len(lines) == 1 and lines[0].startswith(f"genvid eval tokenizer: error: cannot read {files['corrupt']}"), lines
 
 
 def test_memory_estimate_grows_with_the_request():
@@ -296,3 +399,15 @@ def test_memory_estimate_grows_with_the_request():
     memory.refuse_if_too_big("a small request", small)  # fits anywhere
     with pytest.raises(Exception, match="estimated"):
         memory.refuse_if_too_big("an impossible request", 10**18)
+
+
+@pytest.mark.parametrize("kind", ["diffusion", "ar"])
+def test_eval_prompts_reads_the_kind_of_a_pipeline_folder(kind):
+    """--pipeline DIR alone: model_index.json says diffusion or ar; --model only checks it."""
+    from genvid.cli import build_parser, parse
+    from genvid.commands.eval.prompts import checked_models
+
+    parser = build_parser()
+    assert checked_models(parse(parser, ["eval", "prompts", "--pipeline", str(DEMO / kind)])) == [(kind, DEMO / kind)]
+    assert checked_models(parse(parser, ["eval", "prompts", "--pipeline", str(DEMO / kind), "--model", kind])) == [(kind, DEMO / kind)]
+    assert [found for found, _ in checked_models(parse(parser, ["eval", "prompts"]))] == ["diffusion", "ar"]

@@ -41,6 +41,36 @@ def check_number(value, option: str, *, minimum=None, maximum=None, above=None, 
     return value
 
 
+def check_options(args, bounds: dict) -> None:
+    """Each ``--option`` named in ``bounds`` (``{"--steps": {"minimum": 1}}``) checked with
+    :func:`check_number` from ``args``; ``--seed`` options by :func:`check_seed`."""
+    for option, limits in bounds.items():
+        value = getattr(args, option.lstrip("-").replace("-", "_"))
+        if option.endswith("seed"):
+            check_seed(value, option)
+        else:
+            check_number(value, option, **limits)
+
+
+def check_output_suffix(path, option: str, suffixes: tuple[str, ...]) -> Path:
+    """An output path whose suffix names a format genvid writes (``suffixes``: ``(".png",)``)."""
+    output = Path(path)
+    if output.suffix.lower() not in suffixes:
+        raise GenvidError(f"{option} must end in {', '.join(suffixes[:-1])}{' or ' if len(suffixes) > 1 else ''}"
+                          f"{suffixes[-1]}, got {output.name}")
+    if output.is_dir():
+        raise GenvidError(f"{option} {output} is a folder")
+    return output
+
+
+def check_frame_count(value, option: str = "--num-frames") -> None:
+    """A causal tokenizer's clip length: 1 + 4k frames."""
+    check_number(value, option, minimum=1)
+    if value is not None and (value - 1) % 4:
+        low = 1 + (value - 1) // 4 * 4
+        raise GenvidError(f"{option} {value}: clips are 1 + 4k frames (e.g. {low} or {low + 4})")
+
+
 def check_seed(seed: int | None, option: str = "--seed") -> None:
     # what torch.Generator.manual_seed takes without wrapping around
     check_number(seed, option, minimum=0, maximum=2**64 - 1)
@@ -111,6 +141,19 @@ def probe_media(path: str, option: str) -> dict:
         raise GenvidError(f"{option}: {error}") from None
 
 
+def probe_audio(path: str, option: str = "--audio") -> None:
+    """``path`` holds a readable sound track (a wav, an mp3, a video with sound); read 50 ms of it."""
+    from genvid.data.audio_io import has_audio
+
+    existing_file(path, option)
+    try:
+        found = has_audio(path)
+    except GenvidError as error:
+        raise GenvidError(f"{option}: {error}") from None
+    if not found:
+        raise GenvidError(f"{option} {path} has no audio track")
+
+
 def local_folder(path: str, option: str, what: str) -> Path:
     """A folder that exists on this machine; a hub-like id is refused, never looked up."""
     folder = Path(path).expanduser()
@@ -168,7 +211,26 @@ def pipeline_folder(path: str | None, model: str | None, option: str = "--pipeli
     return folder, kind
 
 
+def has_component(folder: Path, component: str, option: str = "--pipeline") -> bool:
+    """Whether the pipeline's model_index.json names a ``component`` (``audio_codec``: [null, null] = none)."""
+    entry = read_json(folder / "model_index.json", option).get(component)
+    return isinstance(entry, list) and any(item is not None for item in entry)
+
+
 def component_config(folder: Path, component: str, option: str = "--pipeline") -> dict:
     """The config.json of one pipeline component (empty when the folder has none)."""
     path = folder / component / "config.json"
     return read_json(path, option) if path.is_file() else {}
+
+
+def check_adapters(specs: list[str], option: str = "--lora") -> None:
+    """Each ``PATH[:SCALE]`` names a LoRA file that is there, at a finite scale (before any load)."""
+    from genvid.pipelines.lora import lora_file, parse_adapter
+
+    for spec in specs:
+        path, scale = parse_adapter(spec)
+        check_number(scale, f"{option} {spec}: the scale")
+        try:
+            lora_file(path)
+        except GenvidError as error:
+            raise GenvidError(f"{option} {spec}: {error}") from None

@@ -88,8 +88,11 @@ def run_synth(args) -> int:
     from genvid.data.video_io import write_video
     from genvid.errors import GenvidError
 
-    if args.num < 1:
-        raise GenvidError(f"--num must be >= 1, got {args.num}")
+    from genvid.commands.checks import check_options
+
+    check_options(args, {"--num": {"minimum": 1}, "--seed": {}, "--num-frames": {"minimum": 1},
+                         "--height": {"minimum": 8}, "--width": {"minimum": 8}, "--fps": {"above": 0, "maximum": 1000},
+                         "--audio-sample-rate": {"minimum": 1000, "maximum": 192000}})
     if args.varied:
         from genvid.data.varied import write_varied_folder
 
@@ -132,6 +135,8 @@ def run_check(args) -> int:
     from genvid.errors import GenvidError
 
     rows = read_manifest(args.manifest)
+    if not rows:
+        raise GenvidError(f"manifest {args.manifest} holds no rows")
     problems = []
     for row in tqdm(rows, desc="checking"):
         try:
@@ -145,9 +150,12 @@ def run_check(args) -> int:
 
 
 def run_sheet(args) -> int:
+    from genvid.commands.checks import check_options, check_output_suffix
     from genvid.data.video_io import read_video, write_contact_sheet
     from genvid.errors import plural
 
+    check_options(args, {"--num-frames": {"minimum": 1}, "--frame-stride": {"minimum": 1}, "--columns": {"minimum": 1}})
+    check_output_suffix(args.out, "--out", (".png",))
     video = read_video(args.video, num_frames=args.num_frames, frame_stride=args.frame_stride)
     path = write_contact_sheet(args.out, video, columns=args.columns)
     print(f"wrote {path} ({plural(video.shape[1], 'frame')})")
@@ -161,6 +169,10 @@ def run_index(args) -> int:
 
     begin = time.perf_counter()
     manifest = Manifest(args.manifest)
+    if not len(manifest):
+        from genvid.errors import GenvidError
+
+        raise GenvidError(f"manifest {args.manifest} holds no rows")
     probed = manifest.probe_missing()
     manifest.save_sidecar()
     unknown = int((manifest.facts["num_frames"] < 0).sum())
@@ -172,17 +184,33 @@ def run_index(args) -> int:
 
 
 def run_encode(args) -> int:
+    from pathlib import Path
+
     from omegaconf import OmegaConf
 
-    from genvid.training.encode_dataset import encode_dataset
+    from genvid.commands.checks import check_options, resolve_device
+    from genvid.commands.encode import tokenizer_folder
+    from genvid.config import load_config
+    from genvid.errors import GenvidError
 
-    config = OmegaConf.load(args.config) if args.config else OmegaConf.create({})
-    if args.overrides:
-        config = OmegaConf.merge(config, OmegaConf.from_dotlist(list(args.overrides)))
+    check_options(args, {"--shard-size": {"minimum": 1}, "--batch-size": {"minimum": 1},
+                         "--num-workers": {"minimum": 0, "maximum": 256}, "--max-shards": {"minimum": 1},
+                         "--text-max-length": {"minimum": 1, "maximum": 4096}})
+    resolve_device(args.device)
+    tokenizer_folder(args.tokenizer)
+    if Path(args.out).exists() and not Path(args.out).is_dir():
+        raise GenvidError(f"--out {args.out} is a file, expected a cache folder")
+    if args.text_encoder:
+        from genvid.text import resolve_text_encoder_path
+
+        resolve_text_encoder_path(args.text_encoder)
+    config = load_config(args.config, args.overrides)  # a base: chain merged, as genvid train reads it
     data = OmegaConf.to_container(config.get("data") or OmegaConf.create({}), resolve=True)
     for key in ("source", "manifest", "cache"):
         data.pop(key, None)
     options = config.get("task_options") or {}
+    from genvid.training.encode_dataset import encode_dataset
+
     summary = encode_dataset(
         args.manifest,
         args.out,

@@ -117,7 +117,7 @@ def check_request(args):
     """Every option checked before anything is loaded; returns the output path."""
     from pathlib import Path
 
-    from genvid.commands.checks import check_number, check_seed
+    from genvid.commands.checks import check_adapters, check_options, existing_file
     from genvid.errors import GenvidError
 
     output = Path(args.output)
@@ -137,21 +137,16 @@ def check_request(args):
         raise GenvidError(f"--output {output} is a folder")
     if not args.prompt.strip() and args.video is None and args.image is None and args.audio is None:
         raise GenvidError("give a prompt (or --image / --video / --audio to condition on)")
-    for option, value, bounds in (
-        ("--num-frames", args.num_frames, {"minimum": 1}),
-        ("--height", args.height, {"minimum": 1}),
-        ("--width", args.width, {"minimum": 1}),
-        ("--steps", args.steps, {"minimum": 1, "maximum": 10000}),
-        ("--guidance", args.guidance, {"minimum": 0}),
-        ("--temperature", args.temperature, {"minimum": 0}),
-        ("--top-k", args.top_k, {"minimum": 1}),
-        ("--top-p", args.top_p, {"above": 0, "maximum": 1}),
-        ("--fps", args.fps, {"above": 0, "maximum": 1000}),
-        ("--strength", args.strength, {"minimum": 0, "maximum": 1}),
-    ):
-        check_number(value, option, **bounds)
-    check_seed(args.seed)
+    check_options(args, {
+        "--num-frames": {"minimum": 1}, "--height": {"minimum": 1}, "--width": {"minimum": 1},
+        "--steps": {"minimum": 1, "maximum": 10000}, "--guidance": {"minimum": 0}, "--temperature": {"minimum": 0},
+        "--top-k": {"minimum": 1}, "--top-p": {"above": 0, "maximum": 1}, "--fps": {"above": 0, "maximum": 1000},
+        "--strength": {"minimum": 0, "maximum": 1}, "--seed": {},
+    })
     check_task(args)
+    check_adapters(args.lora)
+    if args.audio is not None:
+        existing_file(args.audio, "--audio")
     args.keyframes = [parse_keyframe(text) for text in args.keyframe or []]
     from genvid.commands import upscaling
 
@@ -190,21 +185,28 @@ def pipeline_folder(args):
     """The pipeline folder and its kind, read from model_index.json; ``--model`` only checks it."""
     from genvid.commands.checks import pipeline_folder as checked_folder
 
+    from genvid.commands.checks import has_component
+    from genvid.errors import GenvidError
+
     folder, args.model = checked_folder(args.pipeline, args.model)
     check_task(args)  # again, now that the kind is known
+    if (args.audio is not None or args.task == "v2a") and not has_component(folder, "audio_codec"):
+        option = "--audio" if args.audio is not None else "--task v2a"
+        raise GenvidError(f"{option}: the pipeline {folder} has no audio codec (it was trained without sound); "
+                          "give a pipeline trained with audio")
     return folder, args.model
 
 
 def conditioning(args, model: str) -> dict:
     """Pipeline keyword arguments, with every file read (or probed) and checked."""
-    from genvid.commands.checks import check_image_file, existing_file, probe_media
+    from genvid.commands.checks import check_image_file, probe_audio, probe_media
 
     options = {"num_frames": args.num_frames, "height": args.height, "width": args.width, "guidance_scale": args.guidance}
     if args.image is not None:
         check_image_file(args.image)
         options["image"] = args.image
     if args.audio is not None:
-        existing_file(args.audio, "--audio")
+        probe_audio(args.audio)
         options["audio"] = args.audio
     if model == "diffusion":
         options["num_inference_steps"] = args.steps

@@ -18,8 +18,11 @@ HELP = "prompt-following accuracy of a pipeline on the synthetic vocabulary (+ C
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--model", choices=("diffusion", "ar", "both"), default="both")
-    parser.add_argument("--pipeline", default=None, help="pipeline folder (default: the shipped demo; not with --model both)")
+    parser.add_argument("--model", choices=("diffusion", "ar", "both"), default=None,
+                        help="which generator (default: what --pipeline holds, else both shipped demos); with "
+                             "--pipeline it only checks the folder's kind")
+    parser.add_argument("--pipeline", default=None,
+                        help="a pipeline folder; its model_index.json says diffusion or ar (default: the shipped demos)")
     parser.add_argument("--splits", nargs="+", choices=("seen", "heldout", "all", "blicket", "blicket_heldout"),
                         default=["seen", "heldout"],
                         help="which combinations: seen (in training), heldout (never seen), all, or the new colour "
@@ -44,22 +47,22 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import torch
-
-    from genvid.commands.generate import load_pipeline
+    from genvid.commands.checks import resolve_device
     from genvid.errors import GenvidError
-    from genvid.eval.analyzer import evaluate_prompt_following
-    from genvid.eval.prompts_eval import format_table, generate_splits, learned_metrics, load_learned_models
 
     if "heldout" in args.wording and any(split.startswith("blicket") for split in args.splits):
         raise GenvidError("--wording heldout covers the synthetic colours only, not the blicket splits")
-    if args.model == "both" and args.pipeline:
-        raise GenvidError("--pipeline needs --model diffusion or --model ar")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    models = checked_models(args)
+    device = str(resolve_device(args.device))
+
+    from genvid.commands.generate import load_pipeline
+    from genvid.eval.analyzer import evaluate_prompt_following
+    from genvid.eval.prompts_eval import format_table, generate_splits, learned_metrics, load_learned_models
+
     reports, generations, metrics = {}, {}, {}
     scorer, feature_model = load_learned_models(args.clip_model, args.feature_model, device)
-    for model in ("diffusion", "ar") if args.model == "both" else (args.model,):
-        pipeline = load_pipeline(model, args.pipeline, device)
+    for model, folder in models:
+        pipeline = load_pipeline(model, str(folder), device)
         if args.lora:
             from genvid.pipelines.lora import load_adapters
 
@@ -88,6 +91,28 @@ def run(args) -> int:
     if args.report:
         print(f"report: {write_report(args.report, reports, generations)}")
     return 0
+
+
+def checked_models(args) -> list:
+    """``[(kind, folder)]`` to evaluate, every option checked before a pipeline loads: the kind of a
+    ``--pipeline`` folder comes from its model_index.json and ``--model`` only checks it."""
+    from genvid.commands.checks import check_adapters, check_options, local_folder, pipeline_folder
+    from genvid.errors import GenvidError
+
+    check_options(args, {
+        "--samples-per-combination": {"minimum": 1, "maximum": 10000}, "--batch-size": {"minimum": 1},
+        "--steps": {"minimum": 1, "maximum": 10000}, "--guidance": {"minimum": 0}, "--seed": {},
+    })
+    check_adapters(args.lora)
+    for option, folder in (("--clip-model", args.clip_model), ("--feature-model", args.feature_model)):
+        if folder is not None:
+            local_folder(folder, option, "transformers model")
+    if args.pipeline is not None:
+        if args.model == "both":
+            raise GenvidError("--pipeline is one pipeline: drop --model both (its model_index.json says which kind)")
+        return [pipeline_folder(args.pipeline, args.model)[::-1]]
+    kinds = ("diffusion", "ar") if args.model in (None, "both") else (args.model,)
+    return [(kind, pipeline_folder(None, kind)[0]) for kind in kinds]
 
 
 def write_report(target, reports, generations):

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from genvid.errors import GenvidError
+
 HELP = "PSNR / SSIM (and codebook usage) of a tokenizer on videos"
 
 
@@ -41,13 +43,15 @@ def add_arguments(parser) -> None:
 def run(args) -> int:
     import torch
 
-    from genvid.commands.encode import load_tokenizer, pick_device, tokenizer_reference
+    from genvid.commands.encode import load_tokenizer, pick_device, tokenizer_config, tokenizer_reference
     from genvid.errors import GenvidError
     from genvid.eval.clips import clip_paths
     from genvid.eval.tokenizer_eval import heldout_clips, summarize, write_comparison_sheet
 
+    check_request(args)
     device, dtype = pick_device(args.device), getattr(torch, args.dtype)
     reference = tokenizer_reference(args)
+    check_spatial_size(args, tokenizer_config(reference))
     tokenizer = load_tokenizer(reference, device, dtype)
     skipped = []
     if args.heldout:
@@ -89,6 +93,32 @@ def run(args) -> int:
     return 0
 
 
+def check_request(args) -> None:
+    """Every option checked before the tokenizer loads: numbers, output names, the files named."""
+    from genvid.commands.checks import check_options, check_output_suffix
+    from genvid.commands.encode import check_sizes
+
+    check_sizes(args)
+    check_options(args, {"--max-clips": {"minimum": 1}, "--sheet-frames": {"minimum": 1, "maximum": 1000},
+                         "--error-gain": {"above": 0}, "--report-clips": {"minimum": 0}})
+    if args.sheet:
+        check_output_suffix(args.sheet, "--sheet", (".png",))
+    if args.json:
+        check_output_suffix(args.json, "--json", (".json",))
+    for item in args.videos:
+        if not Path(item).exists():
+            raise GenvidError(f"{item}: no such file or folder")
+
+
+def check_spatial_size(args, config: dict) -> None:
+    from genvid.commands import memory
+
+    spatial = memory.tokenizer_factors(config)[1]
+    for option, value in (("--height", args.height), ("--width", args.width)):
+        if value is not None and value % spatial:
+            raise GenvidError(f"{option} {value}: this tokenizer needs multiples of {spatial}")
+
+
 def readable_clips(tokenizer, names: list[str], args, skipped: list[str]):
     """The files' clips fitted to the tokenizer; an unreadable file is skipped and counted, as in
     training, and leaves ``names`` so that names keep following the clips."""
@@ -102,6 +132,8 @@ def readable_clips(tokenizer, names: list[str], args, skipped: list[str]):
         try:
             video = read_video(path, num_frames=args.num_frames)
         except GenvidError as error:
+            if len(names) + len(skipped) == 1:  # the one file asked for: its reason is the error
+                raise
             skipped.append(path)
             names.remove(path)
             print(f"skipping unreadable file ({len(skipped)} skipped so far): {error}", file=sys.stderr)
