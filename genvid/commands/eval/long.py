@@ -37,8 +37,7 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import torch
-
+    from genvid.commands.checks import check_options, pipeline_folder, resolve_device
     from genvid.commands.generate import load_pipeline
     from genvid.data.synthetic import caption_for
     from genvid.errors import GenvidError
@@ -49,8 +48,15 @@ def run(args) -> int:
         raise GenvidError(f"--num-frames must be 1 + 16k and at least {WINDOW} (the analyzer's windows), got {args.num_frames}")
     if any(length < 1 for length in args.lengths):
         raise GenvidError(f"--lengths must be positive frame counts, got {args.lengths}")
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    pipeline = load_pipeline(args.model, args.pipeline, device)
+    check_options(args, {
+        "--samples-per-combination": {"minimum": 1, "maximum": 10000}, "--window-frames": {"minimum": 1},
+        "--context-frames": {"minimum": 1}, "--batch-size": {"minimum": 1}, "--seed": {},
+        "--steps": {"minimum": 1, "maximum": 10000}, "--guidance": {"minimum": 0}, "--height": {"minimum": 1},
+        "--width": {"minimum": 1},
+    })
+    device = str(resolve_device(args.device))
+    folder, kind = pipeline_folder(args.pipeline, args.model)  # the kind from model_index.json
+    pipeline = load_pipeline(kind, str(folder), device)
     options = dict(height=args.height, width=args.width)
     if args.guidance is not None:
         options["guidance_scale"] = args.guidance
