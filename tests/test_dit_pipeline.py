@@ -310,3 +310,39 @@ def test_a_guidance_distilled_pipeline_runs_one_evaluation_a_step_by_default(pip
     assert count_transformer_calls(loaded, num_inference_steps=4, guidance_scale=2.0) == [4] * 4
     # a folder without the keys keeps the old defaults: 30 steps with guidance
     assert count_transformer_calls(pipe, num_inference_steps=None) == [4] * 30
+
+
+def test_standalone_base_writes_the_same_video_without_diffusers_pipelines(pipe, tmp_path):
+    # genvid generate runs the sampling steps on genvid.pipelines.standalone: same components, same
+    # steps, bit-identical frames, and no import of diffusers.pipelines (its whole model zoo).
+    import subprocess
+    import sys
+
+    from diffusers import DiffusionPipeline
+
+    assert issubclass(GenVidDiffusionPipeline, DiffusionPipeline)  # Python users keep the diffusers class
+    GenVidDiffusionPipeline(**pipe.components, default_guidance_scale=2.5).save_pretrained(tmp_path)
+    reference = generate(GenVidDiffusionPipeline.from_pretrained(tmp_path), guidance_scale=None, output_type="pt")
+    np.save(tmp_path / "reference.npy", reference.numpy())
+    code = (
+        "import sys, numpy, torch; from genvid.pipelines.standalone import load; "
+        "pipe = load(sys.argv[1]); pipe.set_progress_bar_config(disable=True); torch.set_num_threads(1); "
+        "frames = pipe('a red circle moving right', num_frames=5, height=16, width=16, num_inference_steps=3, "
+        "generator=torch.Generator().manual_seed(0), output_type='pt').frames; "
+        "print(bool((frames.numpy() == numpy.load(sys.argv[1] + '/reference.npy')).all()), "
+        "pipe.config.default_guidance_scale, any(name.startswith('diffusers.pipelines') for name in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "2.5", "False"]
+
+
+def test_standalone_base_declines_a_folder_it_cannot_load_as_diffusers_would(pipe, tmp_path):
+    from genvid.pipelines.standalone import StandaloneDiffusionPipeline, load
+
+    pipe.save_pretrained(tmp_path)
+    assert isinstance(load(tmp_path), StandaloneDiffusionPipeline)
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    index["text_encoder"] = ["transformers", "T5EncoderModel"]
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
+    assert load(tmp_path) is None  # the command falls back to GenVidDiffusionPipeline.from_pretrained

@@ -86,7 +86,8 @@ def run(args) -> int:
     folder, model = pipeline_folder(args)
     options = conditioning(args, model)
     check_fits(args, folder, model, options, device)
-    pipeline = load_pipeline(model, str(folder), str(device))
+    # LoRA and quantization use diffusers' pipeline class; plain sampling runs without it (faster start)
+    pipeline = load_pipeline(model, str(folder), str(device), standalone=not (args.lora or args.quantize))
     if args.lora:
         from genvid.pipelines.lora import load_adapters
 
@@ -320,15 +321,23 @@ def write_result(args, output, pipeline, result) -> None:
         write_video(output, video, fps=args.fps)
 
 
-def load_pipeline(model: str | None, path: str | None, device: str):
-    """A pipeline from a folder (default: the shipped demo of ``model``), its kind checked first."""
+def load_pipeline(model: str | None, path: str | None, device: str, standalone: bool = False):
+    """A pipeline from a folder (default: the shipped demo of ``model``), its kind checked first.
+    ``standalone``: where :mod:`genvid.pipelines.standalone` can load the folder, the same steps
+    without diffusers' pipeline base (and the import of every diffusers model it brings)."""
     from genvid.commands.checks import pipeline_folder as checked_folder
 
     folder, kind = checked_folder(path, model)
-    if kind == "diffusion":
-        from genvid.pipelines.diffusion import GenVidDiffusionPipeline as pipeline_class
-    else:
-        from genvid.pipelines.ar import GenVidARPipeline as pipeline_class
-    pipeline = pipeline_class.from_pretrained(str(folder))
+    pipeline = None
+    if standalone and kind == "diffusion":
+        from genvid.pipelines.standalone import load
+
+        pipeline = load(folder)
+    if pipeline is None:
+        if kind == "diffusion":
+            from genvid.pipelines.diffusion import GenVidDiffusionPipeline as pipeline_class
+        else:
+            from genvid.pipelines.ar import GenVidARPipeline as pipeline_class
+        pipeline = pipeline_class.from_pretrained(str(folder))
     pipeline.set_progress_bar_config(leave=False)
     return pipeline.to(device)

@@ -6,6 +6,12 @@ ones whose classes live outside diffusers (``model_index.json`` records ``["genv
 The bare ``diffusers.DiffusionPipeline.from_pretrained(path)`` does not work for a genvid folder:
 diffusers looks for the pipeline class inside diffusers itself and fails with ``module diffusers
 has no attribute GenVidDiffusionPipeline``. Always load through this class.
+
+The sampling steps live in :class:`DiffusionSampling`, which needs none of diffusers' pipeline base:
+``GenVidDiffusionPipeline`` (in :mod:`genvid.pipelines.diffusion_pipeline`, importable from here) is
+that plus ``DiffusionPipeline``, and the command line runs the same steps on
+:class:`genvid.pipelines.standalone.StandalonePipeline`, sparing every ``genvid generate`` the
+import of diffusers' whole model zoo that ``diffusers.pipelines`` brings.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-from diffusers import DiffusionPipeline, FlowMatchEulerDiscreteScheduler
+from diffusers.schedulers.scheduling_flow_match_euler_discrete import FlowMatchEulerDiscreteScheduler
 from diffusers.utils.torch_utils import randn_tensor
 
 from genvid.errors import GenvidError
@@ -27,8 +33,6 @@ from genvid.pipelines.common import (
     postprocess_video,
 )
 from genvid.pipelines.conditioning import STRUCTURES, keyframe_guide, latent_index, parse_keyframes, windows
-from genvid.pipelines.lora import LoraLoaderMixin
-from genvid.pipelines.memory import MemoryMixin
 
 EXAMPLE = """
     Examples:
@@ -56,8 +60,10 @@ def _pad_text(hidden_states: list[torch.Tensor], masks: list[torch.Tensor]) -> t
     return torch.cat(padded), torch.cat(padded_masks)
 
 
-class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, DiffusionPipeline):
-    """Text-to-video with a rectified-flow DiT over a causal video tokenizer's latents.
+class DiffusionSampling(GenVidPipelineMixin):
+    """Text-to-video with a rectified-flow DiT over a causal video tokenizer's latents: the steps of
+    :class:`~genvid.pipelines.diffusion_pipeline.GenVidDiffusionPipeline`, on whatever pipeline base
+    (diffusers' ``DiffusionPipeline``, or the command line's standalone one) comes after it.
 
     Components: ``video_tokenizer`` (``tokenizer.VideoTokenizer``, Gaussian bottleneck),
     ``text_encoder`` (``genvid.text.TextEncoder``), ``transformer``
@@ -466,4 +472,14 @@ class GenVidDiffusionPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin,
         return GenVidPipelineOutput(frames=frames_out, audio=audio_out)
 
 
-GenVidDiffusionPipeline.__call__.__doc__ += EXAMPLE
+DiffusionSampling.__call__.__doc__ += EXAMPLE
+
+
+def __getattr__(name: str):
+    # The diffusers pipeline class imports diffusers.pipelines (and with it every diffusers model):
+    # only when asked for.
+    if name == "GenVidDiffusionPipeline":
+        from genvid.pipelines.diffusion_pipeline import GenVidDiffusionPipeline
+
+        return GenVidDiffusionPipeline
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
