@@ -81,7 +81,7 @@ def _train(tokens: int, mode: str, steps: int, threads: int, hidden_size: int, n
         loss.backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        return float(loss)
+        return float(loss.detach())
 
     resident_before = _peak_rss_mib()
     times, losses = [], []
