@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from genvid.data import DataConfig, build_dataset, collate_videos
@@ -124,3 +125,47 @@ def test_synth_command_writes_clips_and_manifest(tmp_path):
         assert parse_caption(row["caption"]) == (row["color"], row["shape"], row["motion"])
     dataset = FolderVideoDataset(out / "manifest.jsonl", num_frames=5, height=32, width=32, random_start=False)
     assert dataset[0]["video"].shape == (3, 5, 32, 32) and dataset.num_skipped == 0
+
+
+def test_object_path_is_where_a_tracker_finds_the_object():
+    # The keyframe measurement compares generated centres with object_path: on true clips the
+    # analyzer's tracker must find the object exactly there, for every shape (the triangle's centre
+    # of area sits below its box centre).
+    import numpy as np
+
+    from genvid.data.synthetic import object_path
+    from genvid.eval.analyzer import object_centres
+
+    for index, combination in enumerate([("red", "circle", "left"), ("blue", "triangle", "up"), ("white", "square", "down")]):
+        truth = object_path(*combination, num_frames=9, seed=index)
+        assert truth.shape == (9, 2)
+        assert np.abs(object_centres(render_clip(*combination, num_frames=9, seed=index)) - truth).max() < 0.1
+    moved = object_path("red", "circle", "right", num_frames=9, seed=0)
+    assert moved[-1, 0] - moved[0, 0] > 0.3 * 64 and np.allclose(moved[:, 1], moved[0, 1])
+
+
+def test_a_long_clip_keeps_the_short_clips_speed_and_wraps_around_the_frame():
+    import numpy as np
+
+    from genvid.data.synthetic import object_path, render_clip_uint8
+    from genvid.errors import GenvidError
+
+    short = object_path("green", "square", "left", num_frames=17, seed=5)
+    long = object_path("green", "square", "left", num_frames=129, seed=5, travel_frames=17)
+    assert np.allclose(long[:17], short)  # the same start and speed as the 17-frame clip
+    step = np.diff(long[:, 0])
+    speed = step[0]
+    assert speed < -1.5 and np.allclose(np.mod(step, 64), np.mod(speed, 64))  # never stops or turns back
+    assert (long[:, 0] >= 0).all() and (long[:, 0] < 64).all()
+    frames = render_clip_uint8("green", "square", "left", num_frames=129, seed=5, travel_frames=17)
+    area = (frames.max(axis=-1) > 100).sum(axis=(1, 2))
+    assert area.min() > 0.9 * area.max()  # the whole object is drawn in every frame, across the edges too
+    bright = frames.max(axis=-1) > 100
+    assert (bright[:, :, 0].any(axis=1) & bright[:, :, -1].any(axis=1)).any()  # split over both edges while crossing
+    # a clip of one crossing is the same with or without travel_frames
+    assert np.array_equal(render_clip_uint8("red", "circle", "up", 17, seed=2, travel_frames=17),
+                          render_clip_uint8("red", "circle", "up", 17, seed=2))
+    with pytest.raises(GenvidError, match="travel_frames"):
+        render_clip_uint8("red", "circle", "up", 17, travel_frames=1)
+    dataset = SyntheticVideoDataset(num_samples=2, num_frames=33, travel_frames=17)
+    assert dataset[0]["video"].shape == (3, 33, 64, 64)

@@ -43,6 +43,8 @@ class DataConfig:
         clip (synthetic: a tone naming the attributes; folder: the audio column or the video's track).
     still_fraction: "real_images" / "mixed": share of photographs shown with a motionless camera.
     captions: synthetic caption grammar: "basic" or "rich" (synonyms, more sentence forms).
+    travel_frames: synthetic: the object crosses half the frame in this many frames, wrapping
+        around the frame in longer clips (None: in the whole clip).
     synthetic_fraction: "mixed": share of synthetic clips.
     manifest_fraction: "mixed" with a manifest: share of the manifest's videos (the rest real_images).
     """
@@ -61,6 +63,7 @@ class DataConfig:
     fps: float = 8.0
     audio_sample_rate: int | None = None
     captions: str = "basic"
+    travel_frames: int | None = None
     still_fraction: float = 0.1
     synthetic_fraction: float = 0.25
     manifest_fraction: float = 0.5
@@ -95,6 +98,7 @@ def build_dataset(config: DataConfig | dict):
             fps=config.fps,
             audio_sample_rate=config.audio_sample_rate,
             captions=config.captions,
+            travel_frames=config.travel_frames,
         )
     if config.source == "folder":
         if not config.manifest:

@@ -6,6 +6,17 @@ colour, shape and motion still appears in training, only the combination is new.
 
 Everything is deterministic in the seed and drawn with numpy in a few vectorised operations, so
 rendering thousands of clips on a CPU is cheap (well under a millisecond per 17x64x64 clip).
+
+Long clips. By default every clip is one crossing: the object covers half the frame over the clip's
+length, so a 129-frame clip moves 8x slower than a 17-frame one. ``travel_frames=17`` instead keeps
+a 17-frame clip's speed (about 2 px a frame at 64x64) for any length, which is what a generator
+extending its own clip window by window is asked to do. A 64-pixel frame holds one crossing at that
+speed, so the object stays in view the way it does in old arcade games: the frame wraps around.
+The part of the object that leaves one edge comes in at the opposite edge in the same frame. The
+whole object is always drawn, it never stops, and it never turns back, so its motion word stays
+true all clip long. :func:`object_path` gives the true centre of the object in each frame,
+for measuring keyframe interpolation and long videos. ``SyntheticVideoDataset(travel_frames=...)``
+trains on such clips.
 """
 
 from __future__ import annotations
@@ -153,13 +164,11 @@ def _coverage(shape: str, x: np.ndarray, y: np.ndarray, half: float) -> np.ndarr
     return np.clip(0.5 - distance, 0.0, 1.0)
 
 
-def render_clip_uint8(
-    color: str, shape: str, motion: str, num_frames: int = 17, height: int = 64, width: int = 64, seed: int = 0
-) -> np.ndarray:
-    """Like :func:`render_clip` but returns ``(T, H, W, 3)`` uint8 (what a codec takes)."""
-    check_combination(color, shape, motion)
-    if num_frames < 1 or height < 8 or width < 8:
-        raise GenvidError(f"a synthetic clip needs num_frames >= 1 and height, width >= 8 (got {num_frames}x{height}x{width})")
+def _layout(
+    shape: str, motion: str, num_frames: int, height: int, width: int, seed: int, travel_frames: int | None
+) -> tuple[float, float, np.ndarray, np.ndarray]:
+    """``(half size, background level, centre_x (T,), centre_y (T,))`` of one clip: the centre of the
+    shape's bounding box per frame, wrapped into the frame when the clip outlasts one crossing."""
     rng = np.random.default_rng(seed)
     size = _SIZE_FRACTION * min(height, width) * rng.uniform(0.9, 1.1)
     half = size / 2
@@ -174,21 +183,65 @@ def render_clip_uint8(
     slack = moving_extent - 2 * margin - travel
     begin = margin + rng.uniform(0, slack)
     still = rng.uniform(margin, still_extent - margin)
-    progress = np.linspace(0.0, 1.0, num_frames) if num_frames > 1 else np.zeros(1)
+    if travel_frames is None or travel_frames == num_frames:
+        progress = np.linspace(0.0, 1.0, num_frames) if num_frames > 1 else np.zeros(1)
+    else:
+        # the speed of a travel_frames-long clip, kept for as long as this clip lasts
+        progress = np.arange(num_frames) / max(travel_frames - 1, 1)
     position = begin + travel * progress
     if motion in ("left", "up"):
         position = begin + travel - travel * progress
+    position = np.mod(position, moving_extent)  # within the frame already for one crossing
     if horizontal:
-        centre_x, centre_y = position, np.full(num_frames, still)
-    else:
-        centre_x, centre_y = np.full(num_frames, still), position
+        return half, background, position, np.full(num_frames, still)
+    return half, background, np.full(num_frames, still), position
+
+
+def _check_size(num_frames: int, height: int, width: int, travel_frames: int | None) -> None:
+    if num_frames < 1 or height < 8 or width < 8:
+        raise GenvidError(f"a synthetic clip needs num_frames >= 1 and height, width >= 8 (got {num_frames}x{height}x{width})")
+    if travel_frames is not None and travel_frames < 2:
+        raise GenvidError(f"travel_frames must be >= 2 (frames over which the object crosses), got {travel_frames}")
+
+
+def object_path(
+    color: str, shape: str, motion: str, num_frames: int = 17, height: int = 64, width: int = 64, seed: int = 0,
+    travel_frames: int | None = None,
+) -> np.ndarray:
+    """The true centre of the object in each frame of :func:`render_clip` (same arguments):
+    ``(T, 2)`` float ``(x, y)`` in pixels, +x right, +y down, pixel ``i`` spanning ``[i, i + 1)``.
+
+    It is the centre of the shape's area (what a tracker of its pixels measures): the box centre
+    for a circle or a square, a sixth of its height below it for the upward-pointing triangle. In a
+    clip that wraps (``travel_frames`` < ``num_frames``) it is the wrapped centre, inside the frame.
+    """
+    check_combination(color, shape, motion)
+    _check_size(num_frames, height, width, travel_frames)
+    half, _, centre_x, centre_y = _layout(shape, motion, num_frames, height, width, seed, travel_frames)
+    if shape == "triangle":
+        centre_y = np.mod(centre_y + half * np.sqrt(3.0) / 6, height)
+    return np.stack([centre_x, centre_y], axis=1)
+
+
+def render_clip_uint8(
+    color: str, shape: str, motion: str, num_frames: int = 17, height: int = 64, width: int = 64, seed: int = 0,
+    travel_frames: int | None = None,
+) -> np.ndarray:
+    """Like :func:`render_clip` but returns ``(T, H, W, 3)`` uint8 (what a codec takes)."""
+    check_combination(color, shape, motion)
+    _check_size(num_frames, height, width, travel_frames)
+    half, background, centre_x, centre_y = _layout(shape, motion, num_frames, height, width, seed, travel_frames)
+    wraps = travel_frames is not None and travel_frames < num_frames
 
     # Coverage is computed only in a window around the object (it is zero elsewhere): at 256x256
     # this is ~15x less work than shading every pixel of every frame.
     radius = int(np.ceil(half)) + 2
     box = 2 * radius
-    left = np.clip(np.floor(centre_x).astype(int) - radius, 0, max(width - box, 0))
-    top = np.clip(np.floor(centre_y).astype(int) - radius, 0, max(height - box, 0))
+    left = np.floor(centre_x).astype(int) - radius
+    top = np.floor(centre_y).astype(int) - radius
+    if not wraps:  # one crossing: the window fits inside the frame
+        left = np.clip(left, 0, max(width - box, 0))
+        top = np.clip(top, 0, max(height - box, 0))
     box_width, box_height = min(box, width), min(box, height)
     pixel_x = left[:, None, None] + np.arange(box_width)[None, None, :] + 0.5
     pixel_y = top[:, None, None] + np.arange(box_height)[None, :, None] + 0.5
@@ -200,15 +253,26 @@ def render_clip_uint8(
     frames = np.empty((num_frames, height, width, 3), dtype=np.uint8)
     frames[...] = np.round(np.float32(background)).astype(np.uint8)  # as the patches round it
     for index in range(num_frames):
-        frames[index, top[index] : top[index] + box_height, left[index] : left[index] + box_width] = patches[index]
+        if wraps:  # the part past one edge comes in at the opposite one
+            rows = (top[index] + np.arange(box_height)) % height
+            columns = (left[index] + np.arange(box_width)) % width
+            frames[index][np.ix_(rows, columns)] = patches[index]
+        else:
+            frames[index, top[index] : top[index] + box_height, left[index] : left[index] + box_width] = patches[index]
     return frames
 
 
 def render_clip(
-    color: str, shape: str, motion: str, num_frames: int = 17, height: int = 64, width: int = 64, seed: int = 0
+    color: str, shape: str, motion: str, num_frames: int = 17, height: int = 64, width: int = 64, seed: int = 0,
+    travel_frames: int | None = None,
 ) -> torch.Tensor:
-    """Render one clip as ``(3, T, H, W)`` float in [-1, 1]; the same seed gives the same clip."""
-    frames = render_clip_uint8(color, shape, motion, num_frames, height, width, seed)
+    """Render one clip as ``(3, T, H, W)`` float in [-1, 1]; the same seed gives the same clip.
+
+    ``travel_frames``: the object crosses its travel (half the frame) in this many frames. None (the
+    default): in the whole clip, whatever its length, so a long clip moves slower. Shorter than
+    ``num_frames``: a long clip at the speed of a ``travel_frames``-long one (see the module's
+    notes on long clips); :func:`object_path` gives the true centre per frame."""
+    frames = render_clip_uint8(color, shape, motion, num_frames, height, width, seed, travel_frames)
     from genvid.data.video_io import uint8_to_video
 
     return uint8_to_video(frames)
@@ -269,6 +333,7 @@ class SyntheticVideoDataset(Dataset):
     come from ``(seed, i)``, so items are the same in every worker and every epoch.
     ``captions``: "basic" (caption_for: one word per attribute) or "rich" (genvid.data.captions:
     synonyms and more sentence forms; the clips are the same).
+    ``travel_frames``: see :func:`render_clip` (None: every clip one crossing of half the frame).
     With ``audio_sample_rate`` set, items also carry ``"audio"``: the matching soundtrack of
     :func:`render_audio` (the clip lasting ``num_frames / fps`` seconds).
     """
@@ -284,6 +349,7 @@ class SyntheticVideoDataset(Dataset):
         fps: float = 8.0,
         audio_sample_rate: int | None = None,
         captions: str = "basic",
+        travel_frames: int | None = None,
     ):
         if split not in SPLITS:
             raise GenvidError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
@@ -292,6 +358,7 @@ class SyntheticVideoDataset(Dataset):
         if captions not in CAPTION_GRAMMARS:
             raise GenvidError(f"unknown caption grammar {captions!r}; expected one of {', '.join(CAPTION_GRAMMARS)}")
         self.captions = captions
+        self.travel_frames = travel_frames
         self.split = split
         self.combinations = SPLITS[split]
         self.num_samples = int(num_samples)
@@ -336,7 +403,9 @@ class SyntheticVideoDataset(Dataset):
         """Item ``index`` rendered at another shape (a bucket's); same labels, same motion."""
         item = self.labels(index)
         clip_seed = item.pop("clip_seed")
-        item["video"] = render_clip(item["color"], item["shape"], item["motion"], num_frames, height, width, seed=clip_seed)
+        item["video"] = render_clip(
+            item["color"], item["shape"], item["motion"], num_frames, height, width, clip_seed, self.travel_frames
+        )
         if self.audio_sample_rate:
             item["audio"] = render_audio(
                 item["color"], item["shape"], item["motion"], num_frames, self.fps, self.audio_sample_rate, clip_seed

@@ -74,6 +74,48 @@ def _dilate(mask: np.ndarray) -> np.ndarray:
     return grown
 
 
+def _object_pixels(frames: np.ndarray):
+    """``(background (T, 3), difference (T, H, W), mask, visible (T,), core)`` of float frames: the
+    per-frame median colour, each pixel's largest channel distance to it, the object's pixels, the
+    frames where the object is seen, and the object's core (its strongly different pixels)."""
+    num_frames, height, width, _ = frames.shape
+    background = np.median(frames.reshape(num_frames, -1, 3), axis=1)
+    difference = np.abs(frames - background[:, None, None, :]).max(axis=-1)
+    mask = difference > MASK_THRESHOLD
+    areas = mask.sum(axis=(1, 2))
+    visible = (areas >= MIN_AREA_FRACTION * height * width) & (areas <= MAX_AREA_FRACTION * height * width)
+    # Colour from the core of the object (strongly different pixels), which edge blending and
+    # chroma subsampling leave alone.
+    core = mask & (difference > 0.6 * difference.max(axis=(1, 2), keepdims=True))
+    core &= visible[:, None, None]
+    return background, difference, mask, visible, core
+
+
+def _soft_coverage(difference: np.ndarray, mask: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """(T, H, W) in [0, 1]: 0 = background, 1 = the object's colour. Soft coverage keeps the fill
+    ratio right for small objects, where whole edge pixels would swing a thresholded mask's ratio
+    by a lot."""
+    contrast = max(float(np.median(difference[core])), MASK_THRESHOLD)
+    return np.clip(difference / contrast, 0.0, 1.0) * _dilate(mask)
+
+
+def object_centres(video) -> np.ndarray:
+    """The object's centre in each frame, ``(T, 2)`` float ``(x, y)`` in pixels (+x right, +y down,
+    pixel ``i`` spanning ``[i, i + 1)``, as :func:`genvid.data.synthetic.object_path` gives the
+    truth); NaN in frames where no object is seen. The centre of the soft coverage's mass."""
+    frames = _to_uint8_frames(video)
+    num_frames, height, width, _ = frames.shape
+    _, difference, mask, visible, core = _object_pixels(frames)
+    centres = np.full((num_frames, 2), np.nan)
+    if not visible.any():
+        return centres
+    coverage = _soft_coverage(difference, mask, core)[visible]
+    area = coverage.sum(axis=(1, 2))
+    centres[visible, 0] = (coverage.sum(axis=1) * (np.arange(width) + 0.5)).sum(axis=1) / area
+    centres[visible, 1] = (coverage.sum(axis=2) * (np.arange(height) + 0.5)).sum(axis=1) / area
+    return centres
+
+
 def _shape_from(fill_ratio: float, vertical_skew: float) -> str:
     if vertical_skew < TRIANGLE_SKEW:
         return "triangle"
@@ -90,20 +132,12 @@ def analyze_clip(video) -> dict:
     """
     frames = _to_uint8_frames(video)
     num_frames, height, width, _ = frames.shape
-    background = np.median(frames.reshape(num_frames, -1, 3), axis=1)  # (T, 3)
-    difference = np.abs(frames - background[:, None, None, :]).max(axis=-1)  # (T, H, W)
-    mask = difference > MASK_THRESHOLD
-    areas = mask.sum(axis=(1, 2))
-    visible = (areas >= MIN_AREA_FRACTION * height * width) & (areas <= MAX_AREA_FRACTION * height * width)
+    background, difference, mask, visible, core = _object_pixels(frames)
     result = {"color": None, "shape": None, "motion": None, "fill_ratio": None, "vertical_skew": None,
               "displacement": None, "visible_frames": int(visible.sum())}
     if not visible.any():
         return result
 
-    # Colour from the core of the object (strongly different pixels), which edge blending and
-    # chroma subsampling leave alone.
-    core = mask & (difference > 0.6 * difference.max(axis=(1, 2), keepdims=True))
-    core &= visible[:, None, None]
     # Blur mixes the object with the background: a pixel is background + a * (colour - background)
     # with a <= 1. So each named colour is matched as the nearest point on its segment from the
     # background (a in [MIN_BLEND, 1]), not only at its end.
@@ -118,10 +152,7 @@ def analyze_clip(video) -> dict:
 
     rows = np.arange(height, dtype=np.float32)
     columns = np.arange(width, dtype=np.float32)
-    # Soft coverage (0 = background, 1 = object colour) keeps the fill ratio right for small
-    # objects, where whole edge pixels would swing a thresholded mask's ratio by a lot.
-    contrast = max(float(np.median(difference[core])), MASK_THRESHOLD)
-    coverage = np.clip(difference / contrast, 0.0, 1.0) * _dilate(mask)
+    coverage = _soft_coverage(difference, mask, core)
     fill_ratios, skews, centroids = [], [], []
     for frame_index in np.flatnonzero(visible):
         frame_coverage = coverage[frame_index]
