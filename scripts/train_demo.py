@@ -12,15 +12,18 @@ interrupted one continues from its newest checkpoint):
    (configs/tokenizer/demo_images.yaml: shape is learnt per frame, at a ninth of a clip's cost),
    then 9-frame clips from those weights (configs/tokenizer/demo.yaml), then the decoder alone on
    17-frame clips, the encoder and so the tokens kept (configs/tokenizer/demo_decoder.yaml)
-2. the DiT on the tokenizer's latents: configs/dit/demo.yaml, then its guidance-distilled student
-   (configs/dit/demo_distill.yaml: from the DiT's weights, regressing its guided velocity; the
+2. the DiT on the tokenizer's latents: configs/dit/demo.yaml, then its few-step student
+   (configs/dit/demo_distill.yaml: from the DiT's weights (the round-2 DiT of ``tasks`` when it
+   exists), trained at its sampler's 8 levels on the teacher's guided ODE over each step; the
    pipeline samples it in 8 steps of one transformer evaluation each)
 3. the LM on the tokenizer's ids, in two runs: 4000 clips seen many times (configs/lm/demo.yaml),
    then from those weights on clips it has never seen (configs/lm/demo_fresh.yaml)
-   Later stages, run alone (--only): ``words`` fine-tunes the shipped demos on the richer caption
-   grammar (configs/{dit,lm}/demo_words.yaml) and measures canonical and held-out wording;
-   ``sound`` trains the audio codec (configs/audio/demo_codec.yaml), then a DiT following sound and
-   an LM with v2a / a2v in its mixture (configs/{dit,lm}/demo_sound.yaml).
+   Later stages, run alone (--only): ``tasks`` is round 2 of both shipped demos, one fine-tune
+   per generator from the shipped weights (configs/{dit,lm}/demo_tasks.yaml: long video, keyframes
+   and the editing tasks, prompts in the richer caption grammar), measured in canonical and
+   held-out wording beside the shipped pipeline; ``sound`` trains the audio codec
+   (configs/audio/demo_codec.yaml), then a DiT following sound and an LM with v2a / a2v in its
+   mixture (configs/{dit,lm}/demo_sound.yaml).
 4. evaluation: tokenizer PSNR/SSIM on held-out synthetic clips, prompt following of both
    pipelines (seen vs held-out combinations), CPU generate time; written to OUTPUT/report.json.
 
@@ -121,20 +124,28 @@ def install(source: Path, name: str, captions: str) -> None:
     print(f"[demo] installed {source} -> {target}", flush=True)
 
 
-def words_stage(args, output: Path, configs: Path) -> int:
-    """Fine-tune the shipped demos on the richer caption grammar (configs/*/demo_words.yaml), then
-    measure canonical and held-out wording on both the shipped and the fine-tuned pipelines."""
+def tasks_stage(args, output: Path, configs: Path) -> int:
+    """Round 2 of the shipped demos (configs/{dit,lm}/demo_tasks.yaml, from the shipped weights),
+    then prompt following of the shipped and the fine-tuned pipeline in canonical and held-out
+    wording (OUTPUT/tasks_report.json); with --install the fine-tuned one replaces the shipped one."""
     from genvid.commands.generate import load_pipeline
     from genvid.eval.analyzer import evaluate_prompt_following
     from genvid.eval.prompts_eval import format_table, generate_splits
 
-    stages = {"diffusion": ("dit_words", configs / "dit" / "demo_words.yaml"),
-              "ar": ("lm_words", configs / "lm" / "demo_words.yaml")}
-    report = {"seed": args.seed, "command": " ".join(sys.argv), "prompt_following": {}}
-    for name in args.words_models:
+    stages = {"diffusion": ("dit_tasks", configs / "dit" / "demo_tasks.yaml"),
+              "ar": ("lm_tasks", configs / "lm" / "demo_tasks.yaml")}
+    report_path = output / "tasks_report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {"prompt_following": {}}
+    report.update(seed=args.seed, command=" ".join(sys.argv))
+    for name in args.tasks_models:
         stage, config = stages[name]
         trained = run_stage(stage, config, stage_overrides(stage, output, args) + args.overrides, output)
-        for label, path in ((f"{name} shipped", DEMO_ROOT / name), (f"{name} words", trained)):
+        summary = output / stage / "train_summary.json"
+        if summary.is_file():
+            report.setdefault("training", {})[stage] = json.loads(summary.read_text())
+        for label, path in ((f"{name} shipped", DEMO_ROOT / name), (f"{name} tasks", trained)):
+            if label in report["prompt_following"]:  # measured by an earlier, interrupted run
+                continue
             pipeline = load_pipeline(name, str(path), "cuda" if torch.cuda.is_available() else "cpu")
             pipeline.set_progress_bar_config(disable=True)
             generated = generate_splits(pipeline, ("seen", "heldout"), args.eval_samples, seed=args.seed,
@@ -142,7 +153,7 @@ def words_stage(args, output: Path, configs: Path) -> int:
             report["prompt_following"][label] = {split: evaluate_prompt_following(clips, labels)
                                                  for split, (labels, clips) in generated.items()}
             print(format_table({label: report["prompt_following"][label]}), flush=True)
-        (output / "words_report.json").write_text(json.dumps(report, indent=1))
+            report_path.write_text(json.dumps(report, indent=1))
         if args.install:
             install(trained, name, "rich")
     return 0
@@ -159,16 +170,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dit-distill-steps", type=int, default=None, help="steps of the guidance distillation")
     parser.add_argument("--lm-steps", type=int, default=None, help="steps of the first LM stage")
     parser.add_argument("--lm-fresh-steps", type=int, default=None, help="steps of the LM stage on new clips")
-    parser.add_argument("--dit-words-steps", type=int, default=None, help="steps of the DiT words stage")
-    parser.add_argument("--lm-words-steps", type=int, default=None, help="steps of the LM words stage")
-    parser.add_argument("--only", choices=("tokenizer", "dit", "distill", "lm", "eval", "words", "sound"),
-                        default=None, help="run one stage (words: fine-tune the shipped demos on the richer captions, "
-                        "then evaluate; sound: the audio codec, then the DiT and LM with sound)")
+    parser.add_argument("--dit-tasks-steps", type=int, default=None, help="steps of the DiT round-2 stage")
+    parser.add_argument("--lm-tasks-steps", type=int, default=None, help="steps of the LM round-2 stage")
+    parser.add_argument("--only", choices=("tokenizer", "dit", "distill", "lm", "eval", "tasks", "sound"),
+                        default=None, help="run one stage (tasks: round 2 of the shipped demos, then evaluate; "
+                        "sound: the audio codec, then the DiT and LM with sound)")
     parser.add_argument("--audio-codec-steps", type=int, default=None, help="steps of the audio codec stage")
     parser.add_argument("--dit-sound-steps", type=int, default=None)
     parser.add_argument("--lm-sound-steps", type=int, default=None)
-    parser.add_argument("--words-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion", "ar"],
-                        help="with --only words: which shipped demos to fine-tune")
+    parser.add_argument("--tasks-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion", "ar"],
+                        help="with --only tasks: which shipped demos to fine-tune")
     parser.add_argument("--install", action="store_true", help="copy the trained pipelines into genvid/demo/")
     parser.add_argument("--overwrite", action="store_true", help="with --install: replace shipped demo files")
     parser.add_argument("--eval-samples", type=int, default=1, help="clips per combination in the prompt evaluation")
@@ -182,8 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(args.seed)
     configs = ROOT / "configs"
     wanted = lambda stage: args.only in (None, stage)  # noqa: E731
-    if args.only == "words":
-        return words_stage(args, output, configs)
+    if args.only == "tasks":
+        return tasks_stage(args, output, configs)
     if args.only == "sound":
         codec = run_stage("audio_codec", configs / "audio" / "demo_codec.yaml",
                           stage_overrides("audio_codec", output, args) + args.overrides, output)
@@ -210,7 +221,9 @@ def main(argv: list[str] | None = None) -> int:
             pipelines[name] = run_stage(stage, configs / stage / "demo.yaml", overrides + args.overrides, output)
     distilled = output / "dit_distill" / "final"
     if wanted("distill"):
-        teacher = pipelines.get("diffusion", output / "dit" / "final")
+        # the round-2 DiT (--only tasks) when it was trained, else the first stage's
+        round_two = output / "dit_tasks" / "final"
+        teacher = pipelines.get("diffusion", round_two if (round_two / "model_index.json").is_file() else output / "dit" / "final")
         overrides = stage_overrides("dit_distill", output, args) + [
             f"task_options.tokenizer={tokenizer}", f"task_options.initial_weights={teacher}", f"task_options.teacher={teacher}"
         ]

@@ -247,3 +247,43 @@ def test_guidance_distillation_student_approaches_the_teachers_guided_velocity(t
 def test_a_teacher_folder_without_a_transformer_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="task_options.teacher"):
         make_task(teacher=str(tmp_path))
+
+
+def test_trajectory_target_is_one_step_to_where_the_substeps_reach():
+    from genvid.training.tasks.dit import sampler_levels, trajectory_velocity
+
+    noisy = torch.randn(2, 4, 3, 2, 2, generator=torch.Generator().manual_seed(0))
+    start = torch.tensor([[0.8, 0.8, 0.0], [0.5, 0.5, 0.5]])
+    end = torch.tensor([[0.4, 0.4, 0.0], [0.1, 0.1, 0.1]])
+    constant = torch.randn_like(noisy)
+    # a straight path: its one-step velocity is the velocity itself (clean frames: 0)
+    straight = trajectory_velocity(lambda x, t: constant, noisy, start, end, 4)
+    assert torch.allclose(straight[0, :, :2], constant[0, :, :2], atol=1e-5) and torch.allclose(straight[1], constant[1], atol=1e-5)
+    assert (straight[0, :, 2] == 0).all()
+    # a curved one, dx/ds = x: four Euler substeps land at x (1 + ds / 4)^4, not at one step's x (1 + ds)
+    curved = trajectory_velocity(lambda x, t: x, noisy, start, end, 4)
+    span = (end - start)[:, None, :, None, None]
+    landed = noisy + span * curved
+    assert torch.allclose(landed[1], noisy[1] * (1 + span[1] / 4) ** 4, atol=1e-5)
+    levels = sampler_levels(8, 1.0)
+    assert levels.shape == (9,) and levels[0] == 1 and levels[-1] == 0 and (levels.diff() < 0).all()
+
+
+def test_few_step_distillation_trains_at_the_samplers_levels_on_the_teachers_path(tmp_path):
+    torch.manual_seed(0)
+    teacher = VideoDiffusionTransformer(**MODEL)
+    teacher.save_pretrained(tmp_path / "teacher" / "transformer")
+    with pytest.raises(ConfigError, match="distill_substeps"):
+        make_task(distill_substeps=2)
+    task = make_task(teacher=str(tmp_path / "teacher"), distill_substeps=2, distilled_steps=4, scheduler_shift=3.0)
+    seen = []
+    original = task.teacher.forward
+    task.teacher.forward = lambda noisy, timesteps, *rest, **options: (seen.append(timesteps.clone()), original(noisy, timesteps, *rest, **options))[1]
+    model = task.build_model()
+    loss, _ = task.training_step(model, synthetic_batch(["a red circle moving left"] * 3), 0, torch.Generator().manual_seed(0))
+    assert loss.isfinite() and len(seen) == 2  # two substeps, each one guided (two-stream) teacher call
+    from genvid.training.tasks.dit import sampler_levels
+
+    visited = set((sampler_levels(4, 3.0)[:-1] * 1000).round().tolist())
+    first = {round(value) for value in seen[0].flatten().tolist() if value > 0}
+    assert first and first <= {round(value) for value in visited}

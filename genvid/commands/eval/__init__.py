@@ -3,9 +3,9 @@ each with ``HELP``, ``add_arguments(parser)`` and ``run(args)``; the measuring c
 
 import importlib
 
-HELP = "evaluate: a tokenizer's reconstructions, a generator's prompt following, FVD, CLIPSIM, long video, editing, super-resolution, the DiT's keyframes / stylization / video-to-video"
+HELP = "evaluate: a tokenizer's reconstructions, a generator's prompt following, FVD, CLIPSIM, long video, editing, super-resolution, the DiT's keyframes / stylization / video-to-video / few-step table"
 
-EVALUATIONS = ("tokenizer", "prompts", "fvd", "clipsim", "long", "edit", "upscale", "keyframes", "stylize", "v2v")
+EVALUATIONS = ("tokenizer", "prompts", "fvd", "clipsim", "long", "edit", "upscale", "keyframes", "stylize", "v2v", "steps")
 
 
 def add_arguments(parser) -> None:

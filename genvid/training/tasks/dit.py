@@ -28,6 +28,13 @@ student regresses the teacher's guided velocity ``v_u + scale * (v_c - v_u)`` on
 latents, so one conditional evaluation per step replaces guidance's two. Text is never dropped
 then (the student has no unconditional stream to learn), and the exported pipeline is marked
 ``guidance_distilled`` with ``distilled_steps`` as its default step count.
+
+Few steps (``distill_substeps`` > 0): the student trains only at the noise levels its own sampler
+visits (the scheduler's ``distilled_steps`` sigmas, ``scheduler_shift`` included), and at a level
+``s_i`` its target is the velocity of one Euler step that lands where the teacher's guided ODE,
+run in ``distill_substeps`` Euler substeps from the same noisy latents, reaches at ``s_{i+1}``. A
+student that learns it makes each of its few big steps as the teacher would in many small ones,
+where regressing the instantaneous velocity leaves the curvature of the path to the big steps.
 """
 
 from __future__ import annotations
@@ -77,6 +84,9 @@ class DiffusionOptions(GeneratorOptions):
     guidance_distillation_scale: float = 2.5
     #: the distilled pipeline's default num_inference_steps (one transformer evaluation each)
     distilled_steps: int = 8
+    #: > 0: train at the distilled sampler's own levels on the teacher's ODE over each of its
+    #: steps, in this many Euler substeps (2 teacher evaluations each); 0: the teacher's velocity
+    distill_substeps: int = 0
 
 
 def sample_noise_levels(
@@ -156,6 +166,30 @@ def draw_clean_frames(
     return clean | keyframes
 
 
+def sampler_levels(steps: int, shift: float) -> torch.Tensor:
+    """The noise levels a FlowMatchEulerDiscreteScheduler(shift) visits in ``steps`` steps, from 1
+    down to the final 0: ``(steps + 1,)``."""
+    from diffusers import FlowMatchEulerDiscreteScheduler
+
+    scheduler = FlowMatchEulerDiscreteScheduler(shift=shift)
+    scheduler.set_timesteps(steps)
+    return scheduler.sigmas.float().cpu()
+
+
+def trajectory_velocity(velocity: Callable, noisy: torch.Tensor, start: torch.Tensor, end: torch.Tensor,
+                        substeps: int) -> torch.Tensor:
+    """The velocity of one Euler step from ``noisy`` at levels ``start`` to where ``substeps`` Euler
+    steps of ``velocity(x, timesteps)`` reach at ``end``. Levels are per frame ``(batch, frames)``;
+    a clean frame (start = end = 0) stays as it is and gets velocity 0 (it is out of the loss)."""
+    span = (end - start)[:, None, :, None, None]
+    latents = noisy
+    for index in range(substeps):
+        level = start + (end - start) * (index / substeps)
+        latents = latents + (span / substeps) * velocity(latents, level * 1000)
+    moving = span != 0
+    return torch.where(moving, (latents - noisy) / torch.where(moving, span, torch.ones_like(span)), torch.zeros_like(latents))
+
+
 class DiffusionTask(GeneratorTask):
     options_class = DiffusionOptions
     model_class = VideoDiffusionTransformer
@@ -179,6 +213,8 @@ class DiffusionTask(GeneratorTask):
             raise ConfigError("task_options.teacher: guidance distillation of a model with audio conditioning is not supported")
         if options.distilled_steps < 1:
             raise ConfigError(f"task_options.distilled_steps must be >= 1, got {options.distilled_steps}")
+        if options.distill_substeps < 0 or (options.distill_substeps and options.teacher is None):
+            raise ConfigError("task_options.distill_substeps must be >= 0 and needs task_options.teacher")
         self._latent_cache = EncodingCache(options.latent_cache_size)
         self.teacher = None
 
@@ -284,6 +320,10 @@ class DiffusionTask(GeneratorTask):
 
         noise = torch.randn(latents.shape, generator=generator, device=generator_device).to(self.device)
         levels = sample_noise_levels(batch_size, generator, options, device=self.device)
+        if options.distill_substeps:  # the levels the distilled sampler visits, and the next ones
+            schedule = sampler_levels(options.distilled_steps, options.scheduler_shift)
+            step_index = torch.randint(0, options.distilled_steps, (batch_size,), generator=generator, device=generator_device)
+            levels, next_levels = schedule[step_index.cpu()].to(self.device), schedule[step_index.cpu() + 1].to(self.device)
         clean_first = draw_clean_frames(batch_size, latents.shape[2], options, generator)
         clean_first = None if clean_first is None else clean_first.to(self.device)
         conditioning = {}
@@ -299,6 +339,13 @@ class DiffusionTask(GeneratorTask):
             }
             logs["audio_dropped"] = float(audio_dropped.float().mean())
         target = self.guided_teacher_velocity(text, text_mask) if self.teacher is not None else None
+        if options.distill_substeps:
+            guided = target
+
+            def target(noisy, timesteps):  # clean frames come at level 0 and stay there
+                start = timesteps / 1000
+                end = torch.where(start > 0, next_levels[:, None].expand_as(start), start)
+                return trajectory_velocity(guided, noisy, start, end, options.distill_substeps)
         loss = flow_matching_loss(model, latents, noise, levels, text, text_mask, clean_first, target, **conditioning)
         logs.update(noise_level_mean=float(levels.mean()), text_dropped=float(drop.float().mean()))
         if clean_first is not None:
