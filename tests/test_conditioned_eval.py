@@ -95,3 +95,21 @@ def test_eval_keyframes_on_the_shipped_demo_uses_the_keyframes(tmp_path):
     report = json.loads(output.read_text())
     assert "keyframes: mean_distance_px" in result.stdout
     assert report["keyframes"]["mean_distance_px"] < 0.5 * report["text only"]["mean_distance_px"]
+
+
+def test_few_step_rows_buy_half_the_steps_with_guidance_and_all_of_them_distilled():
+    from genvid.errors import GenvidError
+    from genvid.eval.few_step import few_step_rows
+
+    def answer(prompt, options, index):
+        return render_clip(*parse_caption(prompt), seed=index)
+
+    for distilled, expected in ((False, [8, 2]), (True, [16, 4])):
+        pipeline = Stand_in(answer)
+        pipeline.config = {"guidance_distilled": distilled, "default_guidance_scale": 2.5}
+        rows = few_step_rows(pipeline, (16, 4), samples_per_combination=1)
+        assert [row["steps"] for row in rows.values()] == expected
+        assert sorted({call["num_inference_steps"] for call in pipeline.calls}) == sorted(expected)
+        assert rows["4 evaluations"]["heldout"]["all_accuracy"] == 1 and rows["4 evaluations"]["cpu_seconds_per_clip"] > 0
+    with pytest.raises(GenvidError, match="whole number of steps"):
+        few_step_rows(pipeline, (5,), samples_per_combination=1, guidance_scale=2.5)

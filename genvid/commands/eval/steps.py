@@ -22,6 +22,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: each pipeline's)")
+    parser.add_argument("--shifts", type=float, nargs="+", default=[None],
+                        help="scheduler shifts to sample with, one set of rows each (default: each pipeline's own)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--output", default=None, help="write the table as JSON here")
 
@@ -34,16 +36,20 @@ def run(args) -> int:
 
     if args.samples_per_combination < 1 or min(args.evaluations) < 1:
         raise GenvidError("--samples-per-combination and --evaluations must be >= 1")
+    if any(shift is not None and shift <= 0 for shift in args.shifts):
+        raise GenvidError("--shifts must be positive")
     device = pick_device(args.device)
     report, lines = {}, [TABLE_HEADER]
     for path in args.pipeline or [None]:
         pipeline = load_pipeline("diffusion", path, device)
         pipeline.set_progress_bar_config(disable=True)
-        name = path or "shipped demo"
-        report[name] = few_step_rows(pipeline, args.evaluations, args.splits, args.samples_per_combination,
-                                     args.batch_size, args.seed, args.wording, args.guidance)
-        lines.append(format_rows(name, report[name]))
-        print(lines[-1], flush=True)
+        for shift in args.shifts:
+            name = path or "shipped demo"
+            rows = few_step_rows(pipeline, args.evaluations, args.splits, args.samples_per_combination,
+                                 args.batch_size, args.seed, args.wording, args.guidance, shift)
+            report[name if shift is None else f"{name} shift {shift:g}"] = rows
+            lines.append(format_rows(name, rows))
+            print(lines[-1], flush=True)
     print("\n".join(lines))
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=1))
