@@ -64,3 +64,21 @@ def test_demo_tokenizer_keeps_what_the_analyzer_reads_of_heldout_combinations():
     assert reading["shape_accuracy"] >= 7 / 8, reading
     first_reading = evaluate_prompt_following(list(first_frames), HELDOUT_COMBINATIONS)
     assert first_reading["shape_accuracy"] >= 7 / 8 and first_reading["color_accuracy"] >= 7 / 8, first_reading
+
+
+def test_diffusion_demo_follows_its_prompts_in_eight_transformer_evaluations_by_default():
+    # The round-2 default (genvid/demo/README.md, "Few steps"): 4 guided steps on a scheduler
+    # shifted to the noisy end, each one transformer call over both guidance streams.
+    from genvid import GenVidDiffusionPipeline
+    from genvid.eval.analyzer import evaluate_prompt_following
+    from genvid.pipelines.common import frames_to_video
+
+    pipeline = GenVidDiffusionPipeline.from_pretrained(genvid.demo_path("diffusion"))
+    pipeline.set_progress_bar_config(disable=True)
+    batches = []
+    pipeline.transformer.register_forward_hook(lambda module, args, out: batches.append(args[0].shape[0]))
+    prompts = ["a red circle moving left", "a green square moving right", "a blue triangle moving up"]
+    frames = pipeline(prompts, generator=torch.Generator().manual_seed(0), output_type="pt").frames
+    assert batches == [6] * 4  # 4 steps x (conditional + unconditional) x 3 prompts: 8 evaluations a clip
+    assert pipeline.scheduler.config.shift == 3.0
+    assert evaluate_prompt_following(list(frames_to_video(frames)), prompts)["all_accuracy"] == 1

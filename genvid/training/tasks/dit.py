@@ -84,6 +84,8 @@ class DiffusionOptions(GeneratorOptions):
     guidance_distillation_scale: float = 2.5
     #: the distilled pipeline's default num_inference_steps (one transformer evaluation each)
     distilled_steps: int = 8
+    #: the exported (guided) pipeline's default num_inference_steps
+    default_num_inference_steps: int = 30
     #: > 0: train at the distilled sampler's own levels on the teacher's ODE over each of its
     #: steps, in this many Euler substeps (2 teacher evaluations each); 0: the teacher's velocity
     distill_substeps: int = 0
@@ -390,7 +392,7 @@ class DiffusionTask(GeneratorTask):
             audio_codec=self.audio_codec,
             default_guidance_scale=1.0 if distilled else self.options.default_guidance_scale,
             guidance_distilled=distilled,
-            default_num_inference_steps=self.options.distilled_steps if distilled else 30,
+            default_num_inference_steps=self.options.distilled_steps if distilled else self.options.default_num_inference_steps,
         )
 
     def preview_arguments(self):
