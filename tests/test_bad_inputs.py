@@ -207,6 +207,13 @@ ROWS = [
     (["eval", "long", "--pipeline", "someone/some-pipeline"], "not a local folder"),
     (["eval", "long", "--pipeline", str(PRETRAINED / "tokenizer_fsq")], "not a pipeline"),
     (["eval", "long", "--pipeline", str(DEMO / "diffusion"), "--model", "ar"], "diffusion kind of pipeline"),
+    (["eval", "edit", "--samples-per-combination", "0"], "--samples-per-combination must be >= 1"),
+    (["eval", "edit", "--device", "cuda"], "--device cuda"),
+    (["eval", "edit", "--pipeline", "someone/some-pipeline"], "not a local folder"),
+    (["eval", "edit", "--pipeline", str(DEMO / "ar"), "--model", "diffusion"], "ar kind of pipeline"),
+    (["eval", "upscale", "--num-clips", "0"], "--num-clips must be >= 1"),
+    (["eval", "upscale", "--seed", "-1"], "--seed must be >= 0"),
+    (["eval", "upscale", "--device", "cuda"], "--device cuda"),
     # generate: sound and adapters
     (["generate", "p", "-o", "{out}", "--audio", "{text}"], "no audio codec"),
     (["generate", "p", "-o", "{out}", "--model", "ar", "--task", "a2v", "--audio", "{text}"], "no audio codec"),

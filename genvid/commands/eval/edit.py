@@ -36,16 +36,14 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    import torch
-
-    from genvid.commands.checks import check_number, pipeline_folder
+    from genvid.commands.checks import check_number, pipeline_folder, resolve_device
     from genvid.commands.generate import load_pipeline
     from genvid.errors import GenvidError
     from genvid.eval.editing import evaluate_editing
     from genvid.eval.prompts_eval import split_combinations
 
     check_number(args.samples_per_combination, "--samples-per-combination", minimum=1)
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    device = str(resolve_device(args.device))
     _, kind = pipeline_folder(args.pipeline, args.model or (None if args.pipeline else "ar"))
     tasks = args.tasks or (["keyframes"] if kind == "diffusion" else None)
     if kind == "diffusion" and set(tasks) - {"keyframes"}:
