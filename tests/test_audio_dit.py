@@ -11,6 +11,7 @@ from genvid.errors import GenvidError
 from genvid.models.dit import VideoDiffusionTransformer
 from genvid.pipelines.diffusion import GenVidDiffusionPipeline
 from genvid.training.tasks.dit import DiffusionOptions, DiffusionTask
+from helpers import train_on_batch
 
 TOKENIZER = dict(latent_channels=4, base_channels=8, channel_multipliers=[1, 2, 2], num_res_blocks=1, num_mid_blocks=1)
 CODEC = dict(base_channels=4, channel_multipliers=[1, 2, 2, 2], latent_dim=8, num_codebooks=2, codebook_size=16,
@@ -50,14 +51,8 @@ def test_task_trains_with_sound_and_exports_a_pipeline_that_takes_audio(tmp_path
     assert model.config.num_audio_codebooks == 2 and model.config.audio_codebook_size == 16
     task.setup(torch.device("cpu"))
     batch = collate_videos([build_dataset(data)[index] for index in range(2)])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    generator = torch.Generator().manual_seed(0)
-    for step in range(3):
-        loss, logs = task.training_step(model, batch, step, generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-    assert torch.isfinite(loss) and "audio_dropped" in logs
+    losses, logs = train_on_batch(task, model, batch, torch.optim.AdamW(model.parameters(), lr=1e-3), steps=3)
+    assert torch.isfinite(losses[-1]) and "audio_dropped" in logs
     assert model.audio_embedding.weight.grad is not None
 
     task.export(model.eval(), tmp_path / "dit")

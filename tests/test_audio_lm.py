@@ -11,6 +11,7 @@ from genvid.models.ar_tasks import TASKS
 from genvid.models.sampling import generate
 from genvid.pipelines.ar import GenVidARPipeline
 from genvid.training.tasks.lm import LanguageModelOptions, LanguageModelTask
+from helpers import train_on_batch
 
 TOKENIZER_CONFIG = dict(bottleneck="fsq", fsq_levels=[4, 4], base_channels=8, channel_multipliers=[1, 2, 2, 2],
                         num_res_blocks=1, num_mid_blocks=1)
@@ -30,15 +31,8 @@ def trained():
     model = task.build_model()
     task.setup("cpu")
     batch = collate_videos([build_dataset(data)[index] for index in range(2)])
-    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
-    losses = []
-    for step in range(40):
-        loss, logs = task.training_step(model, batch, step, generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
-        losses.append(float(loss.detach()))
+    losses, _ = train_on_batch(task, model, batch, torch.optim.AdamW(model.parameters(), lr=3e-3), steps=40)
+    losses = [float(loss) for loss in losses]
     pipe = task.pipeline(model.eval())
     pipe.set_progress_bar_config(disable=True)
     return task, pipe, batch, losses

@@ -16,14 +16,6 @@ DIT_MODEL = dict(in_channels=4, hidden_size=32, num_layers=1, num_heads=2, text_
 LM_MODEL = dict(hidden_size=32, num_layers=1, num_heads=2, max_sequence_length=256)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def prepared(tmp_path_factory):
     root = tmp_path_factory.mktemp("bucketed")

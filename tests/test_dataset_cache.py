@@ -19,14 +19,6 @@ TOKENIZER = dict(latent_channels=4, base_channels=8, channel_multipliers=[1, 2, 
 BUCKETS = {"shapes": [[1, 16, 16], [5, 16, 32], [9, 16, 16]]}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def write_folder(root, count=8, broken=True):
     """Clips over three buckets (wide 6-frame, square 10-frame, images) and one corrupt file."""
     root.mkdir(parents=True, exist_ok=True)

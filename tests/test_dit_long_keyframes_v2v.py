@@ -8,7 +8,7 @@ import torch
 from genvid.errors import GenvidError
 from genvid.pipelines.conditioning import grey_structure, latent_index, windows
 from genvid.training.tasks.dit import DiffusionOptions, draw_clean_frames
-from tests.test_dit_pipeline import STEPS, one_thread, pipe, text_encoder  # noqa: F401 (fixtures)
+from tests.test_dit_pipeline import STEPS, pipe, text_encoder  # noqa: F401 (fixtures)
 
 SIZE = dict(height=16, width=16, num_inference_steps=STEPS, guidance_scale=3.0)
 

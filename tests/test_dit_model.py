@@ -9,15 +9,6 @@ from genvid.models.dit import VideoDiffusionTransformer, forward_flops
 TINY = dict(in_channels=4, hidden_size=64, num_layers=2, num_heads=4, text_hidden_size=32)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models on a shared 2-core machine: extra OpenMP threads only spin against other processes.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def tiny_model(seed=0, **overrides):
     torch.manual_seed(seed)
     model = VideoDiffusionTransformer(**{**TINY, **overrides})

@@ -15,15 +15,6 @@ SIZE = dict(num_frames=5, height=16, width=16)  # latents 2 x 4 x 4 with the tin
 STEPS = 3
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models on a shared 2-core machine: extra OpenMP threads only spin against other processes.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def text_encoder():
     from genvid.text import TextEncoder

@@ -16,15 +16,6 @@ TOKENIZER = dict(latent_channels=4, base_channels=8, channel_multipliers=[1, 2, 
 MODEL = dict(in_channels=4, hidden_size=32, num_layers=1, num_heads=2, text_hidden_size=384)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # Tiny models on a shared 2-core machine: extra OpenMP threads only spin against other processes.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def make_task(**options):
     values = dict(tokenizer_config=TOKENIZER, first_frame_probability=0.5)
     values.update(options)

@@ -7,6 +7,7 @@ from genvid.data import SyntheticVideoDataset, collate_videos
 from genvid.eval.metrics import psnr
 from genvid.training.tasks.tokenizer import TokenizerTask, TokenizerTaskOptions
 from tokenizer import LookupFreeQuantizer, codebook_statistics
+from helpers import train_on_batch
 
 TINY_MODEL = dict(base_channels=8, channel_multipliers=[1, 2, 2, 4], num_res_blocks=1, num_mid_blocks=1)
 
@@ -71,13 +72,7 @@ def test_tiny_tokenizer_overfits_synthetic_clips(bottleneck):
             return value
 
     start = current_psnr()
-    optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
-    generator = torch.Generator().manual_seed(0)
-    for step in range(40):
-        loss, logs = task.training_step(model, batch, step, generator)
-        optimizer.zero_grad()
-        loss.backward()
-        optimizer.step()
+    _, logs = train_on_batch(task, model, batch, torch.optim.Adam(model.parameters(), lr=3e-3), steps=40)
     end = current_psnr()
     assert end > start + 6.0, (start, end)
     if bottleneck != "gaussian":
