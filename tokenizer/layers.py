@@ -17,6 +17,8 @@ gives the same output as the whole clip at once.
 
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 import torch.nn.functional as F
 from einops import rearrange
@@ -86,38 +88,35 @@ class CausalConv3d(nn.Module):
         return self.conv(padded)
 
 
-class ResBlock2d(nn.Module):
+class _ResidualBlock(nn.Module):
+    """(norm, SiLU, conv) x 2 beside a shortcut; the subclass names the convolutions of its layout."""
+
+    def __init__(self, in_channels: int, out_channels: int, norm_groups: int, conv, shortcut_conv):
+        super().__init__()
+        self.norm1 = group_norm(in_channels, max_groups=norm_groups)
+        self.conv1 = conv(in_channels, out_channels)
+        self.norm2 = group_norm(out_channels, max_groups=norm_groups)
+        self.conv2 = conv(out_channels, out_channels)
+        self.shortcut = shortcut_conv(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        hidden = self.conv1(F.silu(self.norm1(x)))
+        hidden = self.conv2(F.silu(self.norm2(hidden)))
+        return self.shortcut(x) + hidden
+
+
+class ResBlock2d(_ResidualBlock):
     """Per-frame residual block (norm, SiLU, conv) x 2 on the ``frames`` layout."""
 
     def __init__(self, in_channels: int, out_channels: int, norm_groups: int = 32):
-        super().__init__()
-        self.norm1 = group_norm(in_channels, max_groups=norm_groups)
-        self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.norm2 = group_norm(out_channels, max_groups=norm_groups)
-        self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
-        self.shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.conv1(F.silu(self.norm1(x)))
-        hidden = self.conv2(F.silu(self.norm2(hidden)))
-        return self.shortcut(x) + hidden
+        super().__init__(in_channels, out_channels, norm_groups, partial(nn.Conv2d, kernel_size=3, padding=1), nn.Conv2d)
 
 
-class ResBlock3d(nn.Module):
+class ResBlock3d(_ResidualBlock):
     """Causal spatio-temporal residual block on the ``video`` layout."""
 
     def __init__(self, in_channels: int, out_channels: int, norm_groups: int = 32):
-        super().__init__()
-        self.norm1 = group_norm(in_channels, max_groups=norm_groups)
-        self.conv1 = CausalConv3d(in_channels, out_channels)
-        self.norm2 = group_norm(out_channels, max_groups=norm_groups)
-        self.conv2 = CausalConv3d(out_channels, out_channels)
-        self.shortcut = nn.Conv3d(in_channels, out_channels, 1) if in_channels != out_channels else nn.Identity()
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        hidden = self.conv1(F.silu(self.norm1(x)))
-        hidden = self.conv2(F.silu(self.norm2(hidden)))
-        return self.shortcut(x) + hidden
+        super().__init__(in_channels, out_channels, norm_groups, CausalConv3d, nn.Conv3d)
 
 
 class SpatialDownsample(nn.Module):

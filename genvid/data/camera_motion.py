@@ -20,8 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from torch.utils.data import Dataset
-
+from genvid.data.seeded import SeededDataset
 from genvid.errors import GenvidError
 
 
@@ -178,7 +177,7 @@ def camera_motion_clip(
     return render_camera_path(image.float(), path, num_frames, height, width)
 
 
-class CameraMotionDataset(Dataset):
+class CameraMotionDataset(SeededDataset):
     """``num_samples`` camera-motion clips of bundled photographs (genvid.data.real_images).
 
     Item ``i`` films image ``i mod len(images)`` (in a seed-dependent order) along a path drawn from
@@ -200,26 +199,19 @@ class CameraMotionDataset(Dataset):
     ):
         from genvid.data.real_images import bundled_images
 
-        if num_samples < 1:
-            raise GenvidError(f"num_samples must be >= 1, got {num_samples}")
+        super().__init__(num_samples, seed)
         if not 0.0 <= still_fraction <= 1.0:
             raise GenvidError(f"still_fraction must be within [0, 1], got {still_fraction}")
         self.images = bundled_images(split)
         self.split = split
-        self.num_samples = int(num_samples)
         self.num_frames, self.height, self.width = int(num_frames), int(height), int(width)
-        self.seed = int(seed)
         self.still_fraction = float(still_fraction)
         self._order = np.random.default_rng([self.seed, 104_729]).permutation(len(self.images))
-
-    def __len__(self) -> int:
-        return self.num_samples
 
     def __getitem__(self, index: int) -> dict:
         from genvid.data.real_images import load_image
 
-        if not 0 <= index < self.num_samples:
-            raise IndexError(f"index {index} out of range for {self.num_samples} samples")
+        self.check_index(index)
         image = self.images[self._order[index % len(self.images)]]
         rng = np.random.default_rng([self.seed, index, 3])
         still = self.num_frames == 1 or rng.random() < self.still_fraction

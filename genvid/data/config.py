@@ -7,11 +7,14 @@ from typing import Any
 
 import torch
 
+from genvid.data.seeded import SeededDataset
 from genvid.errors import GenvidError
 
 SOURCES = ("synthetic", "folder", "real_images", "mixed", "cache")
 BUCKETED_SOURCES = ("synthetic", "folder", "cache")
 DEFAULT_SYNTHETIC_SAMPLES = 10000
+#: the DataConfig fields every source's dataset class takes
+CLIP_FIELDS = ("num_frames", "height", "width", "seed")
 
 
 @dataclass
@@ -89,16 +92,8 @@ def build_dataset(config: DataConfig | dict):
         from genvid.data.synthetic import SyntheticVideoDataset
 
         return SyntheticVideoDataset(
-            split=config.split,
             num_samples=config.num_samples or DEFAULT_SYNTHETIC_SAMPLES,
-            num_frames=config.num_frames,
-            height=config.height,
-            width=config.width,
-            seed=config.seed,
-            fps=config.fps,
-            audio_sample_rate=config.audio_sample_rate,
-            captions=config.captions,
-            travel_frames=config.travel_frames,
+            **_fields(config, "split", *CLIP_FIELDS, "fps", "audio_sample_rate", "captions", "travel_frames"),
         )
     if config.source == "folder":
         if not config.manifest:
@@ -107,21 +102,18 @@ def build_dataset(config: DataConfig | dict):
 
         return FolderVideoDataset(
             config.manifest,
-            num_frames=config.num_frames,
-            height=config.height,
-            width=config.width,
-            frame_stride=config.frame_stride,
-            random_start=config.random_start,
-            seed=config.seed,
-            media=config.media,
-            num_samples=config.num_samples,
-            audio_sample_rate=config.audio_sample_rate,
+            **_fields(config, *CLIP_FIELDS, "frame_stride", "random_start", "media", "num_samples", "audio_sample_rate"),
         )
     if config.source == "real_images":
         return _real_images(config)
     if config.source == "mixed":
         return _mixed(config)
     raise GenvidError(f"unknown data.source {config.source!r}; expected one of {', '.join(SOURCES)}")
+
+
+def _fields(config: DataConfig, *names: str) -> dict:
+    """The named DataConfig fields as keyword arguments of the dataset class of its source."""
+    return {name: getattr(config, name) for name in names}
 
 
 def _bucketed(config: DataConfig):
@@ -151,13 +143,8 @@ def _real_images(config: DataConfig):
     from genvid.data.camera_motion import CameraMotionDataset
 
     return CameraMotionDataset(
-        split=config.split,
         num_samples=config.num_samples or DEFAULT_SYNTHETIC_SAMPLES,
-        num_frames=config.num_frames,
-        height=config.height,
-        width=config.width,
-        seed=config.seed,
-        still_fraction=config.still_fraction,
+        **_fields(config, "split", *CLIP_FIELDS, "still_fraction"),
     )
 
 
@@ -179,7 +166,7 @@ def _mixed(config: DataConfig):
     return MixtureDataset(parts, num_samples, config.seed)
 
 
-class MixtureDataset(torch.utils.data.Dataset):
+class MixtureDataset(SeededDataset):
     """Item ``i`` comes from one of several datasets, picked by weight from ``(seed, i)``.
 
     The chosen dataset's own item ``i mod len`` is returned, so every part stays deterministic.
@@ -189,14 +176,10 @@ class MixtureDataset(torch.utils.data.Dataset):
         parts = [(float(weight), dataset) for weight, dataset in parts if weight > 0 and len(dataset) > 0]
         if not parts:
             raise GenvidError("data.source 'mixed': every part has weight 0")
+        super().__init__(num_samples, seed)
         total = sum(weight for weight, _ in parts)
         self.datasets = [dataset for _, dataset in parts]
         self.bounds = torch.tensor([weight for weight, _ in parts], dtype=torch.float64).cumsum(0) / total
-        self.num_samples = int(num_samples)
-        self.seed = int(seed)
-
-    def __len__(self) -> int:
-        return self.num_samples
 
     def part_of(self, index: int) -> int:
         import numpy as np
@@ -205,8 +188,7 @@ class MixtureDataset(torch.utils.data.Dataset):
         return min(int(torch.searchsorted(self.bounds, torch.tensor(draw, dtype=torch.float64), right=True)), len(self.datasets) - 1)
 
     def __getitem__(self, index: int):
-        if not 0 <= index < self.num_samples:
-            raise IndexError(f"index {index} out of range for {self.num_samples} samples")
+        self.check_index(index)
         dataset = self.datasets[self.part_of(index)]
         return dataset[index % len(dataset)]
 

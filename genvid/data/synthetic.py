@@ -26,8 +26,7 @@ import re
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
-
+from genvid.data.seeded import SeededDataset
 from genvid.errors import GenvidError
 
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -325,7 +324,7 @@ def render_audio(
     return torch.from_numpy((wave * loudness * fade).astype(np.float32))
 
 
-class SyntheticVideoDataset(Dataset):
+class SyntheticVideoDataset(SeededDataset):
     """``num_samples`` clips drawn from the split's combinations, deterministic in ``seed``.
 
     Item ``i`` is ``{"video": (3,T,H,W) float [-1,1], "caption", "color", "shape", "motion"}``; the
@@ -353,31 +352,22 @@ class SyntheticVideoDataset(Dataset):
     ):
         if split not in SPLITS:
             raise GenvidError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
-        if num_samples < 1:
-            raise GenvidError(f"num_samples must be >= 1, got {num_samples}")
+        super().__init__(num_samples, seed)
         if captions not in CAPTION_GRAMMARS:
             raise GenvidError(f"unknown caption grammar {captions!r}; expected one of {', '.join(CAPTION_GRAMMARS)}")
         self.captions = captions
         self.travel_frames = travel_frames
         self.split = split
         self.combinations = SPLITS[split]
-        self.num_samples = int(num_samples)
-        self.num_frames = int(num_frames)
-        self.height = int(height)
-        self.width = int(width)
-        self.seed = int(seed)
+        self.num_frames, self.height, self.width = int(num_frames), int(height), int(width)
         self.fps = float(fps)
         self.audio_sample_rate = audio_sample_rate
         # A seed-dependent order so that the first items of different seeds differ in content too.
         self._order = np.random.default_rng([self.seed, 7919]).permutation(len(self.combinations))
 
-    def __len__(self) -> int:
-        return self.num_samples
-
     def labels(self, index: int) -> dict:
         """Caption and labels of item ``index`` without rendering it."""
-        if not 0 <= index < self.num_samples:
-            raise IndexError(f"index {index} out of range for {self.num_samples} samples")
+        self.check_index(index)
         color, shape, motion = self.combinations[self._order[index % len(self.combinations)]]
         rng = np.random.default_rng([self.seed, index])
         template = int(rng.integers(NUM_TEMPLATES))

@@ -24,7 +24,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from genvid.errors import GenvidError
-from genvid.eval.local_models import local_config
+from genvid.eval.local_models import check_rgb_clip, local_config
 
 OPENAI_CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
@@ -64,8 +64,7 @@ class ClipScorer:
 
     def prepare_frames(self, video: torch.Tensor) -> torch.Tensor:
         """``(C, T, H, W)`` in [-1, 1] -> ``(T, C, size, size)`` normalised CLIP input."""
-        if video.ndim != 4 or video.shape[0] != 3:
-            raise GenvidError(f"expected an RGB clip (3, T, H, W), got shape {tuple(video.shape)}")
+        check_rgb_clip(video)
         frames = rearrange((video.float() + 1) / 2, "c t h w -> t c h w")
         height, width = frames.shape[-2:]
         scale = self.size / min(height, width)

@@ -39,7 +39,7 @@ from einops import rearrange
 from tqdm.auto import tqdm
 
 from genvid.errors import GenvidError
-from genvid.eval.local_models import local_config
+from genvid.eval.local_models import check_rgb_clip, local_config
 
 
 def _normalisation(folder: Path) -> tuple[list[float], list[float]] | None:
@@ -85,8 +85,7 @@ class VideoFeatureModel:
 
     def prepare(self, video: torch.Tensor) -> torch.Tensor:
         """One ``(C, T, H, W)`` clip in [-1, 1] -> the network's ``(num_frames, C, size, size)`` input."""
-        if video.ndim != 4 or video.shape[0] != 3:
-            raise GenvidError(f"expected an RGB clip (3, T, H, W), got shape {tuple(video.shape)}")
+        check_rgb_clip(video)
         frames = video[:, : self.num_frames]
         if frames.shape[1] < self.num_frames:
             repeat = frames[:, -1:].expand(-1, self.num_frames - frames.shape[1], -1, -1)

@@ -19,3 +19,9 @@ def local_config(path: str | Path, config_class, what: str):
     if config.model_type != config_class.model_type:
         raise GenvidError(f"{folder} holds a {config.model_type!r} model, not a {what}")
     return folder, config
+
+
+def check_rgb_clip(video) -> None:
+    """What the learned metrics take: one ``(3, T, H, W)`` clip."""
+    if video.ndim != 4 or video.shape[0] != 3:
+        raise GenvidError(f"expected an RGB clip (3, T, H, W), got shape {tuple(video.shape)}")

@@ -141,15 +141,17 @@ class LoraLoaderMixin:
         for component in components.values():
             component.fuse_lora(lora_scale=lora_scale, safe_fusing=safe_fusing, adapter_names=adapter_names)
 
+    def _on_adapted_components(self, method: str) -> None:
+        for component in self._adapted_components().values():
+            getattr(component, method)()
+
     def unfuse_lora(self):
         """Take fused adapters back out of the base weights (the adapters stay loaded)."""
-        for component in self._adapted_components().values():
-            component.unfuse_lora()
+        self._on_adapted_components("unfuse_lora")
 
     def unload_lora_weights(self):
         """Remove every adapter: the components are their base models again."""
-        for component in self._adapted_components().values():
-            component.unload_lora()
+        self._on_adapted_components("unload_lora")
 
     def delete_adapters(self, adapter_names: str | list[str]):
         names = [adapter_names] if isinstance(adapter_names, str) else list(adapter_names)
@@ -159,12 +161,10 @@ class LoraLoaderMixin:
                 component.delete_adapters(present)
 
     def disable_lora(self):
-        for component in self._adapted_components().values():
-            component.disable_lora()
+        self._on_adapted_components("disable_lora")
 
     def enable_lora(self):
-        for component in self._adapted_components().values():
-            component.enable_lora()
+        self._on_adapted_components("enable_lora")
 
 
 def parse_adapter(text: str) -> tuple[str, float]:

@@ -20,6 +20,11 @@ def reads_cache(data_config: Any) -> bool:
     return data_config is not None and getattr(data_config, "source", None) == "cache"
 
 
+def _index_fact(component: str, key: str, kind: type) -> property:
+    """A fact the cache's index.json records about one of its frozen helpers."""
+    return property(lambda self: kind(self.index[component][key]))
+
+
 class CachedInputs:
     def __init__(self, data_config: Any, options: Any):
         self.folder = data_config.cache
@@ -29,21 +34,10 @@ class CachedInputs:
         )
         self.empty_states, self.empty_mask = read_empty_text(self.folder)
 
-    @property
-    def latent_channels(self) -> int:
-        return int(self.index["tokenizer"]["latent_channels"])
-
-    @property
-    def codebook_size(self) -> int:
-        return int(self.index["tokenizer"]["codebook_size"])
-
-    @property
-    def is_discrete(self) -> bool:
-        return bool(self.index["tokenizer"]["is_discrete"])
-
-    @property
-    def text_hidden_size(self) -> int:
-        return int(self.index["text_encoder"]["hidden_size"])
+    latent_channels = _index_fact("tokenizer", "latent_channels", int)
+    codebook_size = _index_fact("tokenizer", "codebook_size", int)
+    is_discrete = _index_fact("tokenizer", "is_discrete", bool)
+    text_hidden_size = _index_fact("text_encoder", "hidden_size", int)
 
     def latent_grids(self) -> list[tuple[int, int, int]]:
         return [tuple(shape) for shape in self.index["latent_shapes"]]

@@ -23,9 +23,10 @@ class TrainingTask:
     #: class whose constructor the ``model:`` section mirrors
     model_class: type | None = None
 
-    def __init__(self, model_config: dict[str, Any], options: Any, data_config: Any):
-        self.model_config = model_config
-        self.options = options
+    def __init__(self, model_config: dict[str, Any] | None, options: Any, data_config: Any):
+        self.model_config = dict(model_config or {})
+        #: no options given: the defaults of ``options_class``
+        self.options = options if options is not None or self.options_class is None else self.options_class()
         self.data_config = data_config
 
     def build_model(self) -> nn.Module:

@@ -16,14 +16,13 @@ HELP = "CLIPSIM: mean per-frame CLIP image-text cosine of clips and their prompt
 
 
 def add_arguments(parser) -> None:
+    from genvid.commands.eval.outputs import add_output_arguments
+
     parser.add_argument("--generated", default=None, help="folder of generated clips (with a text --prompts file)")
     parser.add_argument("--prompts", required=True, help="one prompt per line, or a manifest with video and caption")
     parser.add_argument("--clip-model", required=True, help="a transformers CLIPModel save_pretrained folder (with its tokenizer)")
     parser.add_argument("--num-frames", type=int, default=None, help="score at most this many frames of each clip")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--json", default=None, help="write the figures to this JSON file")
-    parser.add_argument("--report", default=None, help="write an HTML report: out.html, or a folder for index.html")
-    parser.add_argument("--report-clips", type=int, default=24, help="clips the report shows (default 24)")
+    add_output_arguments(parser, report_clips=24, clips_help="clips")
 
 
 def run(args) -> int:

@@ -17,15 +17,14 @@ HELP = "FVD between two sets of clips, with a local VideoMAE feature model"
 
 
 def add_arguments(parser) -> None:
+    from genvid.commands.eval.outputs import add_output_arguments
+
     parser.add_argument("--real", required=True, nargs="+", help="real clips: folders, files or manifests (.csv / .jsonl)")
     parser.add_argument("--generated", required=True, nargs="+", help="generated clips: folders, files or manifests")
     parser.add_argument("--feature-model", required=True, help="a transformers VideoMAE save_pretrained folder")
     parser.add_argument("--batch-size", type=int, default=8, help="clips per forward pass (default 8)")
     parser.add_argument("--max-clips", type=int, default=None, help="use at most this many clips of each set")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--json", default=None, help="write the figures to this JSON file")
-    parser.add_argument("--report", default=None, help="write an HTML report: out.html, or a folder for index.html")
-    parser.add_argument("--report-clips", type=int, default=8, help="clips of each set the report shows (default 8)")
+    add_output_arguments(parser, report_clips=8, clips_help="clips of each set")
 
 
 def run(args) -> int:

@@ -20,6 +20,7 @@ HELP = "PSNR / SSIM (and codebook usage) of a tokenizer on videos"
 
 def add_arguments(parser) -> None:
     from genvid.commands.encode import add_tokenizer_arguments
+    from genvid.commands.eval.outputs import add_output_arguments
 
     parser.add_argument("videos", nargs="*", help="video/image files, folders of them, or a manifest (.csv / .jsonl)")
     add_tokenizer_arguments(parser)
@@ -33,10 +34,7 @@ def add_arguments(parser) -> None:
     parser.add_argument("--sheet", default=None, help="write an input | reconstruction | error PNG of the first clip")
     parser.add_argument("--sheet-frames", type=int, default=5, help="frames (rows) shown in the sheet, evenly spaced")
     parser.add_argument("--error-gain", type=float, default=4.0, help="error panel brightness: |difference| x this")
-    parser.add_argument("--json", default=None, help="write the figures to this JSON file")
-    parser.add_argument("--report", default=None, help="write an HTML report: out.html, or a folder for index.html")
-    parser.add_argument("--report-clips", type=int, default=12, help="clips whose sheets the report shows (default 12)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    add_output_arguments(parser, report_clips=12, clips_help="clips whose sheets")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
 
 

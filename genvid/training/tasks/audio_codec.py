@@ -110,10 +110,9 @@ class AudioCodecTask(TrainingTask):
     model_class = AudioCodec
 
     def __init__(self, model_config: dict[str, Any], options: AudioCodecOptions | None, data_config: Any):
-        options = options or AudioCodecOptions()
-        super().__init__(dict(model_config or {}), options, data_config)
-        if not 0 <= options.quantizer_dropout <= 1:
-            raise ConfigError(f"task_options.quantizer_dropout must be in [0, 1], got {options.quantizer_dropout}")
+        super().__init__(model_config, options, data_config)
+        if not 0 <= self.options.quantizer_dropout <= 1:
+            raise ConfigError(f"task_options.quantizer_dropout must be in [0, 1], got {self.options.quantizer_dropout}")
         sample_rate = self.model_config.get("sample_rate", 16000)
         data_rate = getattr(data_config, "audio_sample_rate", None) if data_config is not None else None
         if data_config is not None and data_rate != sample_rate:

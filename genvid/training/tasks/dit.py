@@ -197,8 +197,8 @@ class DiffusionTask(GeneratorTask):
     model_class = VideoDiffusionTransformer
 
     def __init__(self, model_config: dict[str, Any], options: DiffusionOptions | None, data_config: Any):
-        options = options or DiffusionOptions()
         super().__init__(model_config, options, data_config)
+        options = self.options
         if options.timestep_sampling not in TIMESTEP_SAMPLINGS:
             raise ConfigError(
                 f"task_options.timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLINGS)}, "

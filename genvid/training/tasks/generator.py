@@ -55,8 +55,9 @@ class GeneratorTask(TrainingTask):
     """Base of the DiT and LM tasks. ``self.video_tokenizer``, ``self.text_encoder`` and
     ``self.audio_codec`` (None without one) are loaded on first use, frozen."""
 
-    def __init__(self, model_config: dict[str, Any], options: GeneratorOptions, data_config: Any):
+    def __init__(self, model_config: dict[str, Any], options: GeneratorOptions | None, data_config: Any):
         super().__init__(model_config, options, data_config)
+        options = self.options
         if (options.tokenizer is None) == (options.tokenizer_config is None):
             raise ConfigError(
                 "task_options: give exactly one of 'tokenizer' (a saved folder, or pretrained:gaussian / "

@@ -56,14 +56,13 @@ class LanguageModelTask(GeneratorTask):
     model_class = VideoLanguageModel
 
     def __init__(self, model_config: dict[str, Any], options: LanguageModelOptions | None, data_config: Any):
-        options = options or LanguageModelOptions()
-        super().__init__(dict(model_config or {}), options, data_config)
-        unknown = [name for name in options.task_weights if name not in TASKS]
+        super().__init__(model_config, options, data_config)
+        unknown = [name for name in self.options.task_weights if name not in TASKS]
         if unknown:
             raise ConfigError(f"task_options.task_weights: unknown task {unknown[0]!r}; tasks are {', '.join(TASKS)}")
         #: the table's tasks, in order, and their weights (the order the mixture draws by)
         self.tasks = list(TASKS.values())
-        weights = [float(options.task_weights.get(task.name, 0.0)) for task in self.tasks]
+        weights = [float(self.options.task_weights.get(task.name, 0.0)) for task in self.tasks]
         if any(weight < 0 for weight in weights) or sum(weights) <= 0:
             raise ConfigError("task_options.task_weights must be >= 0 with a positive sum")
         audio_tasks = [task.name for task, weight in zip(self.tasks, weights) if weight > 0 and task.uses_audio]
@@ -75,7 +74,7 @@ class LanguageModelTask(GeneratorTask):
         if audio_tasks and data_config is not None and not getattr(data_config, "audio_sample_rate", None):
             raise ConfigError(f"task {audio_tasks[0]!r} needs clips with sound: set data.audio_sample_rate")
         self.task_weights = torch.tensor(weights)
-        self._token_cache = EncodingCache(options.token_cache_size)
+        self._token_cache = EncodingCache(self.options.token_cache_size)
         self._last_sequence_length = 0
         self._model = None
 

@@ -95,9 +95,6 @@ class TokenizerTask(TrainingTask):
     options_class = TokenizerTaskOptions
     model_class = VideoTokenizer
 
-    def __init__(self, model_config: dict[str, Any], options: TokenizerTaskOptions | None, data_config: Any):
-        super().__init__(model_config, options or TokenizerTaskOptions(), data_config)
-
     def build_model(self) -> TokenizerTrainingModule:
         options = self.options
         tokenizer = VideoTokenizer(**self.model_config)
