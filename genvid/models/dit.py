@@ -377,70 +377,13 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
         """
         timestep = self._check_inputs(hidden_states, timestep, encoder_hidden_states, encoder_attention_mask)
         config = self.config
-        patch_t, patch = config.patch_size_t, config.patch_size
-        frames, height, width = (
-            hidden_states.shape[2] // patch_t,
-            hidden_states.shape[3] // patch,
-            hidden_states.shape[4] // patch,
-        )
-        x = rearrange(
-            hidden_states,
-            "b c (t pt) (h ph) (w pw) -> b (t h w) (c pt ph pw)",
-            pt=patch_t,
-            ph=patch,
-            pw=patch,
-        )
-        x = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))
-        if config.absolute_positions:
-            features = grid_position_features(frames, height, width, x.device)
-            x = x + self.position_embedding(features.to(x.dtype))[None]
-
-        if timestep.shape[1] > 1 and patch_t > 1:
-            # One modulation per token frame: frames merged into a patch share their mean noise level.
-            timestep = reduce(timestep.float(), "b (t pt) -> b t", "mean", pt=patch_t)
-        time_embedding = self.time_embedding(timestep)  # (b, 1 or frames, d)
-        if config.pooled_text:
-            # the conditioning vector every AdaLN reads: timestep + the prompt's mean hidden state
-            time_embedding = time_embedding + self.pooled_text_embedding(
-                pool_text(encoder_hidden_states, encoder_attention_mask).to(time_embedding.dtype)
-            )[:, None]
-        modulation = self.time_projection(F.silu(time_embedding)).unflatten(-1, (6, config.hidden_size))
-
-        context = self.text_embedding(encoder_hidden_states.to(x.dtype))
-        context_mask = None
-        if config.num_audio_codebooks:
-            context = context + self.context_type_embedding[0].to(context.dtype)
-        if audio_codes is not None:
-            if audio_codes.shape[0] != context.shape[0]:
-                raise ValueError(f"audio_codes has batch {audio_codes.shape[0]}, the latents {context.shape[0]}")
-            audio_context = self.embed_audio(audio_codes.to(context.device)).to(context.dtype)
-            text_mask = (
-                torch.ones(context.shape[:2], dtype=torch.bool, device=context.device)
-                if encoder_attention_mask is None
-                else encoder_attention_mask.bool()
-            )
-            if audio_mask is None:
-                audio_mask = torch.ones(audio_context.shape[:2], dtype=torch.bool, device=context.device)
-            audio_mask = audio_mask.bool().to(context.device)
-            if audio_mask.ndim == 1:
-                audio_mask = audio_mask[:, None].expand(-1, audio_context.shape[1])
-            context = torch.cat([context, audio_context], dim=1)
-            encoder_attention_mask = torch.cat([text_mask, audio_mask], dim=1)
-        if encoder_attention_mask is not None:
-            mask = encoder_attention_mask.bool()
-            # A row with no real token would make softmax undefined (NaN); let it see everything instead.
-            mask = mask | ~mask.any(dim=1, keepdim=True)
-            # Keys that are padding in every row are dropped, and a mask that is then all True is
-            # not passed at all: unmasked attention is what fused kernels take without a bias.
-            used = mask.any(dim=0)
-            if not bool(used.all()):
-                context, mask = context[:, used], mask[:, used]
-            if not bool(mask.all()):
-                context_mask = key_padding_mask(mask)
+        x, grid = self._embed_patches(hidden_states)
+        time_embedding, modulation = self._time_conditioning(timestep, encoder_hidden_states, encoder_attention_mask)
+        context, context_mask = self._context(encoder_hidden_states, encoder_attention_mask, audio_codes, audio_mask, x.dtype)
 
         kept = not (torch.is_inference_mode_enabled() or torch.compiler.is_compiling())
         rotary = _rotary_3d_kept if kept else rotary_3d
-        cos, sin = rotary(frames, height, width, config.hidden_size // config.num_heads, config.rope_theta, x.device)
+        cos, sin = rotary(*grid, config.hidden_size // config.num_heads, config.rope_theta, x.device)
         parallel = self.blocks[0].self_attention.context_parallel if len(self.blocks) else None
         if parallel is not None:
             # this rank's tokens, with their positions and (per-frame timesteps) their frames' modulation
@@ -460,19 +403,99 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
         x = self.proj_out(modulate(self.norm_out(x), shift, scale))
         if parallel is not None:
             x = parallel.gather(x, 1)
-        velocity = rearrange(
+        velocity = self._unpatchify(x, grid)
+        if not return_dict:
+            return (velocity,)
+        return Transformer2DModelOutput(sample=velocity)
+
+    def _embed_patches(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
+        """Latents -> patch tokens ``(batch, frames * height * width, hidden)`` and that token grid."""
+        config = self.config
+        patch_t, patch = config.patch_size_t, config.patch_size
+        frames, height, width = (
+            hidden_states.shape[2] // patch_t,
+            hidden_states.shape[3] // patch,
+            hidden_states.shape[4] // patch,
+        )
+        x = rearrange(
+            hidden_states,
+            "b c (t pt) (h ph) (w pw) -> b (t h w) (c pt ph pw)",
+            pt=patch_t,
+            ph=patch,
+            pw=patch,
+        )
+        x = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))
+        if config.absolute_positions:
+            features = grid_position_features(frames, height, width, x.device)
+            x = x + self.position_embedding(features.to(x.dtype))[None]
+        return x, (frames, height, width)
+
+    def _unpatchify(self, x: torch.Tensor, grid: tuple[int, int, int]) -> torch.Tensor:
+        config = self.config
+        frames, height, width = grid
+        return rearrange(
             x,
             "b (t h w) (c pt ph pw) -> b c (t pt) (h ph) (w pw)",
             t=frames,
             h=height,
             w=width,
-            pt=patch_t,
-            ph=patch,
-            pw=patch,
+            pt=config.patch_size_t,
+            ph=config.patch_size,
+            pw=config.patch_size,
         )
-        if not return_dict:
-            return (velocity,)
-        return Transformer2DModelOutput(sample=velocity)
+
+    def _time_conditioning(self, timestep, encoder_hidden_states, encoder_attention_mask):
+        """The conditioning vector every AdaLN reads and its six modulations per block."""
+        config = self.config
+        if timestep.shape[1] > 1 and config.patch_size_t > 1:
+            # One modulation per token frame: frames merged into a patch share their mean noise level.
+            timestep = reduce(timestep.float(), "b (t pt) -> b t", "mean", pt=config.patch_size_t)
+        time_embedding = self.time_embedding(timestep)  # (b, 1 or frames, d)
+        if config.pooled_text:
+            # the conditioning vector every AdaLN reads: timestep + the prompt's mean hidden state
+            time_embedding = time_embedding + self.pooled_text_embedding(
+                pool_text(encoder_hidden_states, encoder_attention_mask).to(time_embedding.dtype)
+            )[:, None]
+        modulation = self.time_projection(F.silu(time_embedding)).unflatten(-1, (6, config.hidden_size))
+        return time_embedding, modulation
+
+    def _context(self, encoder_hidden_states, encoder_attention_mask, audio_codes, audio_mask, dtype):
+        """What cross-attention reads (text, then any sound) and its key mask (None: every key)."""
+        context = self.text_embedding(encoder_hidden_states.to(dtype))
+        context_mask = None
+        if self.config.num_audio_codebooks:
+            context = context + self.context_type_embedding[0].to(context.dtype)
+        if audio_codes is not None:
+            context, encoder_attention_mask = self._with_audio(context, encoder_attention_mask, audio_codes, audio_mask)
+        if encoder_attention_mask is not None:
+            mask = encoder_attention_mask.bool()
+            # A row with no real token would make softmax undefined (NaN); let it see everything instead.
+            mask = mask | ~mask.any(dim=1, keepdim=True)
+            # Keys that are padding in every row are dropped, and a mask that is then all True is
+            # not passed at all: unmasked attention is what fused kernels take without a bias.
+            used = mask.any(dim=0)
+            if not bool(used.all()):
+                context, mask = context[:, used], mask[:, used]
+            if not bool(mask.all()):
+                context_mask = key_padding_mask(mask)
+        return context, context_mask
+
+    def _with_audio(self, context, encoder_attention_mask, audio_codes, audio_mask):
+        """The text context with the embedded sound after it, and the joined mask."""
+        if audio_codes.shape[0] != context.shape[0]:
+            raise ValueError(f"audio_codes has batch {audio_codes.shape[0]}, the latents {context.shape[0]}")
+        audio_context = self.embed_audio(audio_codes.to(context.device)).to(context.dtype)
+        text_mask = (
+            torch.ones(context.shape[:2], dtype=torch.bool, device=context.device)
+            if encoder_attention_mask is None
+            else encoder_attention_mask.bool()
+        )
+        if audio_mask is None:
+            audio_mask = torch.ones(audio_context.shape[:2], dtype=torch.bool, device=context.device)
+        audio_mask = audio_mask.bool().to(context.device)
+        if audio_mask.ndim == 1:
+            audio_mask = audio_mask[:, None].expand(-1, audio_context.shape[1])
+        return torch.cat([context, audio_context], dim=1), torch.cat([text_mask, audio_mask], dim=1)
 
 
 def forward_flops(config: dict, frames: int, height: int, width: int, text_length: int) -> float:

@@ -34,6 +34,46 @@ from genvid.pipelines.common import (
 )
 from genvid.pipelines.conditioning import STRUCTURES, keyframe_guide, latent_index, parse_keyframes, windows
 
+CALL_DOCUMENTATION = """Generate videos.
+
+        Args:
+            prompt: one text or a list (one video per prompt, times ``num_videos_per_prompt``).
+            negative_prompt: text the unconditional branch uses (default: the empty prompt).
+            image: first frame for image-to-video: PIL image, path, or tensor ``(C,H,W)``/``(B,C,H,W)``
+                in [-1, 1]; resized and center-cropped to ``height x width``, kept fixed while sampling.
+            num_frames: ``1 + 4k`` (the tokenizer's causal temporal compression).
+            num_inference_steps: denoising steps. None: the pipeline's ``default_num_inference_steps``
+                (30, or what its model_index.json holds: 8 for a guidance-distilled one).
+            guidance_scale: classifier-free guidance; ``<= 1`` skips the unconditional pass. None: the
+                pipeline's ``default_guidance_scale`` (5, or what its model_index.json holds); 1 (one
+                transformer evaluation a step) when its model_index.json says ``guidance_distilled``.
+            generator: seeds the initial noise (a list: one per video).
+            latents: initial noise ``(batch, channels, frames, h, w)`` instead of drawing it.
+            prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask:
+                what :meth:`encode_prompt` returns, instead of ``prompt`` / ``negative_prompt``.
+            output_type: "np", "pil", "pt" or "latent" (normalized latents, not decoded).
+            callback_on_step_end: ``fn(pipe, step, timestep, tensors: dict) -> dict`` called after
+                each step with ``callback_on_step_end_tensor_inputs``; returned tensors replace them;
+                ``pipe._interrupt = True`` skips the steps left.
+            audio: a soundtrack to follow (pipelines with an audio codec): a sound or video file path
+                or a waveform ``(samples,)`` / ``(batch, samples)`` at the codec's rate; cut or padded
+                to ``num_frames`` at the codec's video fps. Guidance drops it with the text.
+            keyframes: ``[(image, frame index), ...]``: frames given at any positions (first and last:
+                interpolation), each kept clean in its latent frame (``image=`` is frame 0's case).
+            video: video-to-video: a clip ``(3, num_frames, H, W)`` / ``(B, 3, ...)`` in [-1, 1];
+                sampling starts from its latents noised to the scheduler's level at ``strength``
+                (0 returns the input's latents, 1 ignores it), as diffusers' video-to-video does.
+            structure: with ``video``, start from the input's structure map instead of the input:
+                ``"grey"`` (:func:`genvid.pipelines.conditioning.grey_structure`: shape and motion
+                kept, colour from the prompt: stylization).
+            segment_frames: the window one pass generates (the model's training length, 17); a longer
+                ``num_frames`` is made window by window, each continuing on the last
+                ``context_frames`` latent frames of the one before (memory flat in length). None:
+                one pass whatever the length.
+        Returns:
+            :class:`genvid.pipelines.common.GenVidPipelineOutput` (or ``(frames,)`` if not ``return_dict``).
+        """
+
 EXAMPLE = """
     Examples:
         >>> import torch
@@ -359,58 +399,12 @@ class DiffusionSampling(GenVidPipelineMixin):
         segment_frames: int | None = 17,
         context_frames: int = 2,
     ):
-        """Generate videos.
-
-        Args:
-            prompt: one text or a list (one video per prompt, times ``num_videos_per_prompt``).
-            negative_prompt: text the unconditional branch uses (default: the empty prompt).
-            image: first frame for image-to-video: PIL image, path, or tensor ``(C,H,W)``/``(B,C,H,W)``
-                in [-1, 1]; resized and center-cropped to ``height x width``, kept fixed while sampling.
-            num_frames: ``1 + 4k`` (the tokenizer's causal temporal compression).
-            num_inference_steps: denoising steps. None: the pipeline's ``default_num_inference_steps``
-                (30, or what its model_index.json holds: 8 for a guidance-distilled one).
-            guidance_scale: classifier-free guidance; ``<= 1`` skips the unconditional pass. None: the
-                pipeline's ``default_guidance_scale`` (5, or what its model_index.json holds); 1 (one
-                transformer evaluation a step) when its model_index.json says ``guidance_distilled``.
-            generator: seeds the initial noise (a list: one per video).
-            latents: initial noise ``(batch, channels, frames, h, w)`` instead of drawing it.
-            prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask:
-                what :meth:`encode_prompt` returns, instead of ``prompt`` / ``negative_prompt``.
-            output_type: "np", "pil", "pt" or "latent" (normalized latents, not decoded).
-            callback_on_step_end: ``fn(pipe, step, timestep, tensors: dict) -> dict`` called after
-                each step with ``callback_on_step_end_tensor_inputs``; returned tensors replace them;
-                ``pipe._interrupt = True`` skips the steps left.
-            audio: a soundtrack to follow (pipelines with an audio codec): a sound or video file path
-                or a waveform ``(samples,)`` / ``(batch, samples)`` at the codec's rate; cut or padded
-                to ``num_frames`` at the codec's video fps. Guidance drops it with the text.
-            keyframes: ``[(image, frame index), ...]``: frames given at any positions (first and last:
-                interpolation), each kept clean in its latent frame (``image=`` is frame 0's case).
-            video: video-to-video: a clip ``(3, num_frames, H, W)`` / ``(B, 3, ...)`` in [-1, 1];
-                sampling starts from its latents noised to the scheduler's level at ``strength``
-                (0 returns the input's latents, 1 ignores it), as diffusers' video-to-video does.
-            structure: with ``video``, start from the input's structure map instead of the input:
-                ``"grey"`` (:func:`genvid.pipelines.conditioning.grey_structure`: shape and motion
-                kept, colour from the prompt: stylization).
-            segment_frames: the window one pass generates (the model's training length, 17); a longer
-                ``num_frames`` is made window by window, each continuing on the last
-                ``context_frames`` latent frames of the one before (memory flat in length). None:
-                one pass whatever the length.
-        Returns:
-            :class:`genvid.pipelines.common.GenVidPipelineOutput` (or ``(frames,)`` if not ``return_dict``).
-        """
         # 1. Check inputs
-        if num_inference_steps is None:
-            num_inference_steps = self.config.get("default_num_inference_steps", 30)
-        tensor_inputs = self.callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
-        self.check_inputs(
+        num_inference_steps, tensor_inputs = self._check_call(
             prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
             negative_prompt_attention_mask, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
-            output_type, tensor_inputs,
+            output_type, guidance_scale, callback_on_step_end, callback_on_step_end_tensor_inputs,
         )
-        if guidance_scale is None:
-            guidance_scale = 1.0 if self.config.get("guidance_distilled", False) else self.config.default_guidance_scale
-        self._guidance_scale = guidance_scale
-        self._interrupt = False
         device = self._execution_device
         frames, latent_height, latent_width = self.latent_shape(num_frames, height, width)
 
@@ -447,6 +441,46 @@ class DiffusionSampling(GenVidPipelineMixin):
         latents = self.prepare_latents(shape, device, generator, latents)
 
         # 6. Denoise window by window, each taking the frames already made (and the given ones) as clean
+        latents = self.denoise_windows(
+            latents, spans, given, source, strength, num_inference_steps, texts, audio_kwargs, callback_on_step_end,
+            tensor_inputs,
+        )
+
+        # 7. Decode and post-process
+        frames_out = self.decode_latents(latents, output_type)
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames_out,) if audio_out is None else (frames_out, audio_out)
+        return GenVidPipelineOutput(frames=frames_out, audio=audio_out)
+
+    def _check_call(
+        self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
+        negative_prompt_attention_mask, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
+        output_type, guidance_scale, callback_on_step_end, callback_on_step_end_tensor_inputs,
+    ) -> tuple[int, list[str]]:
+        """Every argument checked, the defaults of this pipeline's folder filled in; returns the
+        number of steps and the tensors the step callback sees."""
+        if num_inference_steps is None:
+            num_inference_steps = self.config.get("default_num_inference_steps", 30)
+        tensor_inputs = self.callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
+        self.check_inputs(
+            prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
+            negative_prompt_attention_mask, num_frames, height, width, num_inference_steps, num_videos_per_prompt,
+            output_type, tensor_inputs,
+        )
+        if guidance_scale is None:
+            guidance_scale = 1.0 if self.config.get("guidance_distilled", False) else self.config.default_guidance_scale
+        self._guidance_scale = guidance_scale
+        self._interrupt = False
+        return num_inference_steps, tensor_inputs
+
+    def denoise_windows(
+        self, latents, spans, given, source, strength, num_inference_steps, texts, audio_kwargs, callback, tensor_inputs
+    ) -> torch.Tensor:
+        """Denoise ``latents`` span by span; each span takes the frames already made (and the given
+        ones) as clean, and starts from noise or, with ``source``, from the source noised to ``strength``."""
+        device = latents.device
+        frames = latents.shape[2]
         made = torch.zeros(frames, dtype=torch.bool, device=device)
         for start, end in spans:
             known_frames = (given[1] | made)[start:end]
@@ -459,20 +493,13 @@ class DiffusionSampling(GenVidPipelineMixin):
                 window_latents, timesteps = self.start_from(source[:, :, start:end], noise, strength, num_inference_steps)
             self._num_timesteps = len(timesteps)
             latents[:, :, start:end] = self.denoise(
-                window_latents, timesteps, texts, (known_values, known_frames), audio_kwargs, callback_on_step_end,
-                tensor_inputs,
+                window_latents, timesteps, texts, (known_values, known_frames), audio_kwargs, callback, tensor_inputs,
             )
             made[start:end] = True
-
-        # 7. Decode and post-process
-        frames_out = self.decode_latents(latents, output_type)
-        self.maybe_free_model_hooks()
-        if not return_dict:
-            return (frames_out,) if audio_out is None else (frames_out, audio_out)
-        return GenVidPipelineOutput(frames=frames_out, audio=audio_out)
+        return latents
 
 
-DiffusionSampling.__call__.__doc__ += EXAMPLE
+DiffusionSampling.__call__.__doc__ = CALL_DOCUMENTATION + EXAMPLE
 
 
 def __getattr__(name: str):

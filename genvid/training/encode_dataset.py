@@ -124,35 +124,8 @@ def encode_dataset(
     rank, world_size = _distributed()
     out = Path(out)
     config, bucketed = _bucketed_folder(manifest, data)
-    plan = {
-        "format": FORMAT,
-        "manifest": str(Path(manifest).resolve()),
-        "num_rows": len(bucketed),
-        "buckets": [list(bucket.shape) for bucket in bucketed.buckets],
-        "frame_stride": config.frame_stride,
-        "random_start": config.random_start,
-        "seed": config.seed,
-        "shard_size": int(shard_size),
-        "latent_dtype": latent_dtype,
-        "tokenizer": {"path": str(tokenizer), "fingerprint": tokenizer_fingerprint(tokenizer)},
-        "text_encoder": {
-            "name": str(text_encoder), "max_length": int(text_max_length),
-            "fingerprint": text_encoder_fingerprint(text_encoder, text_max_length),
-        },
-    }
-    (out / SHARD_FOLDER).mkdir(parents=True, exist_ok=True)
-    if (out / PLAN_NAME).is_file():
-        started = read_json(out, PLAN_NAME)
-        changed = [key for key in plan if _comparable(started, key) != _comparable(plan, key)]
-        if changed:
-            raise GenvidError(
-                f"{out} holds a cache started with other settings ({', '.join(changed)} differ): give another --out or delete it"
-            )
-    elif rank == 0:
-        _atomic_json(plan, out / PLAN_NAME)
-    if world_size == 1:  # (with several processes, another one's file may be in the making)
-        for stale in (out / SHARD_FOLDER).glob(".*.tmp"):  # left by a run killed while writing
-            stale.unlink(missing_ok=True)
+    plan = _plan(manifest, config, bucketed, shard_size, latent_dtype, tokenizer, text_encoder, text_max_length)
+    _start_cache(out, plan, rank, world_size)
 
     units = []  # (bucket, chunk, member indices)
     for bucket, members in enumerate(bucketed.members):
@@ -185,31 +158,9 @@ def encode_dataset(
     items = iter(loader)
     written = 0
     for bucket, chunk, members in tqdm(todo, desc=f"encoding shards (process {rank})", disable=not progress):
-        fields: dict[str, list] = {"latents": [], "token_ids": [], "text_states": [], "text_mask": []}
-        rows, captions, skipped = [], [], []
-        for _ in range(0, len(members), batch_size):
-            batch = next(items)
-            skipped += [item["index"] for item in batch if item.get("skipped")]
-            batch = [item for item in batch if not item.get("skipped")]
-            if not batch:
-                continue
-            video = torch.stack([item["video"] for item in batch]).to(device, video_tokenizer.dtype)
-            with torch.no_grad():
-                latents = video_tokenizer.encode(video)
-                fields["latents"].append(video_tokenizer.normalize_latents(latents).to(dtype).cpu())
-                if video_tokenizer.is_discrete:
-                    fields["token_ids"].append(video_tokenizer.tokenize(video).to(torch.int32).cpu())
-                states, mask = encode_text([item["caption"] for item in batch])
-            fields["text_states"].append(states)
-            fields["text_mask"].append(mask)
-            rows += [item["index"] for item in batch]
-            captions += [item["caption"] for item in batch]
-        tensors = {name: torch.cat(values) for name, values in fields.items() if values}
-        if not rows:  # every file of the unit unreadable: an empty shard still marks it done
-            tensors = {}
-        tensors["rows"] = torch.tensor(rows, dtype=torch.int64)
-        metadata = {"bucket": str(bucket), "captions": json.dumps(captions), "skipped": json.dumps(skipped)}
-        _atomic_save(tensors, out / SHARD_FOLDER / shard_name(bucket, chunk), metadata)
+        unit_batches = (next(items) for _ in range(0, len(members), batch_size))  # loaded one at a time
+        tensors, metadata = _encode_unit(unit_batches, video_tokenizer, encode_text, dtype, device)
+        _atomic_save(tensors, out / SHARD_FOLDER / shard_name(bucket, chunk), {"bucket": str(bucket), **metadata})
         written += 1
 
     if world_size > 1:
@@ -220,6 +171,70 @@ def encode_dataset(
     if world_size > 1:
         torch.distributed.barrier()
     return summary
+
+
+def _plan(manifest, config, bucketed, shard_size, latent_dtype, tokenizer, text_encoder, text_max_length) -> dict:
+    """What a cache is written with; a run that finds another plan in its folder stops."""
+    return {
+        "format": FORMAT,
+        "manifest": str(Path(manifest).resolve()),
+        "num_rows": len(bucketed),
+        "buckets": [list(bucket.shape) for bucket in bucketed.buckets],
+        "frame_stride": config.frame_stride,
+        "random_start": config.random_start,
+        "seed": config.seed,
+        "shard_size": int(shard_size),
+        "latent_dtype": latent_dtype,
+        "tokenizer": {"path": str(tokenizer), "fingerprint": tokenizer_fingerprint(tokenizer)},
+        "text_encoder": {
+            "name": str(text_encoder), "max_length": int(text_max_length),
+            "fingerprint": text_encoder_fingerprint(text_encoder, text_max_length),
+        },
+    }
+
+
+def _start_cache(out: Path, plan: dict, rank: int, world_size: int) -> None:
+    """The cache folder with its plan: a new one written, a started one checked against ``plan``."""
+    (out / SHARD_FOLDER).mkdir(parents=True, exist_ok=True)
+    if (out / PLAN_NAME).is_file():
+        started = read_json(out, PLAN_NAME)
+        changed = [key for key in plan if _comparable(started, key) != _comparable(plan, key)]
+        if changed:
+            raise GenvidError(
+                f"{out} holds a cache started with other settings ({', '.join(changed)} differ): give another --out or delete it"
+            )
+    elif rank == 0:
+        _atomic_json(plan, out / PLAN_NAME)
+    if world_size == 1:  # (with several processes, another one's file may be in the making)
+        for stale in (out / SHARD_FOLDER).glob(".*.tmp"):  # left by a run killed while writing
+            stale.unlink(missing_ok=True)
+
+
+def _encode_unit(batches, video_tokenizer, encode_text, dtype, device) -> tuple[dict, dict]:
+    """One shard's tensors and metadata from its loaded batches (unreadable files listed as skipped)."""
+    fields: dict[str, list] = {"latents": [], "token_ids": [], "text_states": [], "text_mask": []}
+    rows, captions, skipped = [], [], []
+    for batch in batches:
+        skipped += [item["index"] for item in batch if item.get("skipped")]
+        batch = [item for item in batch if not item.get("skipped")]
+        if not batch:
+            continue
+        video = torch.stack([item["video"] for item in batch]).to(device, video_tokenizer.dtype)
+        with torch.no_grad():
+            latents = video_tokenizer.encode(video)
+            fields["latents"].append(video_tokenizer.normalize_latents(latents).to(dtype).cpu())
+            if video_tokenizer.is_discrete:
+                fields["token_ids"].append(video_tokenizer.tokenize(video).to(torch.int32).cpu())
+            states, mask = encode_text([item["caption"] for item in batch])
+        fields["text_states"].append(states)
+        fields["text_mask"].append(mask)
+        rows += [item["index"] for item in batch]
+        captions += [item["caption"] for item in batch]
+    tensors = {name: torch.cat(values) for name, values in fields.items() if values}
+    if not rows:  # every file of the unit unreadable: an empty shard still marks it done
+        tensors = {}
+    tensors["rows"] = torch.tensor(rows, dtype=torch.int64)
+    return tensors, {"captions": json.dumps(captions), "skipped": json.dumps(skipped)}
 
 
 def _write_index(out: Path, plan: dict, units, bucketed, video_tokenizer, encoder) -> dict:
