@@ -159,7 +159,7 @@ def tasks_stage(args, output: Path, configs: Path) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
+def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="runs/demo", help="folder for the runs and the report")
     parser.add_argument("--seed", type=int, default=0)
@@ -187,7 +187,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.install and not args.overwrite and any((DEMO_ROOT / name).exists() for name in ("diffusion", "ar")):
         parser.error(f"{DEMO_ROOT} already holds demo pipelines; add --overwrite to replace them")
+    return args
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_arguments(argv)
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(args.seed)
