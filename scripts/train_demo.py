@@ -109,10 +109,12 @@ def time_generation(model: str, pipeline_path: Path, repeats: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def install(source: Path, name: str, captions: str) -> None:
-    """Copy a pipeline into genvid/demo/NAME with the summary of the captions it was trained on
-    (``captions``: the synthetic grammar) that genvid generate's far-prompt line reads."""
-    from genvid.known_prompts import DEFAULT_THRESHOLD, synthetic_training_captions, synthetic_vocabulary, write_known_captions
+def install(source: Path, name: str) -> None:
+    """Copy a pipeline into genvid/demo/NAME with the summary of the captions the demos train on
+    (genvid.eval.far_prompts.demo_captions: the basic and the rich grammar's) that genvid
+    generate's far-prompt line reads."""
+    from genvid.eval.far_prompts import demo_captions
+    from genvid.known_prompts import DEFAULT_THRESHOLD, synthetic_vocabulary, write_known_captions
     from genvid.text import TextEncoder
 
     target = DEMO_ROOT / name
@@ -120,7 +122,7 @@ def install(source: Path, name: str, captions: str) -> None:
         shutil.rmtree(target)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.tmp"))
     encoder = TextEncoder.from_pretrained(target / "text_encoder")
-    write_known_captions(target, encoder, synthetic_training_captions(captions), synthetic_vocabulary(), DEFAULT_THRESHOLD)
+    write_known_captions(target, encoder, demo_captions(), synthetic_vocabulary(), DEFAULT_THRESHOLD)
     print(f"[demo] installed {source} -> {target}", flush=True)
 
 
@@ -155,7 +157,7 @@ def tasks_stage(args, output: Path, configs: Path) -> int:
             print(format_table({label: report["prompt_following"][label]}), flush=True)
             report_path.write_text(json.dumps(report, indent=1))
         if args.install:
-            install(trained, name, "rich")
+            install(trained, name)
     return 0
 
 
@@ -263,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
     (output / "report.json").write_text(json.dumps(report, indent=1))
     if args.install:
         for name, path in pipelines.items():
-            install(path, name, "basic")
+            install(path, name)
         (DEMO_ROOT / "report.json").write_text(json.dumps(report, indent=1))
     return 0
 
