@@ -56,7 +56,8 @@ def check_bench_options(args, actions) -> None:
         elif action.dest == "config":
             find_config(value)
         elif isinstance(value, (int, float)):
-            check_number(value, option, minimum=0) if action.dest in MAY_BE_ZERO else check_number(value, option, above=0)
+            bounds = {"minimum": 0} if action.dest in MAY_BE_ZERO else {"above": 0}
+            check_number(value, option, **bounds)
         elif action.dest in SIZE_LISTS and isinstance(value, str):
             sizes = [part for item in value.split(",") for part in item.strip().split("x")]
             if not all(size.isdigit() and int(size) > 0 for size in sizes):
