@@ -8,7 +8,9 @@ tokenizer alone, ``save_pretrained`` with per-channel latent statistics measured
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,29 +27,48 @@ from genvid.training.task import TrainingTask
 logger = logging.getLogger("genvid.training")
 
 
-@dataclass
-class TokenizerTaskOptions:
-    """``task_options:`` of a tokenizer config (loss weights and the discriminator)."""
+#: the ``task_options:`` name of each :class:`tokenizer.LossWeights` field a tokenizer config sets
+LOSS_OPTIONS = {
+    "l1": "l1_weight",
+    "l2": "l2_weight",
+    "foreground": "foreground_weight",
+    "kl": "kl_weight",
+    "commitment": "commitment_weight",
+    "entropy": "entropy_weight",
+    "entropy_start": "entropy_weight_start",
+    "entropy_anneal_steps": "entropy_anneal_steps",
+    "codebook_entropy": "codebook_entropy_weight",
+    "adversarial": "adversarial_weight",
+    "discriminator": "discriminator_weight",
+    "lecam": "lecam_weight",
+    "discriminator_start_step": "discriminator_start_step",
+    "adaptive_adversarial_weight": "adaptive_adversarial_weight",
+}
 
-    l1_weight: float = 1.0
-    l2_weight: float = 0.0
-    #: extra reconstruction weight on pixels unlike their frame's median colour (small objects)
-    foreground_weight: float = 0.0
-    kl_weight: float = 1e-6
-    commitment_weight: float = 0.25
-    entropy_weight: float = 0.1
-    #: LFQ entropy annealing: start at this weight (None = no annealing), reach entropy_weight after the steps
-    entropy_weight_start: float | None = None
-    entropy_anneal_steps: int = 0
-    codebook_entropy_weight: float = 1.0
+
+def _loss_option_fields() -> list[tuple[str, Any, Any]]:
+    """The LossWeights fields under their option names, with LossWeights' types and defaults (its
+    docstrings say what each weighs): the weights are declared once, in ``tokenizer/``."""
+    types = typing.get_type_hints(LossWeights)
+    defaults = {weight.name: weight.default for weight in dataclasses.fields(LossWeights)}
+    return [(option, types[name], dataclasses.field(default=defaults[name])) for name, option in LOSS_OPTIONS.items()]
+
+
+#: the loss-weight part of ``task_options:``, derived from :class:`tokenizer.LossWeights`
+TokenizerLossOptions = dataclasses.make_dataclass("TokenizerLossOptions", _loss_option_fields())
+TokenizerLossOptions.__module__ = __name__
+
+
+@dataclass
+class TokenizerTaskOptions(TokenizerLossOptions):
+    """``task_options:`` of a tokenizer config: the loss weights (:data:`LOSS_OPTIONS`, defaults
+    from :class:`tokenizer.LossWeights`), the discriminator and the run's own settings."""
+
+    #: a run's discriminator joins sooner than LossWeights' default (a shipped run is ~10k steps)
+    discriminator_start_step: int = 2000
     use_discriminator: bool = True
     discriminator_channels: int = 32
     discriminator_layers: int = 3
-    discriminator_start_step: int = 2000
-    adversarial_weight: float = 0.1
-    discriminator_weight: float = 1.0
-    adaptive_adversarial_weight: bool = True
-    lecam_weight: float = 0.001
     #: batches encoded at export to measure the latent mean / std stored in the config
     latent_statistics_batches: int = 8
     preview_samples: int = 2
@@ -61,15 +82,7 @@ class TokenizerTaskOptions:
     freeze_encoder: bool = False
 
     def loss_weights(self) -> LossWeights:
-        return LossWeights(
-            l1=self.l1_weight, l2=self.l2_weight, foreground=self.foreground_weight, kl=self.kl_weight,
-            commitment=self.commitment_weight, entropy=self.entropy_weight,
-            entropy_start=self.entropy_weight_start, entropy_anneal_steps=self.entropy_anneal_steps,
-            codebook_entropy=self.codebook_entropy_weight, adversarial=self.adversarial_weight,
-            discriminator=self.discriminator_weight, lecam=self.lecam_weight,
-            discriminator_start_step=self.discriminator_start_step,
-            adaptive_adversarial_weight=self.adaptive_adversarial_weight,
-        )
+        return LossWeights(**{name: getattr(self, option) for name, option in LOSS_OPTIONS.items()})
 
 
 def load_initial_weights(tokenizer: VideoTokenizer, path: str) -> None:
