@@ -33,8 +33,6 @@ from genvid.models.ar_tasks import (
 from genvid.models.sampling import generate
 from genvid.models.sequence import build_sequence, pad_text
 from genvid.pipelines.common import (
-    OUTPUT_TYPES,
-    GenVidPipelineOutput,
     GenVidPipelineMixin,
     as_video_tensor,
     check_prompt_inputs,
@@ -159,11 +157,7 @@ class GenVidARPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, Diffus
                      callback_on_step_end_tensor_inputs):
         check_prompt_inputs(prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,
                             negative_prompt_attention_mask, prompt_needed=False)
-        self.check_callback_inputs(callback_on_step_end_tensor_inputs)
-        if num_videos_per_prompt < 1:
-            raise GenvidError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
-        if output_type not in OUTPUT_TYPES:
-            raise GenvidError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        self.check_call_options(num_videos_per_prompt, output_type, callback_on_step_end_tensor_inputs)
         if temperature < 0:
             raise GenvidError(f"temperature must be >= 0, got {temperature}")
         if top_k is not None and top_k < 1:
@@ -378,10 +372,7 @@ class GenVidARPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, Diffus
 
         # 5. tokens -> video (and sound)
         frames_out, audio_out = self.decode(output, output_type)
-        self.maybe_free_model_hooks()
-        if not return_dict:
-            return (frames_out,) if audio_out is None else (frames_out, audio_out)
-        return GenVidPipelineOutput(frames=frames_out, audio=audio_out)
+        return self.call_output(frames_out, audio_out, return_dict)
 
 
 GenVidARPipeline.__call__.__doc__ = CALL_DOCUMENTATION + EXAMPLE

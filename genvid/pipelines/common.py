@@ -28,9 +28,9 @@ class GenVidPipelineOutput(BaseOutput):
     audio: Any = None
 
 
-def check_output_type(output_type: str) -> None:
-    if output_type not in OUTPUT_TYPES:
-        raise ValueError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+def check_output_type(output_type: str, allowed: tuple[str, ...] = OUTPUT_TYPES) -> None:
+    if output_type not in allowed:
+        raise GenvidError(f"output_type must be one of {', '.join(allowed)}, got {output_type!r}")
 
 
 def postprocess_video(video: torch.Tensor, output_type: str):
@@ -268,3 +268,18 @@ class OwnComponentsMixin:
 
 class GenVidPipelineMixin(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin):
     """What both genvid pipelines add to ``DiffusionPipeline`` (put it first in the bases)."""
+
+    def check_call_options(self, num_videos_per_prompt: int, output_type: str, callback_on_step_end_tensor_inputs) -> None:
+        """One-line errors for the ``__call__`` options both pipelines take besides the prompt."""
+        self.check_callback_inputs(callback_on_step_end_tensor_inputs)
+        if num_videos_per_prompt < 1:
+            raise GenvidError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
+        check_output_type(output_type)
+
+    def call_output(self, frames, audio, return_dict: bool):
+        """The end of ``__call__``: offload hooks released, then the output dataclass, or the tuple
+        ``(frames,)`` (``(frames, audio)`` where there is sound) when not ``return_dict``."""
+        self.maybe_free_model_hooks()
+        if not return_dict:
+            return (frames,) if audio is None else (frames, audio)
+        return GenVidPipelineOutput(frames=frames, audio=audio)

@@ -24,8 +24,6 @@ from diffusers.utils.torch_utils import randn_tensor
 
 from genvid.errors import GenvidError
 from genvid.pipelines.common import (
-    OUTPUT_TYPES,
-    GenVidPipelineOutput,
     GenVidPipelineMixin,
     as_video_tensor,
     check_prompt_inputs,
@@ -177,11 +175,7 @@ class DiffusionSampling(GenVidPipelineMixin):
                             negative_prompt_attention_mask)
         if num_inference_steps < 1:
             raise GenvidError(f"num_inference_steps must be >= 1, got {num_inference_steps}")
-        if num_videos_per_prompt < 1:
-            raise GenvidError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
-        if output_type not in OUTPUT_TYPES:
-            raise GenvidError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
-        self.check_callback_inputs(callback_on_step_end_tensor_inputs)
+        self.check_call_options(num_videos_per_prompt, output_type, callback_on_step_end_tensor_inputs)
         self.latent_shape(num_frames, height, width)
 
     def _encode_text(self, prompts: list[str], device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -447,11 +441,7 @@ class DiffusionSampling(GenVidPipelineMixin):
         )
 
         # 7. Decode and post-process
-        frames_out = self.decode_latents(latents, output_type)
-        self.maybe_free_model_hooks()
-        if not return_dict:
-            return (frames_out,) if audio_out is None else (frames_out, audio_out)
-        return GenVidPipelineOutput(frames=frames_out, audio=audio_out)
+        return self.call_output(self.decode_latents(latents, output_type), audio_out, return_dict)
 
     def _check_call(
         self, prompt, negative_prompt, prompt_embeds, negative_prompt_embeds, prompt_attention_mask,

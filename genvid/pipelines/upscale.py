@@ -15,7 +15,8 @@ import torch
 from diffusers import DiffusionPipeline
 
 from genvid.errors import GenvidError
-from genvid.pipelines.common import GenVidPipelineOutput, OwnComponentsMixin, as_video_tensor, postprocess_video
+from genvid.pipelines.common import (GenVidPipelineOutput, OwnComponentsMixin, as_video_tensor, check_output_type,
+                                     postprocess_video)
 
 EXAMPLE = """
     Examples:
@@ -64,8 +65,7 @@ class GenVidUpscalePipeline(OwnComponentsMixin, DiffusionPipeline):
         return int(self.upscaler.config.scale_factor)
 
     def check_inputs(self, video: torch.Tensor, output_type: str, chunk_frames: int | None) -> None:
-        if output_type not in OUTPUT_TYPES:
-            raise GenvidError(f"output_type must be one of {', '.join(OUTPUT_TYPES)}, got {output_type!r}")
+        check_output_type(output_type, OUTPUT_TYPES)
         if chunk_frames is not None and chunk_frames < 1:
             raise GenvidError(f"chunk_frames must be >= 1 (or None for the whole clip), got {chunk_frames}")
         if min(video.shape[2:]) < 1:
