@@ -48,8 +48,7 @@ from torch import nn
 
 from genvid.config import ConfigError, build_model
 from genvid.models.dit import VideoDiffusionTransformer, forward_flops
-from genvid.training.frozen_cache import EncodingCache, content_keys, pad_rows
-from genvid.training.tasks.frozen_helpers import encode_soundtracks
+from genvid.training.frozen_cache import pad_rows
 from genvid.training.tasks.generator import GeneratorOptions, GeneratorTask
 
 TIMESTEP_SAMPLINGS = ("logit_normal", "uniform", "shifted")
@@ -217,7 +216,6 @@ class DiffusionTask(GeneratorTask):
             raise ConfigError(f"task_options.distilled_steps must be >= 1, got {options.distilled_steps}")
         if options.distill_substeps < 0 or (options.distill_substeps and options.teacher is None):
             raise ConfigError("task_options.distill_substeps must be >= 0 and needs task_options.teacher")
-        self._latent_cache = EncodingCache(options.latent_cache_size)
         self.teacher = None
 
     # ------------------------------------------------------------------ helpers
@@ -244,8 +242,8 @@ class DiffusionTask(GeneratorTask):
             if self.model_config.get(key, default) != value:
                 raise ConfigError(f"model.{key}={self.model_config.get(key, default)} but the cache {self.cached.folder} holds {value}")
 
-    def caches(self):
-        return [self._text_cache, self._latent_cache]
+    def clip_cache_size(self) -> int:
+        return self.options.latent_cache_size
 
     def setup(self, device: torch.device) -> None:
         super().setup(device)
@@ -291,18 +289,11 @@ class DiffusionTask(GeneratorTask):
     def encode_video(self, video: torch.Tensor) -> torch.Tensor:
         """Normalised latents of a batch; cached by clip content (task_options.latent_cache_size)."""
         tokenizer = self.video_tokenizer
-
-        def compute(positions):
-            with torch.no_grad():
-                latents = tokenizer.encode(video[positions].to(self.device, tokenizer.dtype))
-                return list(tokenizer.normalize_latents(latents).float())
-
-        return torch.stack(self._latent_cache.lookup(content_keys(video), compute)).to(self.device)
+        return self.encode_clips(video, lambda clips: tokenizer.normalize_latents(tokenizer.encode(clips)).float())
 
     def encode_audio(self, audio, num_frames: int) -> torch.Tensor:
         """Soundtracks -> codec codes ``(batch, model levels, codec frames of num_frames)``."""
-        fps = self.data_config.fps if self.data_config is not None else None
-        return encode_soundtracks(self.audio_codec, audio, num_frames, fps, self.model_config["num_audio_codebooks"], self.device)
+        return self.soundtrack_codes(audio, num_frames, self.model_config["num_audio_codebooks"])
 
     # ------------------------------------------------------------------ the step
     def training_step(self, model, batch, step, generator):

@@ -1,10 +1,12 @@
-"""What the two generator tasks (DiT, LM) share: frozen helpers, their checks, previews and export.
+"""What the two generator tasks (DiT, LM) share: frozen helpers, their checks and encoding caches,
+previews and export.
 
 A generator task trains a transformer on the frozen video tokenizer's latents or ids, conditioned
 on a frozen text encoder's states (and, with an audio codec, on soundtracks). Subclasses give their
 pipeline (:meth:`GeneratorTask.pipeline`), the sampling arguments of a preview
-(:meth:`GeneratorTask.preview_arguments`) and their own checks of the frozen helpers
-(:meth:`GeneratorTask.check_helpers`); the rest is here, written once.
+(:meth:`GeneratorTask.preview_arguments`), their own checks of the frozen helpers
+(:meth:`GeneratorTask.check_helpers`) and the size of their clip cache
+(:meth:`GeneratorTask.clip_cache_size`); the rest is here, written once.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from torch import nn
 
 from genvid.config import ConfigError
 from genvid.training.cached_inputs import CachedInputs, reads_cache
-from genvid.training.frozen_cache import EncodingCache
+from genvid.training.frozen_cache import EncodingCache, content_keys
 from genvid.training.initial_weights import find_weights, load_matching_weights
 from genvid.training.task import TrainingTask
-from genvid.training.tasks.frozen_helpers import load_checked_audio_codec, load_text_encoder, load_video_tokenizer
+from genvid.training.tasks.frozen_helpers import (encode_soundtracks, load_checked_audio_codec, load_text_encoder,
+                                                  load_video_tokenizer)
 
 
 @dataclass
@@ -73,6 +76,8 @@ class GeneratorTask(TrainingTask):
         self.audio_codec = None
         self.device = torch.device("cpu")
         self._text_cache = EncodingCache(options.text_cache_size)
+        #: the frozen tokenizer's encoding of each clip (latents or token ids), kept by clip content
+        self._clip_cache = EncodingCache(self.clip_cache_size())
         # data.source=cache: batches carry what the helpers compute, so they are never loaded to train
         self.cached = CachedInputs(data_config, options) if reads_cache(data_config) else None
 
@@ -111,9 +116,31 @@ class GeneratorTask(TrainingTask):
             load_matching_weights(model, find_weights(self.options.initial_weights, "transformer"), self.options.initial_weights)
         return model
 
+    def clip_cache_size(self) -> int:
+        """How many clips' encodings the task keeps (its ``task_options`` say; 0 = none)."""
+        raise NotImplementedError
+
     def caches(self) -> list[EncodingCache]:
         """The encoding caches to empty when the helpers move."""
-        return [self._text_cache]
+        return [self._text_cache, self._clip_cache]
+
+    def encode_clips(self, video: torch.Tensor, encode) -> torch.Tensor:
+        """``encode(clips)`` (the frozen tokenizer's latents or ids) of each clip of ``video``,
+        stacked on the task's device; clips seen before come from the cache, by content: on a CPU
+        the frozen tokenizer costs more than a generator step."""
+        tokenizer = self.video_tokenizer
+
+        def compute(positions):
+            with torch.no_grad():
+                return list(encode(video[positions].to(self.device, tokenizer.dtype)))
+
+        return torch.stack(self._clip_cache.lookup(content_keys(video), compute)).to(self.device)
+
+    def soundtrack_codes(self, audio, num_frames: int, levels: int) -> torch.Tensor:
+        """Soundtracks -> the frozen codec's first ``levels`` codes ``(batch, levels, codec frames)``
+        for clips of ``num_frames`` video frames (cut or zero-padded to exactly their duration)."""
+        fps = self.data_config.fps if self.data_config is not None else None
+        return encode_soundtracks(self.audio_codec, audio, num_frames, fps, levels, self.device)
 
     def check_cached(self) -> None:
         """One-line ConfigErrors where the ``model:`` section does not fit what the cache holds."""

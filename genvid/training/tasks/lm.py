@@ -29,8 +29,6 @@ from genvid.models.lm import VideoLanguageModel
 from genvid.models.ar_tasks import TASKS
 from genvid.models.sequence import Vocabulary, build_sequence, pad_text
 from genvid.training.cached_inputs import data_latent_grids
-from genvid.training.frozen_cache import EncodingCache, content_keys
-from genvid.training.tasks.frozen_helpers import encode_soundtracks
 from genvid.training.tasks.generator import GeneratorOptions, GeneratorTask
 
 #: the mixture a config without ``task_weights`` trains: each task's share from the task table
@@ -74,7 +72,6 @@ class LanguageModelTask(GeneratorTask):
         if audio_tasks and data_config is not None and not getattr(data_config, "audio_sample_rate", None):
             raise ConfigError(f"task {audio_tasks[0]!r} needs clips with sound: set data.audio_sample_rate")
         self.task_weights = torch.tensor(weights)
-        self._token_cache = EncodingCache(self.options.token_cache_size)
         self._last_sequence_length = 0
         self._model = None
 
@@ -83,8 +80,8 @@ class LanguageModelTask(GeneratorTask):
         if not self.video_tokenizer.is_discrete:
             raise ConfigError("the LM needs a discrete tokenizer (bottleneck fsq or lfq), got a gaussian one")
 
-    def caches(self):
-        return [self._text_cache, self._token_cache]
+    def clip_cache_size(self) -> int:
+        return self.options.token_cache_size
 
     def _resolved_model_config(self) -> dict[str, Any]:
         """The ``model:`` section with codebook and text widths filled from the helpers (when left
@@ -160,22 +157,15 @@ class LanguageModelTask(GeneratorTask):
 
     def tokenize(self, video: torch.Tensor) -> torch.Tensor:
         """Vocabulary ids ``(batch, t, h, w)`` of a batch; cached by clip content
-        (task_options.token_cache_size): the frozen tokenizer costs more than an LM step on a CPU."""
-        tokenizer = self.video_tokenizer
-
-        def compute(positions):
-            with torch.no_grad():
-                return list(tokenizer.tokenize(video[positions].to(self.device, tokenizer.dtype)).long())
-
-        codes = torch.stack(self._token_cache.lookup(content_keys(video), compute)).to(self.device)
+        (task_options.token_cache_size)."""
+        codes = self.encode_clips(video, lambda clips: self.video_tokenizer.tokenize(clips).long())
         return codes + self._vocabulary_offset()
 
     def encode_audio(self, audio, num_frames: int) -> torch.Tensor:
         """Soundtracks ``(batch, samples)`` -> vocabulary ids ``(batch, codec frames * levels)`` for
         clips of ``num_frames`` video frames (cut or zero-padded to exactly their duration)."""
         vocabulary = self.vocabulary()
-        fps = self.data_config.fps if self.data_config is not None else None
-        codes = encode_soundtracks(self.audio_codec, audio, num_frames, fps, vocabulary.num_audio_codebooks, self.device)
+        codes = self.soundtrack_codes(audio, num_frames, vocabulary.num_audio_codebooks)
         return vocabulary.audio_to_ids(codes)
 
     def _vocabulary_offset(self) -> int:
