@@ -23,7 +23,9 @@ interrupted one continues from its newest checkpoint):
    and the editing tasks, prompts in the richer caption grammar), measured in canonical and
    held-out wording beside the shipped pipeline; ``sound`` trains the audio codec
    (configs/audio/demo_codec.yaml), then a DiT following sound and an LM with v2a / a2v in its
-   mixture (configs/{dit,lm}/demo_sound.yaml).
+   mixture (configs/{dit,lm}/demo_sound.yaml); ``long`` fine-tunes the installed demos for long
+   video (configs/{dit,lm}/demo_long.yaml: clips wrapping around the frame, starting anywhere along
+   their path), measured window by window on 129-frame clips (OUTPUT/long_report.json).
 4. evaluation: tokenizer PSNR/SSIM on held-out synthetic clips, prompt following of both
    pipelines (seen vs held-out combinations), CPU generate time; written to OUTPUT/report.json.
 
@@ -126,39 +128,79 @@ def install(source: Path, name: str) -> None:
     print(f"[demo] installed {source} -> {target}", flush=True)
 
 
-def tasks_stage(args, output: Path, configs: Path) -> int:
-    """Round 2 of the shipped demos (configs/{dit,lm}/demo_tasks.yaml, from the shipped weights),
-    then prompt following of the shipped and the fine-tuned pipeline in canonical and held-out
-    wording (OUTPUT/tasks_report.json); with --install the fine-tuned one replaces the shipped one."""
+def fine_tune_stage(args, output: Path, kind: str, stages: dict, models, report_key: str, measure) -> int:
+    """Fine-tune each of ``models`` from its shipped weights (``stages``: model -> (stage name,
+    config)), then ``measure(pipeline, label) -> dict`` the shipped ("MODEL shipped") and the
+    fine-tuned pipeline ("MODEL KIND") alike into OUTPUT/KIND_report.json under ``report_key``
+    (resumable: what an interrupted run measured is kept); with --install the fine-tuned one
+    replaces the shipped one."""
     from genvid.commands.generate import load_pipeline
-    from genvid.eval.analyzer import evaluate_prompt_following
-    from genvid.eval.prompts_eval import format_table, generate_splits
 
-    stages = {"diffusion": ("dit_tasks", configs / "dit" / "demo_tasks.yaml"),
-              "ar": ("lm_tasks", configs / "lm" / "demo_tasks.yaml")}
-    report_path = output / "tasks_report.json"
-    report = json.loads(report_path.read_text()) if report_path.is_file() else {"prompt_following": {}}
+    report_path = output / f"{kind}_report.json"
+    report = json.loads(report_path.read_text()) if report_path.is_file() else {}
+    report.setdefault(report_key, {})
     report.update(seed=args.seed, command=" ".join(sys.argv))
-    for name in args.tasks_models:
+    for name in models:
         stage, config = stages[name]
         trained = run_stage(stage, config, stage_overrides(stage, output, args) + args.overrides, output)
         summary = output / stage / "train_summary.json"
         if summary.is_file():
             report.setdefault("training", {})[stage] = json.loads(summary.read_text())
-        for label, path in ((f"{name} shipped", DEMO_ROOT / name), (f"{name} tasks", trained)):
-            if label in report["prompt_following"]:  # measured by an earlier, interrupted run
+        for label, path in ((f"{name} shipped", DEMO_ROOT / name), (f"{name} {kind}", trained)):
+            if label in report[report_key]:  # measured by an earlier, interrupted run
                 continue
             pipeline = load_pipeline(name, str(path), "cuda" if torch.cuda.is_available() else "cpu")
             pipeline.set_progress_bar_config(disable=True)
-            generated = generate_splits(pipeline, ("seen", "heldout"), args.eval_samples, seed=args.seed,
-                                        wordings=("canonical", "heldout"))
-            report["prompt_following"][label] = {split: evaluate_prompt_following(clips, labels)
-                                                 for split, (labels, clips) in generated.items()}
-            print(format_table({label: report["prompt_following"][label]}), flush=True)
+            report[report_key][label] = measure(pipeline, label)
             report_path.write_text(json.dumps(report, indent=1))
         if args.install:
             install(trained, name)
     return 0
+
+
+def tasks_stage(args, output: Path, configs: Path) -> int:
+    """Round 2 of the shipped demos (configs/{dit,lm}/demo_tasks.yaml, from the shipped weights),
+    then prompt following of the shipped and the fine-tuned pipeline in canonical and held-out
+    wording (OUTPUT/tasks_report.json); with --install the fine-tuned one replaces the shipped one."""
+    from genvid.eval.analyzer import evaluate_prompt_following
+    from genvid.eval.prompts_eval import format_table, generate_splits
+
+    def measure(pipeline, label: str) -> dict:
+        generated = generate_splits(pipeline, ("seen", "heldout"), args.eval_samples, seed=args.seed,
+                                    wordings=("canonical", "heldout"))
+        reading = {split: evaluate_prompt_following(clips, labels) for split, (labels, clips) in generated.items()}
+        print(format_table({label: reading}), flush=True)
+        return reading
+
+    stages = {"diffusion": ("dit_tasks", configs / "dit" / "demo_tasks.yaml"),
+              "ar": ("lm_tasks", configs / "lm" / "demo_tasks.yaml")}
+    return fine_tune_stage(args, output, "tasks", stages, args.tasks_models, "prompt_following", measure)
+
+
+def long_stage(args, output: Path, configs: Path) -> int:
+    """Long video (configs/{dit,lm}/demo_long.yaml, from the installed demo: clips wrapping around
+    the frame at any phase), then, for the installed and the fine-tuned pipeline, 129-frame clips of
+    the held-out combinations read window by window (genvid.eval.long_video, what ``genvid eval long
+    --lengths`` without lengths measures) and canonical prompt following of 17-frame clips on seen
+    and held-out combinations, so that what the demo knew is checked too (OUTPUT/long_report.json)."""
+    from genvid.data.synthetic import HELDOUT_COMBINATIONS
+    from genvid.eval.analyzer import evaluate_prompt_following
+    from genvid.eval.long_video import SEAM_LIMIT, evaluate_long
+    from genvid.eval.prompts_eval import format_table, generate_splits
+
+    def measure(pipeline, label: str) -> dict:
+        long = evaluate_long(pipeline, HELDOUT_COMBINATIONS, 129, args.eval_samples, seed=args.seed)
+        generated = generate_splits(pipeline, ("seen", "heldout"), args.eval_samples, seed=args.seed)
+        reading = {split: evaluate_prompt_following(clips, labels) for split, (labels, clips) in generated.items()}
+        print(f"[demo] {label}: 129 frames, windows read right: "
+              + ", ".join(f"{name} {long[f'{name}_windows']:.1%}" for name in ("color", "shape", "motion", "all"))
+              + f"; seams within {SEAM_LIMIT}x: {long.get('seams_within_limit', 1.0):.1%}", flush=True)
+        print(format_table({label: reading}), flush=True)
+        return {"long_video": long, "prompt_following": reading}
+
+    stages = {"diffusion": ("dit_long", configs / "dit" / "demo_long.yaml"),
+              "ar": ("lm_long", configs / "lm" / "demo_long.yaml")}
+    return fine_tune_stage(args, output, "long", stages, args.long_models, "measured", measure)
 
 
 def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -174,14 +216,19 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--lm-fresh-steps", type=int, default=None, help="steps of the LM stage on new clips")
     parser.add_argument("--dit-tasks-steps", type=int, default=None, help="steps of the DiT round-2 stage")
     parser.add_argument("--lm-tasks-steps", type=int, default=None, help="steps of the LM round-2 stage")
-    parser.add_argument("--only", choices=("tokenizer", "dit", "distill", "lm", "eval", "tasks", "sound"),
+    parser.add_argument("--only", choices=("tokenizer", "dit", "distill", "lm", "eval", "tasks", "sound", "long"),
                         default=None, help="run one stage (tasks: round 2 of the shipped demos, then evaluate; "
-                        "sound: the audio codec, then the DiT and LM with sound)")
+                        "sound: the audio codec, then the DiT and LM with sound; long: long video from the "
+                        "installed demos, then evaluate)")
     parser.add_argument("--audio-codec-steps", type=int, default=None, help="steps of the audio codec stage")
     parser.add_argument("--dit-sound-steps", type=int, default=None)
     parser.add_argument("--lm-sound-steps", type=int, default=None)
     parser.add_argument("--tasks-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion", "ar"],
                         help="with --only tasks: which shipped demos to fine-tune")
+    parser.add_argument("--long-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion"],
+                        help="with --only long: which installed demos to fine-tune")
+    parser.add_argument("--dit-long-steps", type=int, default=None, help="steps of the DiT long-video stage")
+    parser.add_argument("--lm-long-steps", type=int, default=None, help="steps of the LM long-video stage")
     parser.add_argument("--install", action="store_true", help="copy the trained pipelines into genvid/demo/")
     parser.add_argument("--overwrite", action="store_true", help="with --install: replace shipped demo files")
     parser.add_argument("--eval-samples", type=int, default=1, help="clips per combination in the prompt evaluation")
@@ -201,6 +248,8 @@ def main(argv: list[str] | None = None) -> int:
     wanted = lambda stage: args.only in (None, stage)  # noqa: E731
     if args.only == "tasks":
         return tasks_stage(args, output, configs)
+    if args.only == "long":
+        return long_stage(args, output, configs)
     if args.only == "sound":
         codec = run_stage("audio_codec", configs / "audio" / "demo_codec.yaml",
                           stage_overrides("audio_codec", output, args) + args.overrides, output)

@@ -1,8 +1,9 @@
+import numpy as np
 import torch
 
 from genvid.data import read_frames, write_video
-from genvid.data.synthetic import ALL_COMBINATIONS, caption_for, render_clip, render_clip_uint8
-from genvid.eval.analyzer import analyze_clip, evaluate_prompt_following
+from genvid.data.synthetic import ALL_COMBINATIONS, caption_for, object_path, render_clip, render_clip_uint8
+from genvid.eval.analyzer import analyze_clip, evaluate_prompt_following, object_centres
 
 
 def test_reads_ground_truth_clips():
@@ -65,3 +66,55 @@ def test_robust_to_blur_like_a_decoder_leaves():
         right += (found["color"], found["shape"], found["motion"]) == combination
         total += 1
     assert right / total >= 0.97
+
+
+def _long_windows(num_frames: int, window: int = 17) -> list[tuple[int, int]]:
+    """The 17-frame windows genvid eval long reads (each starting on the previous one's last frame)."""
+    return [(start, start + window) for start in range(0, num_frames - window + 1, window - 1)]
+
+
+def test_reads_every_window_of_every_true_long_clip():
+    """129 frames at the 17-frame speed wrap around the frame four times: every 17-frame window of
+    every combination (seen and held-out) reads right, the windows spanning a wrap included. Read as
+    plain positions, those windows read the opposite motion (the centroid jumps across the frame)."""
+    wrong, total = [], 0
+    for index, combination in enumerate(ALL_COMBINATIONS):
+        clip = render_clip(*combination, num_frames=129, height=32, width=32, seed=index, travel_frames=17)
+        for start, end in _long_windows(129):
+            found = analyze_clip(clip[:, start:end])
+            total += 1
+            if (found["color"], found["shape"], found["motion"]) != combination:
+                wrong.append((combination, start, found["color"], found["shape"], found["motion"]))
+    assert total == 768 and wrong == []
+    opposite = {"left": "right", "right": "left", "up": "down", "down": "up"}
+    for index, combination in enumerate([("red", "circle", "left"), ("blue", "triangle", "up")]):
+        clip = render_clip(*combination, num_frames=129, height=32, width=32, seed=index, travel_frames=17)
+        plain = [analyze_clip(clip[:, start:end], wraps=False)["motion"] for start, end in _long_windows(129)]
+        assert plain.count(opposite[combination[2]]) >= 3, plain
+
+
+def test_reading_a_wrapping_frame_changes_nothing_on_clips_that_do_not_wrap():
+    """Every combination, sharp and blurred: the reading, every measurement behind it and the
+    tracker's centres are exactly those of plain positions."""
+    for index, combination in enumerate(ALL_COMBINATIONS):
+        size = 64 if index % 8 == 0 else 32
+        clip = render_clip(*combination, 9, size, size, seed=index)
+        blurred = torch.nn.functional.avg_pool2d(clip, 3, stride=1, padding=1, count_include_pad=False)
+        for video in (clip, blurred):
+            assert analyze_clip(video) == analyze_clip(video, wraps=False)
+        assert np.array_equal(object_centres(clip), object_centres(clip, wraps=False), equal_nan=True)
+
+
+def test_tracker_finds_the_object_across_the_frame_s_edge():
+    """On wrapping clips (long, or started at a phase) the tracker's centre is object_path's, the
+    object cut by an edge included: within 0.15 px around the frame's circle."""
+    for index, combination in enumerate([("red", "circle", "left"), ("blue", "triangle", "up"),
+                                         ("white", "square", "down"), ("cyan", "triangle", "right")]):
+        for num_frames, phase in ((65, 0.0), (17, 0.3 + 0.15 * index)):
+            options = dict(num_frames=num_frames, seed=index, travel_frames=17, phase=phase)
+            truth = object_path(*combination, **options)
+            found = object_centres(render_clip(*combination, **options))
+            assert np.abs(np.mod(found - truth + 32, 64) - 32).max() < 0.15
+            if num_frames == 65:  # it crosses an edge twice: read plainly, a cut object's halves average mid-frame
+                plain = object_centres(render_clip(*combination, **options), wraps=False)
+                assert np.abs(np.mod(plain - truth + 32, 64) - 32).max() > 20

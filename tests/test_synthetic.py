@@ -169,3 +169,65 @@ def test_a_long_clip_keeps_the_short_clips_speed_and_wraps_around_the_frame():
         render_clip_uint8("red", "circle", "up", 17, travel_frames=1)
     dataset = SyntheticVideoDataset(num_samples=2, num_frames=33, travel_frames=17)
     assert dataset[0]["video"].shape == (3, 33, 64, 64)
+
+
+def test_a_phase_starts_the_clip_further_along_its_wrapping_path():
+    import numpy as np
+
+    from genvid.data.synthetic import object_path, render_clip_uint8
+    from genvid.errors import GenvidError
+
+    # phase 0 is today's clip, byte for byte, with or without travel_frames
+    for options in ({}, {"travel_frames": 17}, {"num_frames": 33, "travel_frames": 17}):
+        assert np.array_equal(render_clip_uint8("red", "circle", "up", seed=2, phase=0.0, **options),
+                              render_clip_uint8("red", "circle", "up", seed=2, **options))
+    # half a lap further: the same speed, every centre half the frame on along the motion
+    start = object_path("green", "square", "left", seed=5, travel_frames=17)
+    later = object_path("green", "square", "left", seed=5, travel_frames=17, phase=0.5)
+    assert np.allclose(np.mod(start[:, 0] - 32, 64), later[:, 0]) and np.allclose(start[:, 1], later[:, 1])
+    # half a lap on, a rightward clip crosses the right edge and comes in at the left one
+    path = object_path("blue", "circle", "right", seed=1, travel_frames=17, phase=0.5)
+    assert (np.diff(path[:, 0]) < 0).sum() == 1  # wrapped once, at the 17-frame speed otherwise
+    frames = render_clip_uint8("blue", "circle", "right", seed=1, travel_frames=17, phase=0.5)
+    bright = frames.max(axis=-1) > 100
+    assert (bright[:, :, 0].any(axis=1) & bright[:, :, -1].any(axis=1)).any()
+    area = bright.sum(axis=(1, 2))
+    assert area.min() > 0.9 * area.max()  # drawn whole in every frame
+    with pytest.raises(GenvidError, match="phase"):
+        render_clip_uint8("red", "circle", "up", phase=float("nan"))
+
+
+def test_dataset_phases_are_deterministic_and_phase_zero_keeps_today_s_clips():
+    import numpy as np
+
+    from genvid.errors import GenvidError
+    from genvid.eval.analyzer import analyze_clip
+
+    options = dict(num_samples=48, num_frames=17, height=32, width=32, seed=3, travel_frames=17)
+    today = SyntheticVideoDataset(**{k: v for k, v in options.items() if k != "travel_frames"})
+    unphased = SyntheticVideoDataset(**options, phase_probability=0.0)
+    phased = SyntheticVideoDataset(**options, phase_probability=0.75)
+    again = SyntheticVideoDataset(**options, phase_probability=0.75)
+    other_seed = SyntheticVideoDataset(**{**options, "seed": 4}, phase_probability=0.75)
+    phases = [phased.labels(index)["phase"] for index in range(48)]
+    assert phases == [again.labels(index)["phase"] for index in range(48)]
+    assert phases != [other_seed.labels(index)["phase"] for index in range(48)]
+    assert 24 <= sum(phase > 0 for phase in phases) <= 44 and all(0 <= phase < 1 for phase in phases)
+    for index in range(48):
+        assert torch.equal(unphased[index]["video"], today[index]["video"])
+        item, labels = phased[index], phased.labels(index)
+        # the caption, the combination and the clip's own draws stay those of phase_probability 0
+        assert {key: item[key] for key in ("caption", "color", "shape", "motion")} == \
+            {key: today[index][key] for key in ("caption", "color", "shape", "motion")}
+        assert labels["clip_seed"] == today.labels(index)["clip_seed"]
+        assert torch.equal(item["video"], again[index]["video"])
+        assert torch.equal(item["video"], render_clip(item["color"], item["shape"], item["motion"], 17, 32, 32,
+                                                      labels["clip_seed"], 17, labels["phase"]))
+        assert torch.equal(item["video"], today[index]["video"]) == (labels["phase"] == 0)
+        # what the clip shows is still its caption, across the frame's edge too
+        found = analyze_clip(item["video"])
+        assert (found["color"], found["shape"], found["motion"]) == (item["color"], item["shape"], item["motion"])
+    config = build_dataset({"source": "synthetic", "num_samples": 4, "travel_frames": 17, "phase_probability": 0.5})
+    assert config.phase_probability == 0.5
+    with pytest.raises(GenvidError, match="phase_probability"):
+        SyntheticVideoDataset(num_samples=2, phase_probability=1.5)

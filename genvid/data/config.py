@@ -48,6 +48,8 @@ class DataConfig:
     captions: synthetic caption grammar: "basic" or "rich" (synonyms, more sentence forms).
     travel_frames: synthetic: the object crosses half the frame in this many frames, wrapping
         around the frame in longer clips (None: in the whole clip).
+    phase_probability: synthetic: share of clips starting at a random point of their wrapping path,
+        so the object crosses the frame's edge within a clip (0: every clip starts where it always did).
     synthetic_fraction: "mixed": share of synthetic clips.
     manifest_fraction: "mixed" with a manifest: share of the manifest's videos (the rest real_images).
     """
@@ -67,6 +69,7 @@ class DataConfig:
     audio_sample_rate: int | None = None
     captions: str = "basic"
     travel_frames: int | None = None
+    phase_probability: float = 0.0
     still_fraction: float = 0.1
     synthetic_fraction: float = 0.25
     manifest_fraction: float = 0.5
@@ -93,7 +96,8 @@ def build_dataset(config: DataConfig | dict):
 
         return SyntheticVideoDataset(
             num_samples=config.num_samples or DEFAULT_SYNTHETIC_SAMPLES,
-            **_fields(config, "split", *CLIP_FIELDS, "fps", "audio_sample_rate", "captions", "travel_frames"),
+            **_fields(config, "split", *CLIP_FIELDS, "fps", "audio_sample_rate", "captions", "travel_frames",
+                      "phase_probability"),
         )
     if config.source == "folder":
         if not config.manifest:

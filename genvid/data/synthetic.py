@@ -17,6 +17,12 @@ whole object is always drawn, it never stops, and it never turns back, so its mo
 true all clip long. :func:`object_path` gives the true centre of the object in each frame,
 for measuring keyframe interpolation and long videos. ``SyntheticVideoDataset(travel_frames=...)``
 trains on such clips.
+
+Anywhere along the path. A wrapping path has no start: ``phase`` (render_clip, object_path) starts a
+clip that fraction of a lap (one frame's width or height) further along it, so a 17-frame clip can
+show the object leaving one edge and coming in at the other, as windows 2-8 of a 129-frame clip do.
+``SyntheticVideoDataset(phase_probability=...)`` gives that share of its clips a phase drawn
+uniformly in [0, 1) from ``(seed, index)``; the others keep phase 0, today's clips byte for byte.
 """
 
 from __future__ import annotations
@@ -164,10 +170,12 @@ def _coverage(shape: str, x: np.ndarray, y: np.ndarray, half: float) -> np.ndarr
 
 
 def _layout(
-    shape: str, motion: str, num_frames: int, height: int, width: int, seed: int, travel_frames: int | None
+    shape: str, motion: str, num_frames: int, height: int, width: int, seed: int, travel_frames: int | None,
+    phase: float = 0.0,
 ) -> tuple[float, float, np.ndarray, np.ndarray]:
     """``(half size, background level, centre_x (T,), centre_y (T,))`` of one clip: the centre of the
-    shape's bounding box per frame, wrapped into the frame when the clip outlasts one crossing."""
+    shape's bounding box per frame, wrapped into the frame when the clip outlasts one crossing or
+    starts ``phase`` of a lap further along its path."""
     rng = np.random.default_rng(seed)
     size = _SIZE_FRACTION * min(height, width) * rng.uniform(0.9, 1.1)
     half = size / 2
@@ -190,33 +198,38 @@ def _layout(
     position = begin + travel * progress
     if motion in ("left", "up"):
         position = begin + travel - travel * progress
+    if phase:  # further along the path, in the direction of motion (phase 0 leaves today's clip)
+        position = position + (-1 if motion in ("left", "up") else 1) * phase * moving_extent
     position = np.mod(position, moving_extent)  # within the frame already for one crossing
     if horizontal:
         return half, background, position, np.full(num_frames, still)
     return half, background, np.full(num_frames, still), position
 
 
-def _check_size(num_frames: int, height: int, width: int, travel_frames: int | None) -> None:
+def _check_size(num_frames: int, height: int, width: int, travel_frames: int | None, phase: float = 0.0) -> None:
     if num_frames < 1 or height < 8 or width < 8:
         raise GenvidError(f"a synthetic clip needs num_frames >= 1 and height, width >= 8 (got {num_frames}x{height}x{width})")
     if travel_frames is not None and travel_frames < 2:
         raise GenvidError(f"travel_frames must be >= 2 (frames over which the object crosses), got {travel_frames}")
+    if not np.isfinite(phase):
+        raise GenvidError(f"phase must be a finite fraction of a lap along the path, got {phase}")
 
 
 def object_path(
     color: str, shape: str, motion: str, num_frames: int = 17, height: int = 64, width: int = 64, seed: int = 0,
-    travel_frames: int | None = None,
+    travel_frames: int | None = None, phase: float = 0.0,
 ) -> np.ndarray:
     """The true centre of the object in each frame of :func:`render_clip` (same arguments):
     ``(T, 2)`` float ``(x, y)`` in pixels, +x right, +y down, pixel ``i`` spanning ``[i, i + 1)``.
 
     It is the centre of the shape's area (what a tracker of its pixels measures): the box centre
     for a circle or a square, a sixth of its height below it for the upward-pointing triangle. In a
-    clip that wraps (``travel_frames`` < ``num_frames``) it is the wrapped centre, inside the frame.
+    clip that wraps (``travel_frames`` < ``num_frames``, or a ``phase``) it is the wrapped centre,
+    inside the frame.
     """
     check_combination(color, shape, motion)
-    _check_size(num_frames, height, width, travel_frames)
-    half, _, centre_x, centre_y = _layout(shape, motion, num_frames, height, width, seed, travel_frames)
+    _check_size(num_frames, height, width, travel_frames, phase)
+    half, _, centre_x, centre_y = _layout(shape, motion, num_frames, height, width, seed, travel_frames, phase)
     if shape == "triangle":
         centre_y = np.mod(centre_y + half * np.sqrt(3.0) / 6, height)
     return np.stack([centre_x, centre_y], axis=1)
@@ -224,13 +237,13 @@ def object_path(
 
 def render_clip_uint8(
     color: str, shape: str, motion: str, num_frames: int = 17, height: int = 64, width: int = 64, seed: int = 0,
-    travel_frames: int | None = None,
+    travel_frames: int | None = None, phase: float = 0.0,
 ) -> np.ndarray:
     """Like :func:`render_clip` but returns ``(T, H, W, 3)`` uint8 (what a codec takes)."""
     check_combination(color, shape, motion)
-    _check_size(num_frames, height, width, travel_frames)
-    half, background, centre_x, centre_y = _layout(shape, motion, num_frames, height, width, seed, travel_frames)
-    wraps = travel_frames is not None and travel_frames < num_frames
+    _check_size(num_frames, height, width, travel_frames, phase)
+    half, background, centre_x, centre_y = _layout(shape, motion, num_frames, height, width, seed, travel_frames, phase)
+    wraps = (travel_frames is not None and travel_frames < num_frames) or phase != 0
 
     # Coverage is computed only in a window around the object (it is zero elsewhere): at 256x256
     # this is ~15x less work than shading every pixel of every frame.
@@ -263,15 +276,17 @@ def render_clip_uint8(
 
 def render_clip(
     color: str, shape: str, motion: str, num_frames: int = 17, height: int = 64, width: int = 64, seed: int = 0,
-    travel_frames: int | None = None,
+    travel_frames: int | None = None, phase: float = 0.0,
 ) -> torch.Tensor:
     """Render one clip as ``(3, T, H, W)`` float in [-1, 1]; the same seed gives the same clip.
 
     ``travel_frames``: the object crosses its travel (half the frame) in this many frames. None (the
     default): in the whole clip, whatever its length, so a long clip moves slower. Shorter than
     ``num_frames``: a long clip at the speed of a ``travel_frames``-long one (see the module's
-    notes on long clips); :func:`object_path` gives the true centre per frame."""
-    frames = render_clip_uint8(color, shape, motion, num_frames, height, width, seed, travel_frames)
+    notes on long clips); :func:`object_path` gives the true centre per frame.
+    ``phase``: start that fraction of a lap (the frame's width for left / right, its height for up /
+    down) further along the path, wrapping around the frame; 0 (the default): where a clip starts."""
+    frames = render_clip_uint8(color, shape, motion, num_frames, height, width, seed, travel_frames, phase)
     from genvid.data.video_io import uint8_to_video
 
     return uint8_to_video(frames)
@@ -333,6 +348,10 @@ class SyntheticVideoDataset(SeededDataset):
     ``captions``: "basic" (caption_for: one word per attribute) or "rich" (genvid.data.captions:
     synonyms and more sentence forms; the clips are the same).
     ``travel_frames``: see :func:`render_clip` (None: every clip one crossing of half the frame).
+    ``phase_probability``: the share of clips that start at a random point of their wrapping path
+    (render_clip's ``phase``, uniform in [0, 1) from ``(seed, i)``; at ``travel_frames`` speed), so the
+    object crosses the frame's edge within a clip as it does in a long one; the rest start at phase
+    0, the clips of ``phase_probability=0`` byte for byte. ``labels(i)["phase"]`` is the clip's phase.
     With ``audio_sample_rate`` set, items also carry ``"audio"``: the matching soundtrack of
     :func:`render_audio` (the clip lasting ``num_frames / fps`` seconds).
     """
@@ -349,14 +368,18 @@ class SyntheticVideoDataset(SeededDataset):
         audio_sample_rate: int | None = None,
         captions: str = "basic",
         travel_frames: int | None = None,
+        phase_probability: float = 0.0,
     ):
         if split not in SPLITS:
             raise GenvidError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
         super().__init__(num_samples, seed)
         if captions not in CAPTION_GRAMMARS:
             raise GenvidError(f"unknown caption grammar {captions!r}; expected one of {', '.join(CAPTION_GRAMMARS)}")
+        if not 0.0 <= phase_probability <= 1.0:
+            raise GenvidError(f"phase_probability must be within [0, 1], got {phase_probability}")
         self.captions = captions
         self.travel_frames = travel_frames
+        self.phase_probability = float(phase_probability)
         self.split = split
         self.combinations = SPLITS[split]
         self.num_frames, self.height, self.width = int(num_frames), int(height), int(width)
@@ -378,12 +401,17 @@ class SyntheticVideoDataset(SeededDataset):
             caption = rich_caption(color, shape, motion, np.random.default_rng([self.seed, index, 1]))
         else:
             caption = caption_for(color, shape, motion, template)
+        phase = 0.0
+        if self.phase_probability:  # its own draws, so the other draws stay those of phase_probability 0
+            draw, fraction = np.random.default_rng([self.seed, index, 2]).random(2)
+            phase = float(fraction) if draw < self.phase_probability else 0.0
         return {
             "caption": caption,
             "color": color,
             "shape": shape,
             "motion": motion,
             "clip_seed": clip_seed,
+            "phase": phase,
         }
 
     def __getitem__(self, index: int) -> dict:
@@ -392,9 +420,9 @@ class SyntheticVideoDataset(SeededDataset):
     def load_at(self, index: int, num_frames: int, height: int, width: int) -> dict:
         """Item ``index`` rendered at another shape (a bucket's); same labels, same motion."""
         item = self.labels(index)
-        clip_seed = item.pop("clip_seed")
+        clip_seed, phase = item.pop("clip_seed"), item.pop("phase")
         item["video"] = render_clip(
-            item["color"], item["shape"], item["motion"], num_frames, height, width, clip_seed, self.travel_frames
+            item["color"], item["shape"], item["motion"], num_frames, height, width, clip_seed, self.travel_frames, phase
         )
         if self.audio_sample_rate:
             item["audio"] = render_audio(

@@ -9,6 +9,12 @@ Reads colour, shape and motion of the one object on a plain background without a
   with the triangle told apart by where its mass sits (low: it points up), which blur keeps;
 - motion: the centroid's displacement from the first to the last frames.
 
+Frames that wrap around (the long synthetic clips of ``render_clip(travel_frames=...)``: the part of
+the object past one edge comes in at the opposite one) are read as the torus they are: an object
+cut by an edge is put back together before its centre and shape are measured, and the track is
+unwrapped (a jump of more than half the frame between two seen frames is a wrap, not a move the
+other way). A clip in which no object touches two opposite edges reads exactly as without this.
+
 A generated clip that shows nothing (or a smear) gets ``None`` for what cannot be read.
 """
 
@@ -99,10 +105,59 @@ def _soft_coverage(difference: np.ndarray, mask: np.ndarray, core: np.ndarray) -
     return np.clip(difference / contrast, 0.0, 1.0) * _dilate(mask)
 
 
-def object_centres(video) -> np.ndarray:
+def _unsplit_shifts(mass: np.ndarray) -> np.ndarray:
+    """``(N,)`` rolls (``np.roll`` shifts) that make each 1-D mass profile of ``mass (N, S)`` whole:
+    0 unless a profile is occupied at both ends with an empty stretch between (an object cut by the
+    frame's edge), then the roll that moves its longest empty stretch to the end."""
+    shifts = np.zeros(len(mass), dtype=np.int64)
+    occupied = mass > 0
+    for index in np.flatnonzero(occupied[:, 0] & occupied[:, -1] & ~occupied.all(axis=1)):
+        empty = np.flatnonzero(~occupied[index])  # both ends are occupied: no run wraps around
+        breaks = np.flatnonzero(np.diff(empty) > 1)
+        starts = np.concatenate([empty[:1], empty[breaks + 1]])
+        ends = np.concatenate([empty[breaks], empty[-1:]])
+        shifts[index] = -(ends[np.argmax(ends - starts)] + 1)
+    return shifts
+
+
+def _rolled(mass: np.ndarray, shifts: np.ndarray) -> np.ndarray:
+    """Each profile of ``mass (N, S)`` rolled by its shift (the unshifted ones untouched)."""
+    if not shifts.any():
+        return mass
+    mass = mass.copy()
+    for index in np.flatnonzero(shifts):
+        mass[index] = np.roll(mass[index], shifts[index])
+    return mass
+
+
+def _centres_on_axis(mass: np.ndarray, area: np.ndarray, positions: np.ndarray, wraps: bool):
+    """``(centres (N,), rolled mass (N, S), shifts (N,))``: the centre of mass of each profile of
+    ``mass (N, S)`` at ``positions (S,)``; with ``wraps``, of the profile made whole (see
+    :func:`_unsplit_shifts`) and brought back into ``[0, S)``."""
+    shifts = _unsplit_shifts(mass) if wraps else np.zeros(len(mass), dtype=np.int64)
+    rolled = _rolled(mass, shifts)
+    centres = (rolled * positions).sum(axis=1) / area
+    for index in np.flatnonzero(shifts):
+        centres[index] = (centres[index] - shifts[index]) % mass.shape[1]
+    return centres, rolled, shifts
+
+
+def _unwrapped(track: np.ndarray, height: int, width: int) -> np.ndarray:
+    """A ``(N, 2)`` track of (x, y) centres with each wrap undone: a jump of more than half the frame
+    between consecutive entries is the object crossing an edge of a frame that wraps around."""
+    if len(track) < 2:
+        return track
+    unwrapped = track.copy()
+    for axis, size in ((0, width), (1, height)):
+        unwrapped[:, axis] = np.unwrap(unwrapped[:, axis], period=size)
+    return unwrapped
+
+
+def object_centres(video, wraps: bool = True) -> np.ndarray:
     """The object's centre in each frame, ``(T, 2)`` float ``(x, y)`` in pixels (+x right, +y down,
     pixel ``i`` spanning ``[i, i + 1)``, as :func:`genvid.data.synthetic.object_path` gives the
-    truth); NaN in frames where no object is seen. The centre of the soft coverage's mass."""
+    truth); NaN in frames where no object is seen. The centre of the soft coverage's mass; with
+    ``wraps``, of the object made whole when an edge cuts it (within the frame, as object_path)."""
     frames = _to_uint8_frames(video)
     num_frames, height, width, _ = frames.shape
     _, difference, mask, visible, core = _object_pixels(frames)
@@ -111,8 +166,8 @@ def object_centres(video) -> np.ndarray:
         return centres
     coverage = _soft_coverage(difference, mask, core)[visible]
     area = coverage.sum(axis=(1, 2))
-    centres[visible, 0] = (coverage.sum(axis=1) * (np.arange(width) + 0.5)).sum(axis=1) / area
-    centres[visible, 1] = (coverage.sum(axis=2) * (np.arange(height) + 0.5)).sum(axis=1) / area
+    centres[visible, 0] = _centres_on_axis(coverage.sum(axis=1), area, np.arange(width) + 0.5, wraps)[0]
+    centres[visible, 1] = _centres_on_axis(coverage.sum(axis=2), area, np.arange(height) + 0.5, wraps)[0]
     return centres
 
 
@@ -124,11 +179,13 @@ def _shape_from(fill_ratio: float, vertical_skew: float) -> str:
     return "square"
 
 
-def analyze_clip(video) -> dict:
+def analyze_clip(video, wraps: bool = True) -> dict:
     """Read ``{"color", "shape", "motion"}`` from one clip (None where nothing can be read).
 
     Also returns the measurements behind them: ``fill_ratio``, ``vertical_skew``, ``displacement``
     (x, y in pixels, image coordinates: +x right, +y down), ``visible_frames``.
+    ``wraps``: read the frame as wrapping around (see the module's notes); False measures plain
+    positions, so an object crossing an edge of a wrapping clip seems to jump back across the frame.
     """
     frames = _to_uint8_frames(video)
     num_frames, height, width, _ = frames.shape
@@ -150,30 +207,31 @@ def analyze_clip(video) -> dict:
     if distances.min() <= MAX_COLOR_DISTANCE:
         result["color"] = _COLOR_NAMES[int(distances.argmin())]
 
+    # per seen frame: fill ratio, the vertical skewness of the row mass, the centroid
+    coverage = _soft_coverage(difference, mask, core)[visible]
+    soft_width = coverage.max(axis=1).sum(axis=1)
+    soft_height = coverage.max(axis=2).sum(axis=1)
+    soft_area = coverage.sum(axis=(1, 2))
+    fill_ratios = soft_area / np.maximum(soft_width * soft_height, 1e-6)
     rows = np.arange(height, dtype=np.float32)
-    columns = np.arange(width, dtype=np.float32)
-    coverage = _soft_coverage(difference, mask, core)
-    fill_ratios, skews, centroids = [], [], []
-    for frame_index in np.flatnonzero(visible):
-        frame_coverage = coverage[frame_index]
-        soft_width = frame_coverage.max(axis=0).sum()
-        soft_height = frame_coverage.max(axis=1).sum()
-        soft_area = frame_coverage.sum()
-        fill_ratios.append(soft_area / max(soft_width * soft_height, 1e-6))
-        row_mass = frame_coverage.sum(axis=1)
-        centre_y = float((row_mass * rows).sum() / soft_area)
-        offsets = rows - centre_y
-        variance = float((row_mass * offsets**2).sum() / soft_area)
-        skews.append(float((row_mass * offsets**3).sum() / soft_area) / max(variance, 1e-6) ** 1.5)
-        centroids.append((float((frame_coverage.sum(axis=0) * columns).sum() / soft_area), centre_y))
+    centre_x = _centres_on_axis(coverage.sum(axis=1), soft_area, np.arange(width, dtype=np.float32), wraps)[0]
+    centre_y, row_mass, row_shifts = _centres_on_axis(coverage.sum(axis=2), soft_area, rows, wraps)
+    # the skewness about the centre of the (whole) object, in its rolled rows
+    rolled_centre_y = np.where(row_shifts != 0, (row_mass * rows).sum(axis=1) / soft_area, centre_y)
+    offsets = rows[None, :] - rolled_centre_y[:, None]
+    variance = ((row_mass * offsets**2).sum(axis=1) / soft_area).astype(np.float64)
+    third_moment = ((row_mass * offsets**3).sum(axis=1) / soft_area).astype(np.float64)
+    skews = third_moment / np.maximum(variance, 1e-6) ** 1.5
     fill_ratio = float(np.median(fill_ratios))
     skew = float(np.median(skews))
     result["fill_ratio"] = fill_ratio
     result["vertical_skew"] = skew
     result["shape"] = _shape_from(fill_ratio, skew)
 
-    if len(centroids) >= 2:
-        track = np.asarray(centroids)
+    if len(soft_area) >= 2:
+        track = np.stack([centre_x, centre_y], axis=1).astype(np.float64)
+        if wraps:
+            track = _unwrapped(track, height, width)
         # Average the first and last quarter of the track: robust to one odd frame at either end.
         span = max(1, len(track) // 4)
         delta_x, delta_y = track[-span:].mean(axis=0) - track[:span].mean(axis=0)
