@@ -111,21 +111,57 @@ def time_generation(model: str, pipeline_path: Path, repeats: int = 3) -> float:
     return sorted(times)[len(times) // 2]
 
 
-def install(source: Path, name: str) -> None:
-    """Copy a pipeline into genvid/demo/NAME with the summary of the captions the demos train on
-    (genvid.eval.far_prompts.demo_captions: the basic and the rich grammar's) that genvid
-    generate's far-prompt line reads."""
+def install(source: Path, name: str, root: Path = DEMO_ROOT, audio_codec: Path | None = None) -> None:
+    """Copy a pipeline into ROOT/NAME (genvid/demo/NAME by default) with the summary of the
+    captions the demos train on (genvid.eval.far_prompts.demo_captions: the basic and the rich
+    grammar's) that genvid generate's far-prompt line reads. ``audio_codec``: a saved AudioCodec
+    folder put in as the pipeline's ``audio_codec`` component (the one its transformer was
+    trained on), replacing any the pipeline had."""
     from genvid.eval.far_prompts import demo_captions
     from genvid.known_prompts import DEFAULT_THRESHOLD, synthetic_vocabulary, write_known_captions
     from genvid.text import TextEncoder
 
-    target = DEMO_ROOT / name
+    target = Path(root) / name
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target, ignore=shutil.ignore_patterns("*.tmp"))
+    if audio_codec is not None:
+        add_audio_codec(target, Path(audio_codec))
     encoder = TextEncoder.from_pretrained(target / "text_encoder")
     write_known_captions(target, encoder, demo_captions(), synthetic_vocabulary(), DEFAULT_THRESHOLD)
     print(f"[demo] installed {source} -> {target}", flush=True)
+
+
+def add_audio_codec(pipeline: Path, codec: Path) -> None:
+    """Put the saved AudioCodec ``codec`` into the pipeline folder as its ``audio_codec``."""
+    if not (codec / "config.json").is_file():
+        raise SystemExit(f"[demo] no trained audio codec at {codec} (config.json missing)")
+    index_path = pipeline / "model_index.json"
+    index = json.loads(index_path.read_text())
+    if "audio_codec" not in index:
+        raise SystemExit(f"[demo] {pipeline} is a pipeline without an audio_codec component")
+    target = pipeline / "audio_codec"
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(codec, target, ignore=shutil.ignore_patterns("*.tmp"))
+    index["audio_codec"] = ["tokenizer.audio_codec", "AudioCodec"]
+    index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+def sound_stage(args, output: Path, configs: Path) -> int:
+    """The audio codec (configs/audio/demo_codec.yaml), then fine-tunes of the shipped demos that
+    take sound (configs/{dit,lm}/demo_sound.yaml, from genvid/demo/{diffusion,ar}, the new audio
+    weights initialised anew); with --install each goes to --install-root with the codec in it."""
+    codec = run_stage("audio_codec", configs / "audio" / "demo_codec.yaml",
+                      stage_overrides("audio_codec", output, args) + args.overrides, output)
+    for name, stage in (("diffusion", "dit_sound"), ("ar", "lm_sound")):
+        if name not in args.sound_models:
+            continue
+        overrides = stage_overrides(stage, output, args) + [f"task_options.audio_codec={codec}"]
+        trained = run_stage(stage, configs / stage.split("_")[0] / "demo_sound.yaml", overrides + args.overrides, output)
+        if args.install:
+            install(trained, name, args.install_root, audio_codec=codec)
+    return 0
 
 
 def fine_tune_stage(args, output: Path, kind: str, stages: dict, models, report_key: str, measure) -> int:
@@ -154,7 +190,7 @@ def fine_tune_stage(args, output: Path, kind: str, stages: dict, models, report_
             report[report_key][label] = measure(pipeline, label)
             report_path.write_text(json.dumps(report, indent=1))
         if args.install:
-            install(trained, name)
+            install(trained, name, args.install_root)
     return 0
 
 
@@ -229,13 +265,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="with --only long: which installed demos to fine-tune")
     parser.add_argument("--dit-long-steps", type=int, default=None, help="steps of the DiT long-video stage")
     parser.add_argument("--lm-long-steps", type=int, default=None, help="steps of the LM long-video stage")
-    parser.add_argument("--install", action="store_true", help="copy the trained pipelines into genvid/demo/")
+    parser.add_argument("--sound-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion", "ar"],
+                        help="with --only sound: which shipped demos to fine-tune with sound (after the codec)")
+    parser.add_argument("--install", action="store_true", help="copy the trained pipelines into --install-root")
+    parser.add_argument("--install-root", type=Path, default=DEMO_ROOT,
+                        help="where --install puts the pipelines (default genvid/demo/; another folder for a trial copy)")
     parser.add_argument("--overwrite", action="store_true", help="with --install: replace shipped demo files")
     parser.add_argument("--eval-samples", type=int, default=1, help="clips per combination in the prompt evaluation")
     parser.add_argument("overrides", nargs="*", help="OmegaConf overrides for every stage (after --)")
     args = parser.parse_args(argv)
-    if args.install and not args.overwrite and any((DEMO_ROOT / name).exists() for name in ("diffusion", "ar")):
-        parser.error(f"{DEMO_ROOT} already holds demo pipelines; add --overwrite to replace them")
+    if args.install and not args.overwrite and any((args.install_root / name).exists() for name in ("diffusion", "ar")):
+        parser.error(f"{args.install_root} already holds demo pipelines; add --overwrite to replace them")
     return args
 
 
@@ -251,12 +291,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.only == "long":
         return long_stage(args, output, configs)
     if args.only == "sound":
-        codec = run_stage("audio_codec", configs / "audio" / "demo_codec.yaml",
-                          stage_overrides("audio_codec", output, args) + args.overrides, output)
-        for stage in ("dit_sound", "lm_sound"):
-            overrides = stage_overrides(stage, output, args) + [f"task_options.audio_codec={codec}"]
-            run_stage(stage, configs / stage.split("_")[0] / "demo_sound.yaml", overrides + args.overrides, output)
-        return 0
+        return sound_stage(args, output, configs)
     tokenizer = output / "tokenizer_decoder" / "final"
     if wanted("tokenizer"):
         images = run_stage(
@@ -314,8 +349,8 @@ def main(argv: list[str] | None = None) -> int:
     (output / "report.json").write_text(json.dumps(report, indent=1))
     if args.install:
         for name, path in pipelines.items():
-            install(path, name)
-        (DEMO_ROOT / "report.json").write_text(json.dumps(report, indent=1))
+            install(path, name, args.install_root)
+        (args.install_root / "report.json").write_text(json.dumps(report, indent=1))
     return 0
 
 

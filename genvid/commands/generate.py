@@ -3,7 +3,8 @@
 Sound (pipelines with an audio codec): ``--audio cond.wav`` conditions either generator on a
 soundtrack (the AR model's a2v task; the DiT's audio cross-attention) and an mp4 output carries that
 sound; ``--model ar --task v2a --video in.mp4 --output out.wav|out.mp4`` makes a soundtrack for a
-clip (an mp4 output is the input clip with the generated sound).
+clip (an mp4 output is the input clip with the generated sound); ``--with-audio`` (the AR model,
+the default then) writes text to video with its sound: the clip, then its v2a soundtrack, in one mp4.
 """
 
 HELP = "generate a video from a prompt (and optionally an image, a video or audio) with a pipeline"
@@ -37,6 +38,8 @@ def add_arguments(parser) -> None:
         "--mask", default=None, help="ar inpaint/outpaint: an image the video's size, white = the region to generate"
     )
     parser.add_argument("--audio", default=None, help="a soundtrack to follow (wav, mp3, or a video's sound; a2v for ar)")
+    parser.add_argument("--with-audio", action="store_true",
+                        help="ar (the default then): the clip and a soundtrack for it (v2a), both in the .mp4")
     parser.add_argument(
         "--task", type=task_name, default=None, metavar="TASK",
         help="ar task of genvid.models.ar_tasks (t2v, i2v, continue, ...; inferred from --image / --video / --audio)",
@@ -99,6 +102,8 @@ def run(args) -> int:
         pipeline.quantize(args.quantize)
     generator = torch.Generator(device="cpu").manual_seed(args.seed)
     result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
+    if args.with_audio:
+        result = with_soundtrack(pipeline, result, generator)
     if args.upscaler_folder is not None:
         from genvid.commands import upscaling
 
@@ -112,6 +117,34 @@ def run(args) -> int:
     if line:
         print(line)
     return 0
+
+
+def with_soundtrack(pipeline, result, generator):
+    """``result`` with a soundtrack for its clip: the AR pipeline's v2a on the frames it made."""
+    from genvid.pipelines.common import frames_to_video
+
+    sound = pipeline(task="v2a", video=frames_to_video(result.frames[0]), generator=generator, output_type="pt").audio
+    return type(result)(frames=result.frames, audio=sound)
+
+
+def check_with_audio(args, suffix: str) -> None:
+    from genvid.errors import GenvidError
+
+    if args.model is None and args.pipeline is None:
+        args.model = "ar"  # the LM writes sound; the DiT only follows it
+    check_sound_maker(args)
+    if args.audio is not None or args.task not in (None, "t2v", "i2v"):
+        raise GenvidError("--with-audio makes the sound for a clip from the prompt (or --image); it takes no --audio or --task "
+                          f"{args.task or ''}".rstrip())
+    if suffix != ".mp4":
+        raise GenvidError("--with-audio writes an .mp4 (picture and sound)")
+
+
+def check_sound_maker(args) -> None:
+    from genvid.errors import GenvidError
+
+    if args.with_audio and args.model == "diffusion":
+        raise GenvidError("--with-audio needs --model ar (the diffusion model follows a sound but does not make one)")
 
 
 def check_request(args):
@@ -132,6 +165,8 @@ def check_request(args):
             raise GenvidError(f"--task v2a writes .wav or .mp4 (the clip with its new sound), got {output.name}")
     elif suffix not in (".mp4", ".gif", ".png"):
         raise GenvidError(f"--output must end in .mp4, .gif or .png, got {output.name}")
+    if args.with_audio:
+        check_with_audio(args, suffix)
     if output.exists() and not args.overwrite:
         raise GenvidError(f"{output} exists; pass --overwrite to replace it")
     if output.is_dir():
@@ -191,8 +226,9 @@ def pipeline_folder(args):
 
     folder, args.model = checked_folder(args.pipeline, args.model)
     check_task(args)  # again, now that the kind is known
-    if (args.audio is not None or args.task == "v2a") and not has_component(folder, "audio_codec"):
-        option = "--audio" if args.audio is not None else "--task v2a"
+    check_sound_maker(args)
+    if (args.audio is not None or args.task == "v2a" or args.with_audio) and not has_component(folder, "audio_codec"):
+        option = "--audio" if args.audio is not None else "--with-audio" if args.with_audio else "--task v2a"
         raise GenvidError(f"{option}: the pipeline {folder} has no audio codec (it was trained without sound); "
                           "give a pipeline trained with audio")
     return folder, args.model

@@ -30,7 +30,10 @@ Conventions:
   frames)`` are embedded (one table for all levels, summed per codec frame, plus a projected
   sinusoidal position so the order of the sound is visible) and appended to the text tokens that
   cross-attention reads, each kind with its own learned type embedding. ``audio_mask`` False drops
-  a sample's sound (classifier-free guidance), like a padded text token.
+  a sample's sound (classifier-free guidance), like a padded text token. ``audio_attention=
+  "separate"`` gives the sound its own cross-attention in every block instead (IP-Adapter's
+  decoupled form), a residual branch whose output projection starts at zero: the form for
+  teaching sound to a trained soundless DiT, which it leaves exactly as it was at step 0.
 
 The AdaLN design follows Wan 2.1: one timestep projection to six modulation vectors shared by all
 blocks, plus a learned per-block offset. It costs ``6 d^2`` parameters once instead of per block,
@@ -159,7 +162,8 @@ class CrossAttention(nn.Module):
 
 
 class DiTBlock(nn.Module):
-    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, qk_norm: bool, eps: float):
+    def __init__(self, hidden_size: int, num_heads: int, mlp_ratio: float, qk_norm: bool, eps: float,
+                 audio_attention: bool = False):
         super().__init__()
         self.norm1 = nn.LayerNorm(hidden_size, eps=eps, elementwise_affine=False)
         self.self_attention = SelfAttention(hidden_size, num_heads, qk_norm, eps)
@@ -172,13 +176,23 @@ class DiTBlock(nn.Module):
         )
         # Offsets added to the shared timestep modulation: shift/scale/gate for attention and MLP.
         self.modulation = nn.Parameter(torch.zeros(6, hidden_size))
+        if audio_attention:
+            self.audio_norm = nn.LayerNorm(hidden_size, eps=eps)
+            self.audio_attention = CrossAttention(hidden_size, num_heads, qk_norm, eps)
+            # a residual branch that starts at exactly zero: a model given sound later (a fine-tune
+            # of a soundless one) starts from that model's outputs, sound or not
+            nn.init.zeros_(self.audio_attention.to_out.weight)
+            nn.init.zeros_(self.audio_attention.to_out.bias)
 
-    def forward(self, x, modulation, context, context_mask, cos, sin):
+    def forward(self, x, modulation, context, context_mask, cos, sin, audio=None):
         shift_attention, scale_attention, gate_attention, shift_mlp, scale_mlp, gate_mlp = (
             modulation + self.modulation.to(modulation.dtype)
         ).unbind(dim=2)
         x = x + gate(self.self_attention(modulate(self.norm1(x), shift_attention, scale_attention), cos, sin), gate_attention)
         x = x + self.cross_attention(self.norm2(x), context, context_mask)
+        if audio is not None:
+            audio_context, audio_mask, audio_kept = audio
+            x = x + self.audio_attention(self.audio_norm(x), audio_context, audio_mask) * audio_kept
         x = x + gate(self.mlp(modulate(self.norm3(x), shift_mlp, scale_mlp)), gate_mlp)
         return x
 
@@ -205,6 +219,9 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
     _repeated_blocks = ["DiTBlock"]
     #: what ``training.lora`` adapts unless told: every attention projection
     default_lora_target_modules = ["to_qkv", "to_query", "to_key_value", "to_out"]
+    #: modules a model may have that a saved one without sound lacks: what a fine-tune from such
+    #: weights initialises anew (genvid.training.initial_weights)
+    new_module_names = ("audio_embedding", "audio_position", "context_type_embedding", "audio_norm", "audio_attention")
 
     @register_to_config
     def __init__(
@@ -226,6 +243,7 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
         audio_codebook_size: int = 0,
         absolute_positions: bool = True,
         pooled_text: bool = True,
+        audio_attention: str = "joint",
     ):
         super().__init__()
         if hidden_size % num_heads:
@@ -249,12 +267,18 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
         )
         if num_audio_codebooks < 0 or (num_audio_codebooks > 0 and audio_codebook_size < 1):
             raise ValueError("audio conditioning needs num_audio_codebooks >= 1 and audio_codebook_size >= 1 (or both 0: off)")
+        if audio_attention not in ("joint", "separate"):
+            raise ValueError(f"audio_attention must be 'joint' or 'separate', got {audio_attention!r}")
+        separate_audio = bool(num_audio_codebooks) and audio_attention == "separate"
         if num_audio_codebooks:
             self.audio_embedding = nn.Embedding(num_audio_codebooks * audio_codebook_size, hidden_size)
             self.audio_position = nn.Linear(timestep_frequency_dim, hidden_size)
-            # row 0 marks text tokens, row 1 audio tokens, in the shared cross-attention context
-            self.context_type_embedding = nn.Parameter(torch.zeros(2, hidden_size))
-            for weight in (self.audio_embedding.weight, self.audio_position.weight, self.context_type_embedding):
+            weights = [self.audio_embedding.weight, self.audio_position.weight]
+            if not separate_audio:
+                # row 0 marks text tokens, row 1 audio tokens, in the shared cross-attention context
+                self.context_type_embedding = nn.Parameter(torch.zeros(2, hidden_size))
+                weights.append(self.context_type_embedding)
+            for weight in weights:
                 nn.init.normal_(weight, std=0.02)
         self.time_embedding = TimestepEmbedding(hidden_size, timestep_frequency_dim)
         if pooled_text:
@@ -263,7 +287,7 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
             )
         self.time_projection = nn.Linear(hidden_size, 6 * hidden_size)
         self.blocks = nn.ModuleList(
-            [DiTBlock(hidden_size, num_heads, mlp_ratio, qk_norm, norm_eps) for _ in range(num_layers)]
+            [DiTBlock(hidden_size, num_heads, mlp_ratio, qk_norm, norm_eps, separate_audio) for _ in range(num_layers)]
         )
         self.norm_out = nn.LayerNorm(hidden_size, eps=norm_eps, elementwise_affine=False)
         self.output_modulation = nn.Linear(hidden_size, 2 * hidden_size)
@@ -350,7 +374,10 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
         tokens = self.audio_embedding(audio_codes.long() + levels * config.audio_codebook_size).sum(dim=1)
         positions = torch.arange(audio_codes.shape[2], device=audio_codes.device)
         features = sinusoidal_embedding(positions, config.timestep_frequency_dim).to(tokens.dtype)
-        return tokens + self.audio_position(features)[None] + self.context_type_embedding[1].to(tokens.dtype)
+        tokens = tokens + self.audio_position(features)[None]
+        if config.audio_attention == "joint":
+            tokens = tokens + self.context_type_embedding[1].to(tokens.dtype)
+        return tokens
 
     def forward(
         self,
@@ -379,7 +406,11 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
         config = self.config
         x, grid = self._embed_patches(hidden_states)
         time_embedding, modulation = self._time_conditioning(timestep, encoder_hidden_states, encoder_attention_mask)
-        context, context_mask = self._context(encoder_hidden_states, encoder_attention_mask, audio_codes, audio_mask, x.dtype)
+        separate_audio = config.audio_attention == "separate"
+        context, context_mask = self._context(
+            encoder_hidden_states, encoder_attention_mask, None if separate_audio else audio_codes, audio_mask, x.dtype
+        )
+        audio = self._separate_audio(audio_codes, audio_mask, x) if separate_audio and audio_codes is not None else None
 
         kept = not (torch.is_inference_mode_enabled() or torch.compiler.is_compiling())
         rotary = _rotary_3d_kept if kept else rotary_3d
@@ -395,9 +426,9 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
                 time_embedding = parallel.split_frames(time_embedding, num_tokens)
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                x = self._gradient_checkpointing_func(block, x, modulation, context, context_mask, cos, sin)
+                x = self._gradient_checkpointing_func(block, x, modulation, context, context_mask, cos, sin, audio)
             else:
-                x = block(x, modulation, context, context_mask, cos, sin)
+                x = block(x, modulation, context, context_mask, cos, sin, audio)
 
         shift, scale = self.output_modulation(F.silu(time_embedding)).chunk(2, dim=-1)
         x = self.proj_out(modulate(self.norm_out(x), shift, scale))
@@ -463,7 +494,7 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
         """What cross-attention reads (text, then any sound) and its key mask (None: every key)."""
         context = self.text_embedding(encoder_hidden_states.to(dtype))
         context_mask = None
-        if self.config.num_audio_codebooks:
+        if self.config.num_audio_codebooks and self.config.audio_attention == "joint":
             context = context + self.context_type_embedding[0].to(context.dtype)
         if audio_codes is not None:
             context, encoder_attention_mask = self._with_audio(context, encoder_attention_mask, audio_codes, audio_mask)
@@ -479,6 +510,30 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
             if not bool(mask.all()):
                 context_mask = key_padding_mask(mask)
         return context, context_mask
+
+    def _separate_audio(self, audio_codes, audio_mask, x):
+        """What each block's own audio cross-attention reads: the embedded sound, its key mask and
+        ``(batch, 1, 1)`` 1 / 0 for a sample whose sound is kept / dropped (no key left)."""
+        if audio_codes.shape[0] != x.shape[0]:
+            raise ValueError(f"audio_codes has batch {audio_codes.shape[0]}, the latents {x.shape[0]}")
+        audio_context = self.embed_audio(audio_codes.to(x.device)).to(x.dtype)
+        if audio_mask is None:
+            return audio_context, None, 1.0
+        mask = audio_mask.bool().to(x.device)
+        if mask.ndim == 1:
+            mask = mask[:, None].expand(-1, audio_context.shape[1])
+        kept = mask.any(dim=1)
+        # a dropped sound's row sees every key (softmax stays defined); its branch is then multiplied by 0
+        mask = mask | ~kept[:, None]
+        return audio_context, None if bool(mask.all()) else key_padding_mask(mask), kept.to(x.dtype)[:, None, None]
+
+    def initialise_new_parameters(self, names: list[str]) -> None:
+        """After loading soundless weights: the text tokens' type row at zero, so that with the
+        sound absent the model computes what the loaded one did (the separate audio attention
+        already starts at zero)."""
+        if "context_type_embedding" in names:
+            with torch.no_grad():
+                self.context_type_embedding[0].zero_()
 
     def _with_audio(self, context, encoder_attention_mask, audio_codes, audio_mask):
         """The text context with the embedded sound after it, and the joined mask."""

@@ -120,6 +120,10 @@ class VideoLanguageModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
     _no_split_modules = ["Block"]
     #: what ``training.lora`` adapts unless told: every attention projection
     default_lora_target_modules = ["to_q", "to_k", "to_v", "to_out"]
+    #: tables with a row per vocabulary id: audio ids come after every other id, so a model with
+    #: room for audio keeps a soundless one's rows as they are and adds rows at the end
+    #: (genvid.training.initial_weights, as transformers' resize_token_embeddings)
+    vocabulary_tables = ("embed_tokens.weight", "lm_head.weight")
 
     @register_to_config
     def __init__(

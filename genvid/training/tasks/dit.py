@@ -21,7 +21,8 @@ noisy): the pipeline's ``keyframes=`` at any positions, first and last for inter
 Audio conditioning (``audio_codec`` / ``audio_codec_config``, data with ``audio_sample_rate``): the
 frozen codec turns each clip's soundtrack into codes the model cross-attends to next to the text.
 A sample whose text is dropped loses its sound too (the pipeline's unconditional branch has
-neither), and the sound alone is dropped with probability ``audio_dropout``.
+neither), and the sound alone is dropped with probability ``audio_dropout``; with probability
+``audio_alone_probability`` the text alone is dropped (the sound kept), so sound alone is followed.
 
 Guidance distillation (``teacher``: a saved diffusion pipeline or transformer folder, frozen): the
 student regresses the teacher's guided velocity ``v_u + scale * (v_c - v_u)`` on the same noised
@@ -77,6 +78,9 @@ class DiffusionOptions(GeneratorOptions):
     preview_guidance_scale: float = 5.0
     default_guidance_scale: float = 5.0
     audio_dropout: float = 0.1
+    #: share of samples whose text is dropped while their sound is kept: what teaches following a
+    #: soundtrack alone (a prompt-less ``audio=`` call); 0 draws nothing, as before it existed
+    audio_alone_probability: float = 0.0
     #: guidance distillation: a saved pipeline (or transformer) folder whose guided velocity the
     #: student regresses; None trains on the flow-matching target
     teacher: str | None = None
@@ -203,7 +207,8 @@ class DiffusionTask(GeneratorTask):
                 f"task_options.timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLINGS)}, "
                 f"got {options.timestep_sampling!r}"
             )
-        for name in ("first_frame_probability", "prefix_probability", "keyframe_probability", "keyframe_share"):
+        for name in ("first_frame_probability", "prefix_probability", "keyframe_probability", "keyframe_share",
+                     "audio_dropout", "audio_alone_probability"):
             if not 0 <= getattr(options, name) <= 1:
                 raise ConfigError(f"task_options.{name} must be in [0, 1], got {getattr(options, name)}")
         if options.prefix_frames_max < 1:
@@ -305,6 +310,13 @@ class DiffusionTask(GeneratorTask):
         drop = torch.rand(batch_size, generator=generator, device=generator_device) < options.text_dropout
         if self.teacher is not None:  # the student learns the guided (conditional) stream only
             drop = torch.zeros_like(drop)
+        # sound kept, text dropped (as the empty prompt): drawn only when asked, so runs without it
+        # keep their random stream
+        alone = torch.zeros_like(drop)
+        if self.audio_codec is not None and options.audio_alone_probability:
+            alone = torch.rand(batch_size, generator=generator, device=generator_device) < options.audio_alone_probability
+            alone = alone & ~drop
+            drop = drop | alone
         if "text_states" in batch:
             text, text_mask = self.cached.text(batch, drop, self.device, trim=True)
         else:
@@ -325,7 +337,9 @@ class DiffusionTask(GeneratorTask):
             if "audio" not in batch:
                 raise ConfigError("audio conditioning needs clips with sound: set data.audio_sample_rate")
             audio_dropped = torch.rand(batch_size, generator=generator, device=generator_device) < options.audio_dropout
-            audio_dropped = audio_dropped | drop
+            audio_dropped = (audio_dropped | drop) & ~alone
+            if options.audio_alone_probability:
+                logs["sound_alone"] = float(alone.float().mean())
             conditioning = {
                 "audio_codes": self.encode_audio(batch["audio"], batch["video"].shape[2]),
                 "audio_mask": (~audio_dropped).to(self.device),
