@@ -194,3 +194,26 @@ def test_the_codec_round_trip_reads_the_true_tones_and_scores_a_lossless_codec_a
     kept = codec_round_trip(Lossless(**sizes), combinations, samples_per_combination=1, levels=[2])["levels_2"]
     assert {key: kept[key] for key in ("color", "shape", "motion", "all")} == noisy["ground_truth"]
     assert kept["snr_db"] > 100
+
+
+def test_sound_alone_drops_the_text_and_keeps_the_sound():
+    from genvid.data import DataConfig, build_dataset, collate_videos
+    from genvid.training.tasks.dit import DiffusionOptions, DiffusionTask
+
+    torch.manual_seed(0)
+    data = DataConfig(num_samples=4, num_frames=5, height=16, width=16, audio_sample_rate=16000)
+    codec = dict(base_channels=4, channel_multipliers=[1, 2, 2, 2], latent_dim=8, num_codebooks=2, codebook_size=8,
+                 dilations=[1])
+    tokenizer = dict(latent_channels=4, base_channels=8, channel_multipliers=[1, 2, 2], num_res_blocks=1, num_mid_blocks=1)
+    batch = collate_videos([build_dataset(data)[index] for index in range(4)])
+    for alone, expected in ((1.0, {"sound_alone": 1.0, "audio_dropped": 0.0, "text_dropped": 1.0}),
+                            (0.0, {"audio_dropped": 0.0, "text_dropped": 0.0})):
+        task = DiffusionTask(dict(in_channels=4, hidden_size=32, num_layers=1, num_heads=2, text_hidden_size=384),
+                             DiffusionOptions(tokenizer_config=tokenizer, audio_codec_config=codec, text_dropout=0.0,
+                                              audio_dropout=0.0, audio_alone_probability=alone), data)
+        model = task.build_model()
+        task.setup(torch.device("cpu"))
+        _, logs = task.training_step(model, batch, 0, torch.Generator().manual_seed(0))
+        assert {key: logs[key] for key in expected} == expected and ("sound_alone" in logs) == bool(alone)
+    with pytest.raises(Exception, match=r"audio_alone_probability must be in \[0, 1\]"):
+        DiffusionTask({}, DiffusionOptions(tokenizer_config=tokenizer, audio_alone_probability=1.5), data)
