@@ -50,6 +50,7 @@ def test_summary_counts_every_window_of_every_clip():
     report = summarize(labels, clips, 17, 2, 4)
     assert report["num_windows"] == 6 and report["seams_per_clip"] == 3
     assert report["all_windows"] == 1.0 and report["seams_within_limit"] == 1.0
+    assert report["true_clip_all_windows"] == 1.0  # the true clips wrap around the frame, and read right
     report = summarize(labels[::-1], clips, 17, 2, 4)  # every label wrong in colour and shape
     assert report["color_windows"] == 0.0 and report["shape_windows"] == 0.0
 

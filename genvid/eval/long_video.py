@@ -6,6 +6,8 @@ one's last latent frames); the causal tokenizer decodes the whole as one stream.
 
 - does the prompt hold all along? The analyzer (genvid.eval.analyzer) reads colour, shape and
   motion in every window of ``WINDOW`` frames (stride ``WINDOW - 1``: 129 frames are 8 windows);
+  the same windows of the true clips (genvid.data.synthetic at the 17-frame speed, wrapping around
+  the frame) are the ceiling, reported beside them;
 - does a seam stand out? The frame-to-frame change (mean absolute pixel difference) where a
   window's newly made frames begin, against the median change at every other frame;
 - is memory flat in length? Peak memory and time per frame of one clip at several lengths.
@@ -91,13 +93,25 @@ def generate_long(pipeline, combinations, num_frames: int, samples_per_combinati
     return labels, clips
 
 
+def true_clip_windows(labels, num_frames: int, height: int, width: int) -> float:
+    """Share of the windows read right (all three attributes) in the true clips of ``labels``:
+    render_clip at the speed of a ``WINDOW``-frame clip, wrapping around the frame (one seed per clip)."""
+    from genvid.data.synthetic import render_clip
+
+    readings = [reading["all"] for index, label in enumerate(labels)
+                for reading in window_readings(render_clip(*label, num_frames, height, width, index, WINDOW), label)]
+    return sum(readings) / len(readings)
+
+
 def summarize(labels, clips, window_frames: int, context_frames: int, temporal_factor: int) -> dict:
-    """Share of windows read right per attribute (and all three), and the seams against the rest."""
+    """Share of windows read right per attribute (and all three), the same for the true clips
+    (``true_clip_all_windows``, the ceiling), and the seams against the rest."""
     readings = [window_readings(clip, label) for label, clip in zip(labels, clips)]
     flat = [reading for clip_readings in readings for reading in clip_readings]
     seams = seam_changes(clips[0].shape[1], window_frames, context_frames, temporal_factor)
     ratios = [ratio for clip in clips for ratio in seam_ratios(clip, seams)]
     report = {f"{name}_windows": sum(reading[name] for reading in flat) / len(flat) for name in (*ATTRIBUTES, "all")}
+    report["true_clip_all_windows"] = true_clip_windows(sorted(set(labels)), *clips[0].shape[1:])
     report.update(num_clips=len(clips), num_windows=len(flat), num_frames=clips[0].shape[1], seams_per_clip=len(seams))
     if ratios:
         report.update(seam_ratio_median=statistics.median(ratios), seam_ratio_max=max(ratios),
