@@ -41,15 +41,21 @@ class OneLineParser(argparse.ArgumentParser):
         raise SystemExit(2)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: list[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; given the words a user typed, only the command they name gets its
+    options (some commands' options list names from modules that import torch and diffusers, which
+    ``genvid generate`` would otherwise pay for at every start)."""
     parser = OneLineParser(
         prog="genvid", description="Text-to-video generation: tokenizer, diffusion transformer, autoregressive LM."
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    words = [word for word in (argv or []) if not word.startswith("-")]
+    chosen = words[0] if argv is not None and words and words[0] in COMMANDS else None
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(module_name)
         sub = subparsers.add_parser(name, help=module.HELP, description=module.HELP)
-        module.add_arguments(sub)
+        if chosen in (None, name):
+            module.add_arguments(sub)
         sub.set_defaults(_module=module, _name=name)
     return parser
 
@@ -99,7 +105,8 @@ def one_line(error: BaseException) -> str:
 def main(argv: list[str] | None = None) -> int:
     go_offline()
     quiet_import_notices()
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = build_parser(argv)
     args = parse(parser, argv)
     if args.command is None:
         parser.print_help()

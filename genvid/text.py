@@ -15,6 +15,11 @@ Example::
 The encoder holds weights but saves none: ``save_pretrained`` writes only its config (which
 names where the weights come from), so a diffusers pipeline that registers it saves and reloads it
 without copying a frozen model around.
+
+This module holds the network (:class:`TextEncoderNetwork`, torch only); ``TextEncoder``, the diffusers
+``ModelMixin`` / ``ConfigMixin`` class pipelines register, is that network with diffusers' config
+machinery (genvid.text_diffusers), imported from here on first use. ``genvid generate`` runs the
+packaged MiniLM through the same network with :mod:`genvid.models.bert` instead of transformers.
 """
 
 from __future__ import annotations
@@ -23,10 +28,10 @@ import os
 from pathlib import Path
 
 import torch
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
+from torch import nn
 
 from genvid.errors import GenvidError
+from tokenizer.lazy import diffusers_class_getattr
 
 DEFAULT_TEXT_ENCODER = "all-MiniLM-L6-v2"
 _PACKAGED_NAMES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
@@ -78,8 +83,9 @@ def _load_transformers_encoder(path: Path):
     return tokenizer, model
 
 
-class TextEncoder(ModelMixin, ConfigMixin):
-    """A frozen transformers text encoder: ``encode(prompts) -> (hidden_states (B,L,D) float32, mask (B,L) bool)``.
+class TextEncoderNetwork(nn.Module):
+    """A frozen transformers text encoder: ``encode(prompts) -> (hidden_states (B,L,D) float32, mask (B,L) bool)``
+    (the network of ``TextEncoder``, the class users build).
 
     Args:
         model_name_or_path: ``"all-MiniLM-L6-v2"`` (the packaged default) or a local transformers folder.
@@ -90,7 +96,9 @@ class TextEncoder(ModelMixin, ConfigMixin):
 
     _supports_gradient_checkpointing = False
 
-    @register_to_config
+    #: ``path -> (tokenizer, encoder)``: transformers' classes here
+    load_encoder = staticmethod(_load_transformers_encoder)
+
     def __init__(self, model_name_or_path: str = DEFAULT_TEXT_ENCODER, max_length: int = 32, padding: str = "longest"):
         super().__init__()
         if padding not in PADDING_MODES:
@@ -98,7 +106,7 @@ class TextEncoder(ModelMixin, ConfigMixin):
         if max_length < 2:
             raise GenvidError(f"text encoder max_length must be >= 2, got {max_length}")
         path = resolve_text_encoder_path(model_name_or_path)
-        self.tokenizer, self.encoder = _load_transformers_encoder(path)
+        self.tokenizer, self.encoder = self.load_encoder(path)
         self.encoder.requires_grad_(False)
         self.eval()
 
@@ -135,6 +143,19 @@ class TextEncoder(ModelMixin, ConfigMixin):
         max_length = self.config.max_length
         if self.tokenizer.model_max_length and self.tokenizer.model_max_length < max_length:
             max_length = self.tokenizer.model_max_length
+        input_ids, attention_mask = self.tokens(prompts, max_length)
+        model_device = next(self.encoder.parameters()).device
+        input_ids, attention_mask = input_ids.to(model_device), attention_mask.to(model_device)
+        if attention_mask.shape[1] == 0:  # a tokenizer without special tokens and only ""
+            input_ids = torch.full((len(prompts), 1), self.tokenizer.pad_token_id or 0, device=model_device)
+            attention_mask = torch.ones_like(input_ids)
+        mask = attention_mask.bool()
+        # Zero the padded positions so a consumer that forgets the mask is not fed garbage.
+        hidden_states = self.last_hidden_state(input_ids, attention_mask).float() * mask.unsqueeze(-1)
+        return hidden_states, mask
+
+    def tokens(self, prompts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``input_ids`` and ``attention_mask`` ``(batch, length)`` of the prompts, truncated and padded."""
         tokens = self.tokenizer(
             prompts,
             padding=self.config.padding,
@@ -142,17 +163,10 @@ class TextEncoder(ModelMixin, ConfigMixin):
             max_length=max_length,
             return_tensors="pt",
         )
-        model_device = next(self.encoder.parameters()).device
-        input_ids = tokens["input_ids"].to(model_device)
-        attention_mask = tokens["attention_mask"].to(model_device)
-        if attention_mask.shape[1] == 0:  # a tokenizer without special tokens and only ""
-            input_ids = torch.full((len(prompts), 1), self.tokenizer.pad_token_id or 0, device=model_device)
-            attention_mask = torch.ones_like(input_ids)
-        outputs = self.encoder(input_ids=input_ids, attention_mask=attention_mask)
-        mask = attention_mask.bool()
-        # Zero the padded positions so a consumer that forgets the mask is not fed garbage.
-        hidden_states = outputs.last_hidden_state.float() * mask.unsqueeze(-1)
-        return hidden_states, mask
+        return tokens["input_ids"], tokens["attention_mask"]
+
+    def last_hidden_state(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
     # --- diffusers pipeline save / load: the config names the weights; nothing else is written ---
 
@@ -199,3 +213,8 @@ class TextEncoder(ModelMixin, ConfigMixin):
         known = {key: config[key] for key in ("model_name_or_path", "max_length", "padding") if key in config}
         encoder = cls(**known)
         return (encoder, {}) if return_unused_kwargs else encoder
+
+
+
+# the diffusers class only when asked for (its import costs seconds: diffusers' utilities)
+__getattr__ = diffusers_class_getattr(__name__, "TextEncoder", "genvid.text_diffusers")

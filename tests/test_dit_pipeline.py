@@ -303,29 +303,68 @@ def test_a_guidance_distilled_pipeline_runs_one_evaluation_a_step_by_default(pip
     assert count_transformer_calls(pipe, num_inference_steps=None) == [4] * 30
 
 
-def test_standalone_base_writes_the_same_video_without_diffusers_pipelines(pipe, tmp_path):
-    # genvid generate runs the sampling steps on genvid.pipelines.standalone: same components, same
-    # steps, bit-identical frames, and no import of diffusers.pipelines (its whole model zoo).
+def test_the_command_line_writes_the_same_video_without_diffusers_or_transformers(pipe, tmp_path):
+    # genvid generate runs the sampling steps on genvid.pipelines.standalone: genvid's networks from
+    # the same folder, MiniLM through genvid.models.bert, genvid's flow-match sampler; frames equal
+    # to the bit, the same mp4 bytes, and neither diffusers nor transformers (nor scipy) imported.
     import subprocess
     import sys
 
     from diffusers import DiffusionPipeline
 
+    from genvid.data import write_video
+    from genvid.pipelines.common import frames_to_video
+
     assert issubclass(GenVidDiffusionPipeline, DiffusionPipeline)  # Python users keep the diffusers class
     GenVidDiffusionPipeline(**pipe.components, default_guidance_scale=2.5).save_pretrained(tmp_path)
     reference = generate(GenVidDiffusionPipeline.from_pretrained(tmp_path), guidance_scale=None, output_type="pt")
     np.save(tmp_path / "reference.npy", reference.numpy())
+    write_video(tmp_path / "reference.mp4", frames_to_video(reference[0]), fps=8)
     code = (
-        "import sys, numpy, torch; from genvid.pipelines.standalone import load; "
-        "pipe = load(sys.argv[1]); pipe.set_progress_bar_config(disable=True); torch.set_num_threads(1); "
+        "import sys, numpy, torch; from genvid.cli import main; from genvid.pipelines.standalone import load; "
+        "folder = sys.argv[1]; torch.set_num_threads(1); "
+        "pipe = load(folder); pipe.set_progress_bar_config(disable=True); "
         "frames = pipe('a red circle moving right', num_frames=5, height=16, width=16, num_inference_steps=3, "
         "generator=torch.Generator().manual_seed(0), output_type='pt').frames; "
-        "print(bool((frames.numpy() == numpy.load(sys.argv[1] + '/reference.npy')).all()), "
-        "pipe.config.default_guidance_scale, any(name.startswith('diffusers.pipelines') for name in sys.modules))"
+        "status = main(['generate', 'a red circle moving right', '--pipeline', folder, '--output', folder + '/cli.mp4', "
+        "'--num-frames', '5', '--height', '16', '--width', '16', '--steps', '3', '--device', 'cpu']); "
+        "print(status, bool((frames.numpy() == numpy.load(folder + '/reference.npy')).all()), "
+        "pipe.config.default_guidance_scale, sorted({name.split('.')[0] for name in sys.modules} "
+        "& {'diffusers', 'transformers', 'scipy'}))"
     )
     result = subprocess.run([sys.executable, "-c", code, str(tmp_path)], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr[-2000:]
-    assert result.stdout.split() == ["True", "2.5", "False"]
+    assert result.stdout.splitlines()[-1] == "0 True 2.5 []"
+    assert (tmp_path / "cli.mp4").read_bytes() == (tmp_path / "reference.mp4").read_bytes()
+
+
+def test_the_command_lines_sampler_equals_diffusers_scheduler():
+    # genvid.pipelines.flow_scheduler reproduces FlowMatchEulerDiscreteScheduler's levels, Euler steps
+    # and forward noising (video-to-video) to the bit, at any shift and step count
+    from genvid.pipelines.flow_scheduler import FlowMatchEuler
+
+    generator = torch.Generator().manual_seed(0)
+    for shift in (1.0, 2.0, 3.0):
+        config = dict(FlowMatchEulerDiscreteScheduler(shift=shift).config)
+        theirs, ours = FlowMatchEulerDiscreteScheduler.from_config(config), FlowMatchEuler.from_config(config)
+        for steps in (1, 4, 30):
+            theirs.set_timesteps(steps, device="cpu")
+            ours.set_timesteps(steps, device="cpu")
+            assert torch.equal(ours.timesteps, theirs.timesteps) and torch.equal(ours.sigmas, theirs.sigmas)
+            sample = torch.randn(2, 4, 2, 4, 4, generator=generator)
+            expected = sample.clone()
+            for timestep in theirs.timesteps:
+                velocity = torch.randn(sample.shape, generator=generator)
+                expected = theirs.step(velocity, timestep, expected, return_dict=False)[0]
+                sample = ours.step(velocity, timestep, sample)[0]
+            assert torch.equal(sample, expected)
+            for scheduler in (theirs, ours):
+                scheduler.set_timesteps(steps)
+                scheduler.set_begin_index(steps // 2)
+            clean, noise = torch.randn(2, 4, 2, 4, 4, generator=generator), torch.randn(2, 4, 2, 4, 4, generator=generator)
+            level = theirs.timesteps[steps // 2:][:1]
+            assert torch.equal(ours.scale_noise(clean, level, noise), theirs.scale_noise(clean, level, noise))
+    assert FlowMatchEuler.from_config(dict(config, use_karras_sigmas=True)) is None  # left to diffusers' class
 
 
 def test_standalone_base_declines_a_folder_it_cannot_load_as_diffusers_would(pipe, tmp_path):
@@ -337,3 +376,11 @@ def test_standalone_base_declines_a_folder_it_cannot_load_as_diffusers_would(pip
     index["text_encoder"] = ["transformers", "T5EncoderModel"]
     (tmp_path / "model_index.json").write_text(json.dumps(index))
     assert load(tmp_path) is None  # the command falls back to GenVidDiffusionPipeline.from_pretrained
+    pipe.save_pretrained(tmp_path)
+    scheduler = json.loads((tmp_path / "scheduler" / "scheduler_config.json").read_text())
+    (tmp_path / "scheduler" / "scheduler_config.json").write_text(json.dumps(dict(scheduler, use_karras_sigmas=True)))
+    assert load(tmp_path) is None  # a schedule genvid's sampler does not reproduce: diffusers' class
+    pipe.save_pretrained(tmp_path)
+    pipe.transformer.to(torch.float16).save_pretrained(tmp_path / "transformer")
+    pipe.transformer.to(torch.float32)
+    assert load(tmp_path) is None  # weights diffusers would load in their own precision

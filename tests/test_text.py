@@ -58,6 +58,22 @@ def test_max_length_padding_and_truncation():
         TextEncoder("/nonexistent/encoder")
 
 
+def test_the_command_lines_minilm_equals_the_transformers_one_to_the_bit(encoder):
+    # genvid generate encodes prompts with genvid.models.bert and tokenizers (no transformers model
+    # code): the same token ids and the same hidden states, padded, truncated, one prompt or many
+    from genvid.pipelines.standalone import StandaloneTextEncoder
+
+    prompts = ["a red circle moving left", "", "Ünïcödé café: a BLUE square, moving up!!", " ".join(["word"] * 60)]
+    for reference, plain in ((encoder, StandaloneTextEncoder(max_length=32)),
+                             (TextEncoder(max_length=6, padding="max_length"),
+                              StandaloneTextEncoder(max_length=6, padding="max_length"))):
+        assert plain.hidden_size == reference.hidden_size
+        for batch in (prompts[:1], prompts[1:2], prompts):
+            expected, expected_mask = reference.encode(batch)
+            hidden_states, mask = plain.encode(batch)
+            assert torch.equal(mask, expected_mask) and torch.equal(hidden_states, expected), batch
+
+
 def test_pipeline_save_load_round_trip(encoder, tmp_path):
     from diffusers import DiffusionPipeline
 

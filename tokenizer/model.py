@@ -14,6 +14,11 @@ Clips are encoded chunk by chunk (first frame alone, then groups of ``4 * chunk_
 frames, 8 by default) and decoded one latent frame at a time, carrying each causal convolution's last frames
 between chunks: the result equals whole-clip processing and peak memory does not grow with the
 clip length.
+
+This module holds the network (:class:`TokenizerNetwork`, torch only); ``VideoTokenizer``, the
+diffusers ``ModelMixin`` / ``ConfigMixin`` class everything saves and loads, is that network with
+diffusers' config and loading machinery (tokenizer.model_diffusers), imported from here on first
+use, so a caller that only runs the network (``genvid generate``) never imports diffusers.
 """
 
 from __future__ import annotations
@@ -23,14 +28,13 @@ from dataclasses import dataclass
 from typing import Sequence
 
 import torch
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
 from tqdm.auto import tqdm
 
 from .autoencoder import Decoder, Encoder
 from .bottlenecks import BottleneckOutput, FiniteScalarQuantizer, GaussianBottleneck, LookupFreeQuantizer
 from .layers import set_streaming
+from .lazy import diffusers_class_getattr
 from .tiling import tiled_apply
 
 BOTTLENECKS = ("gaussian", "fsq", "lfq")
@@ -45,8 +49,9 @@ class AutoencoderOutput:
     ids: torch.Tensor | None = None
 
 
-class VideoTokenizer(ModelMixin, ConfigMixin):
-    """Causal video tokenizer: ``T = 1 + 4k`` frames of ``H x W`` -> ``1 + k`` latent frames of
+class TokenizerNetwork(nn.Module):
+    """Causal video tokenizer (the network of ``VideoTokenizer``, the class users build): ``T = 1 + 4k``
+    frames of ``H x W`` -> ``1 + k`` latent frames of
     ``H/8 x W/8`` (spatial 16 with five channel multipliers).
 
     Args:
@@ -81,7 +86,6 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
     # the repeated blocks (one FSDP unit each under genvid's FSDP; the stages are not called as modules)
     _no_split_modules = ["ResBlock2d", "ResBlock3d"]
 
-    @register_to_config
     def __init__(
         self,
         bottleneck: str = "gaussian",
@@ -403,3 +407,8 @@ class VideoTokenizer(ModelMixin, ConfigMixin):
         mean = total / count
         std = (total_square / count - mean.pow(2)).clamp_min(1e-8).sqrt()
         return mean.tolist(), std.tolist()
+
+
+
+# the diffusers class only when asked for (its import costs seconds: diffusers' utilities)
+__getattr__ = diffusers_class_getattr(__name__, "VideoTokenizer", "tokenizer.model_diffusers")

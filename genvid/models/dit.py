@@ -38,6 +38,11 @@ Conventions:
 The AdaLN design follows Wan 2.1: one timestep projection to six modulation vectors shared by all
 blocks, plus a learned per-block offset. It costs ``6 d^2`` parameters once instead of per block,
 and with both zero at initialisation every block starts as the identity (AdaLN-zero).
+
+This module holds the network (:class:`DiTNetwork`, torch only); ``VideoDiffusionTransformer``, the
+diffusers model everything saves and loads, is that network with diffusers' config, loading and
+LoRA machinery (genvid.models.dit_diffusers), imported from here on first use, so a caller that
+only runs the network (``genvid generate``) never imports diffusers.
 """
 
 from __future__ import annotations
@@ -47,16 +52,13 @@ import inspect
 
 import torch
 import torch.nn.functional as F
-from diffusers.configuration_utils import ConfigMixin, register_to_config
-from diffusers.loaders import PeftAdapterMixin
-from diffusers.models.modeling_outputs import Transformer2DModelOutput
-from diffusers.models.modeling_utils import ModelMixin
 from einops import rearrange, reduce
 from torch import nn
 
 from genvid.models.attention import attention, key_padding_mask
 from genvid.models.embeddings import TimestepEmbedding, sinusoidal_embedding
 from genvid.models.rope import apply_rotary, grid_indices, rotary_3d, split_3d_dims
+from tokenizer.lazy import diffusers_class_getattr
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
@@ -197,8 +199,8 @@ class DiTBlock(nn.Module):
         return x
 
 
-class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
-    """Latent video DiT predicting the rectified-flow velocity.
+class DiTNetwork(nn.Module):
+    """Latent video DiT predicting the rectified-flow velocity (the network of ``VideoDiffusionTransformer``).
 
     Example::
 
@@ -222,8 +224,9 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
     #: modules a model may have that a saved one without sound lacks: what a fine-tune from such
     #: weights initialises anew (genvid.training.initial_weights)
     new_module_names = ("audio_embedding", "audio_position", "context_type_embedding", "audio_norm", "audio_attention")
+    #: what ``forward`` returns with ``return_dict`` (diffusers' ``Transformer2DModelOutput`` on the model class)
+    output_class = None
 
-    @register_to_config
     def __init__(
         self,
         in_channels: int = 16,
@@ -437,7 +440,7 @@ class VideoDiffusionTransformer(ModelMixin, ConfigMixin, PeftAdapterMixin):
         velocity = self._unpatchify(x, grid)
         if not return_dict:
             return (velocity,)
-        return Transformer2DModelOutput(sample=velocity)
+        return self.output_class(sample=velocity)
 
     def _embed_patches(self, hidden_states: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int, int]]:
         """Latents -> patch tokens ``(batch, frames * height * width, hidden)`` and that token grid."""
@@ -562,7 +565,7 @@ def forward_flops(config: dict, frames: int, height: int, width: int, text_lengt
     Norms, rotary, modulation and the pooled text (once per sample) are negligible and left out.
     Training is about 3x this.
     """
-    parameters = inspect.signature(VideoDiffusionTransformer.__init__).parameters
+    parameters = inspect.signature(DiTNetwork.__init__).parameters
     values = {name: p.default for name, p in parameters.items() if p.default is not inspect.Parameter.empty}
     values.update(config)
     hidden = values["hidden_size"]
@@ -580,3 +583,8 @@ def forward_flops(config: dict, frames: int, height: int, width: int, text_lengt
     per_text_token = values["text_hidden_size"] * hidden + hidden * hidden + layers * 2 * hidden * hidden
     attention_flops = layers * 4 * hidden * tokens * (tokens + text_length)
     return 2.0 * (tokens * per_video_token + text_length * per_text_token) + attention_flops
+
+
+
+# the diffusers class only when asked for (its import costs seconds: diffusers' utilities, peft)
+__getattr__ = diffusers_class_getattr(__name__, "VideoDiffusionTransformer", "genvid.models.dit_diffusers")

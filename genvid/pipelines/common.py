@@ -1,31 +1,49 @@
-"""Pieces both genvid pipelines share: the output dataclass, input images, video pre/post-processing."""
+"""Pieces both genvid pipelines share: input images, video pre/post-processing, initial noise (the output
+dataclass: genvid.pipelines.output)."""
 
 from __future__ import annotations
 
 import importlib
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from diffusers.utils import BaseOutput
 
 from genvid.errors import GenvidError
 
 OUTPUT_TYPES = ("np", "pil", "pt", "latent")
 
 
-@dataclass
-class GenVidPipelineOutput(BaseOutput):
-    """``frames``: for "np" a float array ``(batch, frames, height, width, 3)`` in [0, 1]; for "pil" a
-    list (per video) of lists of PIL images; for "pt" a tensor ``(batch, frames, 3, height, width)``
-    in [0, 1]; for "latent" the generator's latents or token ids. ``audio``: waveforms
-    ``(batch, samples)`` in [-1, 1] where the pipeline produced sound, else None."""
+def __getattr__(name: str):
+    # GenVidPipelineOutput is a diffusers BaseOutput: diffusers is imported only when it is asked for
+    if name == "GenVidPipelineOutput":
+        from genvid.pipelines.output import GenVidPipelineOutput
 
-    frames: Any
-    audio: Any = None
+        return GenVidPipelineOutput
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def random_noise(shape, generator=None, device=None, dtype=None) -> torch.Tensor:
+    """Gaussian noise of ``shape`` as diffusers' ``randn_tensor`` draws it: on the generator's device
+    when that is the CPU (then moved to ``device``), and with a list of generators one per sample."""
+    device = torch.device(device or "cpu")
+    generators = generator if isinstance(generator, list) else None
+    if generators is not None and len(generators) == 1:
+        generator, generators = generators[0], None
+    first = generators[0] if generators else generator
+    drawn_on = device
+    if first is not None and first.device.type != device.type:
+        if first.device.type != "cpu":
+            raise ValueError(f"cannot draw noise on {device} with a generator on {first.device}")
+        drawn_on = torch.device("cpu")
+    if generators is not None:
+        single = (1, *shape[1:])
+        samples = [torch.randn(single, generator=generators[index], device=drawn_on, dtype=dtype)
+                   for index in range(shape[0])]
+        return torch.cat(samples, dim=0).to(device)
+    return torch.randn(shape, generator=generator, device=drawn_on, dtype=dtype).to(device)
 
 
 def check_output_type(output_type: str, allowed: tuple[str, ...] = OUTPUT_TYPES) -> None:
@@ -224,6 +242,8 @@ class StepStateMixin:
 
     def callback_inputs(self, callback, tensor_inputs):
         """diffusers' PipelineCallback objects name their own tensor inputs."""
+        if callback is None:  # no import of diffusers for a call without a callback (the command line's)
+            return tensor_inputs
         from diffusers.callbacks import MultiPipelineCallbacks, PipelineCallback
 
         if isinstance(callback, (PipelineCallback, MultiPipelineCallbacks)):
@@ -276,10 +296,18 @@ class GenVidPipelineMixin(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin
             raise GenvidError(f"num_videos_per_prompt must be >= 1, got {num_videos_per_prompt}")
         check_output_type(output_type)
 
+    @property
+    def output_class(self):
+        """What ``__call__`` returns: :class:`GenVidPipelineOutput`, a diffusers ``BaseOutput`` (the
+        command line's standalone pipeline returns a plain dataclass of the same fields)."""
+        from genvid.pipelines.output import GenVidPipelineOutput
+
+        return GenVidPipelineOutput
+
     def call_output(self, frames, audio, return_dict: bool):
         """The end of ``__call__``: offload hooks released, then the output dataclass, or the tuple
         ``(frames,)`` (``(frames, audio)`` where there is sound) when not ``return_dict``."""
         self.maybe_free_model_hooks()
         if not return_dict:
             return (frames,) if audio is None else (frames, audio)
-        return GenVidPipelineOutput(frames=frames, audio=audio)
+        return self.output_class(frames=frames, audio=audio)

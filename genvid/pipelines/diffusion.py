@@ -19,8 +19,6 @@ from __future__ import annotations
 from typing import Any, Callable
 
 import torch
-from diffusers.schedulers.scheduling_flow_match_euler_discrete import FlowMatchEulerDiscreteScheduler
-from diffusers.utils.torch_utils import randn_tensor
 
 from genvid.errors import GenvidError
 from genvid.pipelines.common import (
@@ -29,6 +27,7 @@ from genvid.pipelines.common import (
     check_prompt_inputs,
     image_to_tensor,
     postprocess_video,
+    random_noise,
 )
 from genvid.pipelines.conditioning import STRUCTURES, keyframe_guide, latent_index, parse_keyframes, windows
 
@@ -118,7 +117,8 @@ class DiffusionSampling(GenVidPipelineMixin):
     _optional_components = ["audio_codec"]
 
     def __init__(
-        self, video_tokenizer, text_encoder, transformer, scheduler: FlowMatchEulerDiscreteScheduler, audio_codec=None,
+        # scheduler: diffusers' FlowMatchEulerDiscreteScheduler (not annotated: the name would need diffusers here)
+        self, video_tokenizer, text_encoder, transformer, scheduler, audio_codec=None,
         default_guidance_scale: float = 5.0, guidance_distilled: bool = False, default_num_inference_steps: int = 30,
     ):
         super().__init__()
@@ -288,7 +288,7 @@ class DiffusionSampling(GenVidPipelineMixin):
             # A copy: sampling writes into it (the image frame), and the caller's tensor must not change.
             return latents.to(device=device, dtype=torch.float32, copy=True)
         # float32 for the scheduler's updates whatever the transformer's dtype.
-        return randn_tensor(shape, generator=generator, device=device, dtype=torch.float32)
+        return random_noise(shape, generator=generator, device=device, dtype=torch.float32)
 
     def guidance_text(self, prompt_embeds, prompt_mask, negative_prompt_embeds, negative_mask):
         """The transformer's text batch: conditional rows, then (with guidance) the negative ones."""
