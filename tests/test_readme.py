@@ -35,6 +35,8 @@ SKIPS = [
     (r"^rm -r runs/demo/", "part of the demo recipe (removes its stage outputs)"),
     (r"^python scripts/train_default_tokenizers\.py", "the shipped tokenizers' recipe: 40 CPU-minutes"),
     (r"^genvid eval long", "minutes of generation on CPU (tests/test_long_video_eval.py runs it on a tiny pipeline folder)"),
+    (r"^python -m genvid\.eval\.audio_round_trip --codec runs/demo/", "reads the demo recipe's codec run "
+     "(tests/test_sound_fine_tune.py measures the round trip of a tiny codec)"),
     (r"^genvid eval edit", "minutes of generation on CPU (tests/test_editing_eval.py measures a tiny pipeline)"),
     (r"genvid\.eval\.far_prompts .*--rebuild", "rewrites the shipped demos' caption summaries (tests/test_known_prompts.py "
      "checks the shipped files)"),
