@@ -49,9 +49,10 @@ def test_shipped_tokenizer_beats_the_mean_colour(tokenizers, clips, kind, source
 
 
 #: dB above the cell-mean picture on the held-out coffee photograph (9x64x64, one camera path):
-#: just under today's margins (measured: gaussian +2.90, fsq +1.34), so a regression fails. Raise
-#: them to 7 / 5 dB (issue 22's goal) when the retrained defaults ship.
-CELL_MEAN_MARGINS = {"gaussian": 2.5, "fsq": 1.0}
+#: just under today's margins (measured: gaussian +8.52 since the 30000-step Haar retraining, fsq
+#: +1.34), so a regression fails. Issue 22's goals on the whole held-out set are 7 / 5 dB; the
+#: gaussian reaches +5.87 there (genvid/pretrained/README.md), the fsq is not retrained yet.
+CELL_MEAN_MARGINS = {"gaussian": 8.0, "fsq": 1.0}
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -36,8 +36,9 @@ HELP = "equal wall-clock training budget: genvid's tokenizer vs AutoencoderKLCog
 
 GENVID_CONFIGS = {"tiny": "tokenizer/default_gaussian", "base": "tokenizer/base_gaussian"}  # shipped configs' names
 MODELS = ("genvid", "genvid_haar", "cogvideox")
-#: the "genvid_haar" arm: the same config with one level of Haar input / output stage
-#: (tokenizer.wavelet), its full-resolution stage dropped so the compression stays 4x8x8
+#: the "genvid" arm is the config's network without a Haar stage, the "genvid_haar" arm the same
+#: network behind one level of Haar input / output stage (tokenizer.wavelet), its full-resolution
+#: stage dropped so the compression stays 4x8x8 (the shipped default_gaussian has the Haar stage)
 HAAR_OVERRIDES = {"wavelet_levels": 1}
 KL_WEIGHT = 1e-6
 #: what each preset sets unless given: ``small`` (the CPU default) finishes in under a minute and
@@ -74,8 +75,12 @@ def build_genvid(size: str, wavelet: bool = False):
     from tokenizer import VideoTokenizer
 
     options = dict(section(load_config(GENVID_CONFIGS[size]), "model"))
+    multipliers = list(options["channel_multipliers"])
+    if options.get("wavelet_levels", 0):  # back to the plain network: its full-resolution stage first
+        options.update(wavelet_levels=0, channel_multipliers=[max(multipliers[0] // 2, 1), *multipliers])
+        multipliers = list(options["channel_multipliers"])
     if wavelet:
-        options.update(HAAR_OVERRIDES, channel_multipliers=list(options["channel_multipliers"])[1:])
+        options.update(HAAR_OVERRIDES, channel_multipliers=multipliers[1:])
     return VideoTokenizer(**options)
 
 
