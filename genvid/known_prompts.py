@@ -87,6 +87,16 @@ class KnownCaptions:
             embeddings = handle.get_tensor("embeddings")
         return cls(embeddings, json.loads(metadata["vocabulary"]), float(metadata["threshold"]))
 
+    def save(self, folder) -> Path:
+        """Write this summary into another pipeline folder (as :func:`write_known_captions` stores it)."""
+        from safetensors.torch import save_file
+
+        path = Path(folder) / FILE_NAME
+        save_file({"embeddings": self.embeddings.half().contiguous()}, str(path),
+                  metadata={"vocabulary": json.dumps(self.vocabulary), "threshold": repr(float(self.threshold)),
+                            "num_captions": str(self.embeddings.shape[0])})
+        return path
+
     def similarity(self, text_encoder, prompt: str) -> float:
         """Cosine of the prompt's sentence embedding to its nearest training caption."""
         embedding = sentence_embeddings(text_encoder, [prompt])[0]

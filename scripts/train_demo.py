@@ -114,7 +114,8 @@ def time_generation(model: str, pipeline_path: Path, repeats: int = 3) -> float:
 def install(source: Path, name: str, root: Path = DEMO_ROOT, audio_codec: Path | None = None) -> None:
     """Copy a pipeline into ROOT/NAME (genvid/demo/NAME by default) with the summary of the
     captions the demos train on (genvid.eval.far_prompts.demo_captions: the basic and the rich
-    grammar's) that genvid generate's far-prompt line reads. ``audio_codec``: a saved AudioCodec
+    grammar's) that genvid generate's far-prompt line reads, and the caption words its prompt
+    reading compares with. ``audio_codec``: a saved AudioCodec
     folder put in as the pipeline's ``audio_codec`` component (the one its transformer was
     trained on), replacing any the pipeline had."""
     from genvid.eval.far_prompts import demo_captions
@@ -129,6 +130,11 @@ def install(source: Path, name: str, root: Path = DEMO_ROOT, audio_codec: Path |
         add_audio_codec(target, Path(audio_codec))
     encoder = TextEncoder.from_pretrained(target / "text_encoder")
     write_known_captions(target, encoder, demo_captions(), synthetic_vocabulary(), DEFAULT_THRESHOLD)
+    # the prompt reading's word states (genvid.pipelines.prompt_reading); read_prompts in
+    # model_index.json stays the export's (off) until measured for the new generator
+    from genvid.pipelines.prompt_reading import synthetic_word_examples, write_caption_words
+
+    write_caption_words(target, encoder, synthetic_word_examples())
     print(f"[demo] installed {source} -> {target}", flush=True)
 
 

@@ -1,6 +1,7 @@
 """The held-out wording set stays out of every training caption."""
 
 import itertools
+import re
 
 import numpy as np
 
@@ -90,3 +91,24 @@ def test_generate_splits_asks_in_each_wording():
     assert canonical == [caption_for(*combination) for combination in generated["heldout"][0]]
     assert all(not contained_phrases(prompt) for prompt in canonical)
     assert all(contained_phrases(prompt) for prompt in heldout) and len(heldout) == 8
+
+
+def test_training_heldout_and_development_wordings_are_disjoint():
+    # the development set (genvid.eval.dev_wordings) chose the prompt reading; it shares no phrase
+    # with the training captions, and no phrase nor content word with the held-out set
+    from genvid.eval.dev_wordings import TEMPLATE_MARKERS, dev_phrases, dev_wording
+
+    dev = [dev_wording(*combination, index) for combination, index in itertools.product(ALL_COMBINATIONS, range(8))]
+    heldout = [heldout_wording(*combination, index) for combination, index in itertools.product(ALL_COMBINATIONS, range(8))]
+    phrases = dev_phrases() + list(TEMPLATE_MARKERS)
+    assert not [caption for caption in _training_captions() if contained_phrases(caption, phrases)]
+    assert not [prompt for prompt in heldout if contained_phrases(prompt, phrases)]
+    assert not [prompt for prompt in dev if contained_phrases(prompt)]
+    words = lambda texts: {word for text in texts for word in re.findall(r"[a-z]+", text.lower())}  # noqa: E731
+    # "shape" ("three-cornered shape", "triangular shape") names no colour, shape or motion
+    function_words = {"a", "an", "the", "to", "in", "and", "is", "that", "shape"}
+    assert not (words(dev_phrases()) & words(heldout_phrases())) - function_words
+    # colours and shapes in words no training caption uses, as in the held-out set
+    vocabulary = sorted({word for words in (*COLOR_WORDS.values(), *SHAPE_WORDS.values()) for word in words})
+    assert not [prompt for prompt in dev if contained_phrases(prompt, vocabulary)]
+    assert len(set(dev)) == len(dev)

@@ -66,6 +66,12 @@ def add_arguments(parser) -> None:
     parser.add_argument("--top-k", type=int, default=None, help="ar: top-k sampling")
     parser.add_argument("--top-p", type=float, default=None, help="ar: nucleus sampling")
     parser.add_argument("--seed", type=int, default=0)
+    import argparse
+
+    parser.add_argument("--read-prompt", action=argparse.BooleanOptionalAction, default=None,
+                        help="read a prompt in words the captions never use as the caption it means "
+                             "(genvid.pipelines.prompt_reading); --no-read-prompt encodes it as it is (default: the "
+                             "pipeline's read_prompts, on in the diffusion demo)")
     parser.add_argument("--fps", type=int, default=8)
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)")
     parser.add_argument(
@@ -101,7 +107,8 @@ def run(args) -> int:
             pipeline.unload_lora_weights()
         pipeline.quantize(args.quantize)
     generator = torch.Generator(device="cpu").manual_seed(args.seed)
-    result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", **options)
+    read_prompt = pipeline.reads_prompts(args.read_prompt)
+    result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", read_prompt=read_prompt, **options)
     if args.with_audio:
         result = with_soundtrack(pipeline, result, generator)
     if args.upscaler_folder is not None:
@@ -116,6 +123,12 @@ def run(args) -> int:
     line = known.far_prompt_line(pipeline.text_encoder, args.prompt) if known is not None else None
     if line:
         print(line)
+    if read_prompt:
+        from genvid.pipelines.prompt_reading import reading_line
+
+        caption = pipeline.prompt_reader.read(pipeline.text_encoder, [args.prompt])[0]
+        if caption is not None:
+            print(reading_line(args.prompt, caption))
     return 0
 
 

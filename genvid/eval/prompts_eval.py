@@ -40,20 +40,23 @@ def generate_for_combinations(
     return clips
 
 
-WORDINGS = ("canonical", "heldout")
+WORDINGS = ("canonical", "heldout", "dev")
 
 
 def prompt_for(combination, sample: int, wording: str = "canonical") -> str:
     """The prompt of one evaluation clip of a combination in the given wording."""
     if wording == "canonical":
         return caption_for(*combination, template=sample)
-    if wording == "heldout":
-        from genvid.eval.wordings import heldout_wording
+    if wording in ("heldout", "dev"):
+        if wording == "heldout":
+            from genvid.eval.wordings import heldout_wording as wording_of
+        else:
+            from genvid.eval.dev_wordings import dev_wording as wording_of
 
         if tuple(combination) not in ALL_COMBINATIONS:
-            raise GenvidError(f"the held-out wording set covers the synthetic colours only, not {combination[0]!r}")
+            raise GenvidError(f"the {wording} wording set covers the synthetic colours only, not {combination[0]!r}")
         # Offset per combination, so that one clip per combination still covers every synonym.
-        return heldout_wording(*combination, index=sample + ALL_COMBINATIONS.index(tuple(combination)))
+        return wording_of(*combination, index=sample + ALL_COMBINATIONS.index(tuple(combination)))
     raise ValueError(f"unknown wording {wording!r}; expected one of {', '.join(WORDINGS)}")
 
 

@@ -53,9 +53,14 @@ TEMPLATE_MARKERS: tuple[str, ...] = ("there goes", "that is", "painted", "pictur
 def heldout_wording(color: str, shape: str, motion: str, index: int = 0) -> str:
     """The ``index``-th held-out wording of a combination; indices cycle through synonyms and
     templates at different rates, so neighbouring indices differ in every part."""
-    colors, shapes, motions = COLOR_SYNONYMS[color], SHAPE_SYNONYMS[shape], MOTION_SYNONYMS[motion]
-    template = TEMPLATES[index % len(TEMPLATES)]
-    caption = template.format(
+    return cycled_wording(TEMPLATES, COLOR_SYNONYMS[color], SHAPE_SYNONYMS[shape], MOTION_SYNONYMS[motion], index)
+
+
+def cycled_wording(templates, colors, shapes, motions, index: int) -> str:
+    """The ``index``-th sentence of a wording set (templates and each attribute's words cycling at
+    different rates); a template may write ``{article}`` ("a", made "an" before a vowel)."""
+    caption = templates[index % len(templates)].format(
+        article="a",
         color=colors[index % len(colors)],
         shape=shapes[(index // 2) % len(shapes)],
         motion=motions[(index // 4 + index) % len(motions)],

@@ -98,6 +98,11 @@ CALL_DOCUMENTATION = """Generate videos (or, for v2a, a clip's soundtrack).
             prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask:
                 what :meth:`encode_prompt` returns, instead of ``prompt`` / ``negative_prompt``.
             output_type: "np", "pil", "pt" or "latent" (token ids (B, t, h, w)).
+            read_prompt: encode a prompt that is far from the training captions' words as the caption
+                it is read as (genvid.pipelines.prompt_reading: its words matched to the captions' by
+                the text encoder; needs ``caption_words.safetensors`` in the folder). A prompt close to
+                the captions is always encoded as it is. None: the pipeline's ``read_prompts``
+                (model_index.json).
             static_cache: pre-allocated KV cache (default: on CUDA); ``compile``: compile its
                 decode step with CUDA graphs (first call slow, then much less host overhead).
             callback_on_step_end: ``callback(pipe, index, None, {"latents": codes so far})`` after each
@@ -137,13 +142,14 @@ class GenVidARPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, Diffus
     default_negative_prompt = None
     _callback_tensor_inputs = ["latents"]
 
-    def __init__(self, video_tokenizer, text_encoder, transformer, audio_codec=None, default_guidance_scale: float = 3.0):
+    def __init__(self, video_tokenizer, text_encoder, transformer, audio_codec=None, default_guidance_scale: float = 3.0,
+                 read_prompts: bool = False):
         super().__init__()
         self.register_modules(
             video_tokenizer=video_tokenizer, text_encoder=text_encoder, transformer=transformer, audio_codec=audio_codec
         )
         # saved in model_index.json: the guidance a trained model is best sampled with
-        self.register_to_config(default_guidance_scale=default_guidance_scale)
+        self.register_to_config(default_guidance_scale=default_guidance_scale, read_prompts=read_prompts)
 
     # ------------------------------------------------------------------ input checks
     def latent_shape(self, num_frames: int, height: int, width: int) -> tuple[int, int, int]:
@@ -318,6 +324,7 @@ class GenVidARPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, Diffus
         output_type: str = "np", return_dict: bool = True, static_cache: bool | None = None, compile: bool = False,
         callback_on_step_end=None, callback_on_step_end_tensor_inputs: list[str] = ["latents"],
         window_frames: int | None = 17, context_frames: int = 2, keyframes: list | None = None,
+        read_prompt: bool | None = None,
     ):
         # 1. check the inputs
         tensor_inputs = self.callback_inputs(callback_on_step_end, callback_on_step_end_tensor_inputs)
@@ -332,6 +339,7 @@ class GenVidARPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, Diffus
         text, text_mask, negative_text, negative_mask = self.encode_prompt(
             prompt, negative_prompt, self._guidance_scale != 1.0, num_videos_per_prompt, device, prompt_embeds,
             prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask,
+            read_prompt=self.reads_prompts(read_prompt),
         )
         task, inputs = self.prepare_task(task, image, video, mask, audio, num_frames, height, width, bool(text_mask.any()),
                                          keyframes)

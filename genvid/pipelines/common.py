@@ -168,6 +168,13 @@ class PromptEncoderMixin:
     (``default_negative_prompt``; None: the pipeline's own unconditional stream)."""
 
     default_negative_prompt: str | None = ""
+    #: genvid.pipelines.prompt_reading.PromptReader of the folder the pipeline was loaded from (or None)
+    prompt_reader = None
+
+    def reads_prompts(self, read_prompt: bool | None) -> bool:
+        """A call's ``read_prompt`` (None: the pipeline's ``read_prompts`` config), where it has a reader."""
+        wanted = self.config.get("read_prompts", False) if read_prompt is None else read_prompt
+        return bool(wanted) and self.prompt_reader is not None
 
     def encode_prompt(
         self,
@@ -180,10 +187,13 @@ class PromptEncoderMixin:
         prompt_attention_mask: torch.Tensor | None = None,
         negative_prompt_embeds: torch.Tensor | None = None,
         negative_prompt_attention_mask: torch.Tensor | None = None,
+        read_prompt: bool = False,
     ):
         """Text hidden states and masks, each row repeated ``num_videos_per_prompt`` times; the
         negative ones only with guidance (from ``negative_prompt``, else the pipeline's default).
         Embeddings given are kept (and repeated), so this runs with no text encoder then.
+        ``read_prompt``: a prompt far from the training captions' words is encoded as the caption
+        the pipeline's ``prompt_reader`` reads it as (genvid.pipelines.prompt_reading; logged).
 
         Returns what ``__call__`` takes, so a prompt is encoded once for many calls:
         ``(prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask)``.
@@ -195,6 +205,10 @@ class PromptEncoderMixin:
         )
         if prompt_embeds is None:
             prompts = [prompt] if isinstance(prompt, str) else list(prompt or [""])
+            if read_prompt:
+                from genvid.pipelines.prompt_reading import read_prompts
+
+                prompts = read_prompts(self, prompts)
             prompt_embeds, prompt_attention_mask = self._encode_text(prompts, device)
         negative_prompt = self.default_negative_prompt if negative_prompt is None else negative_prompt
         if do_classifier_free_guidance and negative_prompt_embeds is None and negative_prompt is not None:
@@ -283,7 +297,22 @@ class OwnComponentsMixin:
     @classmethod
     def from_pretrained(cls, pretrained_model_name_or_path, **kwargs):
         import_component_modules(pretrained_model_name_or_path, cls.component_modules)
-        return super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        pipeline = super().from_pretrained(pretrained_model_name_or_path, **kwargs)
+        attach_prompt_reader(pipeline, pretrained_model_name_or_path)
+        return pipeline
+
+    def save_pretrained(self, save_directory, **kwargs):
+        super().save_pretrained(save_directory, **kwargs)
+        if getattr(self, "prompt_reader", None) is not None:
+            self.prompt_reader.save(save_directory)
+
+
+def attach_prompt_reader(pipeline, folder) -> None:
+    """Give a loaded pipeline the prompt reader its folder holds (none where it holds none)."""
+    if Path(str(folder)).is_dir():
+        from genvid.pipelines.prompt_reading import PromptReader
+
+        pipeline.prompt_reader = PromptReader.from_folder(folder)
 
 
 class GenVidPipelineMixin(OwnComponentsMixin, PromptEncoderMixin, StepStateMixin):

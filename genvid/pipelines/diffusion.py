@@ -49,6 +49,11 @@ CALL_DOCUMENTATION = """Generate videos.
             prompt_embeds, prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask:
                 what :meth:`encode_prompt` returns, instead of ``prompt`` / ``negative_prompt``.
             output_type: "np", "pil", "pt" or "latent" (normalized latents, not decoded).
+            read_prompt: encode a prompt that is far from the training captions' words as the caption
+                it is read as (genvid.pipelines.prompt_reading: its words matched to the captions' by
+                the text encoder; needs ``caption_words.safetensors`` in the folder). A prompt close to
+                the captions is always encoded as it is. None: the pipeline's ``read_prompts``
+                (model_index.json).
             callback_on_step_end: ``fn(pipe, step, timestep, tensors: dict) -> dict`` called after
                 each step with ``callback_on_step_end_tensor_inputs``; returned tensors replace them;
                 ``pipe._interrupt = True`` skips the steps left.
@@ -120,6 +125,7 @@ class DiffusionSampling(GenVidPipelineMixin):
         # scheduler: diffusers' FlowMatchEulerDiscreteScheduler (not annotated: the name would need diffusers here)
         self, video_tokenizer, text_encoder, transformer, scheduler, audio_codec=None,
         default_guidance_scale: float = 5.0, guidance_distilled: bool = False, default_num_inference_steps: int = 30,
+        read_prompts: bool = False,
     ):
         super().__init__()
         self.register_modules(
@@ -136,6 +142,7 @@ class DiffusionSampling(GenVidPipelineMixin):
             default_guidance_scale=default_guidance_scale,
             guidance_distilled=guidance_distilled,
             default_num_inference_steps=default_num_inference_steps,
+            read_prompts=read_prompts,
         )
 
     # ------------------------------------------------------------------------------------------
@@ -392,6 +399,7 @@ class DiffusionSampling(GenVidPipelineMixin):
         structure: str | None = None,
         segment_frames: int | None = 17,
         context_frames: int = 2,
+        read_prompt: bool | None = None,
     ):
         # 1. Check inputs
         num_inference_steps, tensor_inputs = self._check_call(
@@ -406,6 +414,7 @@ class DiffusionSampling(GenVidPipelineMixin):
         texts = self.encode_prompt(
             prompt, negative_prompt, self.do_classifier_free_guidance, num_videos_per_prompt, device, prompt_embeds,
             prompt_attention_mask, negative_prompt_embeds, negative_prompt_attention_mask,
+            read_prompt=self.reads_prompts(read_prompt),
         )
         batch_size = texts[0].shape[0]
 

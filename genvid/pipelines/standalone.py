@@ -29,6 +29,7 @@ import torch
 from tqdm.auto import tqdm
 
 from genvid.models.dit import DiTNetwork
+from genvid.pipelines.common import attach_prompt_reader
 from genvid.pipelines.diffusion import DiffusionSampling
 from genvid.pipelines.flow_scheduler import FlowMatchEuler
 from genvid.text import TextEncoderNetwork
@@ -267,4 +268,6 @@ def load(folder) -> StandalonePipeline | None:
             arguments[name] = _component(folder / name, library, class_name)
     except Declined:
         return None
-    return pipeline_class(**arguments)
+    pipeline = pipeline_class(**arguments)
+    attach_prompt_reader(pipeline, folder)
+    return pipeline

@@ -31,9 +31,15 @@ def add_arguments(parser) -> None:
                         help="evaluate with this LoRA adapter loaded (repeatable)")
     parser.add_argument("--quantize", choices=("int8", "int8_dynamic"), default=None,
                         help="quantize the transformer with torchao first")
-    parser.add_argument("--wording", nargs="+", choices=("canonical", "heldout"), default=["canonical"],
+    parser.add_argument("--wording", nargs="+", choices=("canonical", "heldout", "dev"), default=["canonical"],
                         help="prompt wording: canonical (the training captions' words) and/or heldout "
-                             "(genvid.eval.wordings: synonyms and sentence forms no caption uses)")
+                             "(genvid.eval.wordings: synonyms and sentence forms no caption uses), dev (the "
+                             "development set genvid.eval.dev_wordings, disjoint from both)")
+    import argparse
+
+    parser.add_argument("--read-prompt", action=argparse.BooleanOptionalAction, default=None,
+                        help="prompt reading (genvid.pipelines.prompt_reading) on or off (default: the pipeline's "
+                             "read_prompts)")
     parser.add_argument("--samples-per-combination", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -50,8 +56,8 @@ def run(args) -> int:
     from genvid.commands.checks import resolve_device
     from genvid.errors import GenvidError
 
-    if "heldout" in args.wording and any(split.startswith("blicket") for split in args.splits):
-        raise GenvidError("--wording heldout covers the synthetic colours only, not the blicket splits")
+    if {"heldout", "dev"} & set(args.wording) and any(split.startswith("blicket") for split in args.splits):
+        raise GenvidError("--wording heldout / dev cover the synthetic colours only, not the blicket splits")
     models = checked_models(args)
     device = str(resolve_device(args.device))
 
@@ -74,6 +80,8 @@ def run(args) -> int:
             options["guidance_scale"] = args.guidance
         if model == "diffusion" and args.steps is not None:
             options["num_inference_steps"] = args.steps
+        if args.read_prompt is not None:
+            options["read_prompt"] = args.read_prompt
         generated = generate_splits(pipeline, args.splits, args.samples_per_combination, args.batch_size,
                                     args.seed, args.wording, **options)
         reports[model] = {split: evaluate_prompt_following(clips, labels) for split, (labels, clips) in generated.items()}

@@ -1,0 +1,222 @@
+"""Reading a prompt in new words as the caption that means the same (issue 21, item 2).
+
+The demo generators follow the captions' own words and miss synonyms ("a sphere soaring"), although
+their text encoder knows what some of those words mean. A pipeline folder may hold
+``caption_words.safetensors``: for each attribute the captions name (colours, shapes, motions),
+the text encoder's state of each value's word inside the canonical captions ("circle" in "a red
+circle moving left"). A prompt that is not itself close to a training caption (the nearest
+sentence-embedding cosine in ``known_captions.safetensors`` is below ``keep_similarity``) is read
+token by token: every attribute takes the value whose word state is nearest to one of the
+prompt's tokens, and the generator is conditioned on the canonical caption of what was read
+("a red circle moving up"). A prompt close to the captions (every canonical and training-grammar
+caption) is encoded as it is, so it gives the same clip as without reading.
+
+Per attribute, how a token is compared with the value states was chosen on the development
+wording set (genvid.eval.dev_wordings, measured by genvid.eval.reading), never on the held-out one:
+
+- ``centred``: the states minus their mean, a token scored by its projection on each value's
+  direction from that mean (what the values differ in). Shapes and motions read best this way.
+- plain cosine to each value's state: colours (MiniLM keeps little of a colour word's hue; the
+  centred rule let a few colour directions win every prompt).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from genvid.errors import GenvidError
+
+logger = logging.getLogger(__name__)
+
+FILE_NAME = "caption_words.safetensors"
+#: Measured with genvid.eval.reading on the demos' MiniLM: every canonical caption and fresh draw of
+#: the rich training grammar is >= 0.88 from its nearest stored caption, every prompt of the
+#: development wording set <= 0.68; the round value between them.
+DEFAULT_KEEP_SIMILARITY = 0.8
+#: The canonical caption a reading is written as (genvid.data.synthetic.caption_for, template 0).
+DEFAULT_TEMPLATE = "a {colours} {shapes} moving {motions}"
+#: Per attribute: compare centred states (True) or plain cosine (False); chosen on the development set.
+DEFAULT_CENTRED = {"colours": False, "shapes": True, "motions": True}
+
+
+def _token_ids(text_encoder, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """``input_ids`` and ``attention_mask`` as the text encoder's ``encode`` makes them (either
+    genvid text encoder: transformers' or the command line's own BERT)."""
+    max_length = text_encoder.config.max_length
+    model_max_length = getattr(text_encoder.tokenizer, "model_max_length", 0)
+    if model_max_length and model_max_length < max_length:
+        max_length = model_max_length
+    return text_encoder.tokens(prompts, max_length)
+
+
+def _token_states(text_encoder, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unit-length token states ``(B, L, D)`` and a mask of the prompts' own tokens: the special
+    tokens (those the empty prompt is made of) and padding off."""
+    hidden_states, mask = text_encoder.encode(prompts)
+    input_ids, _ = _token_ids(text_encoder, prompts)
+    if input_ids.shape != mask.shape:
+        raise GenvidError("prompt reading: the tokenizer's output does not line up with the text encoder's")
+    special = torch.isin(input_ids, _token_ids(text_encoder, [""])[0])
+    return F.normalize(hidden_states.float().cpu(), dim=-1), mask.cpu() & ~special
+
+
+def word_state(text_encoder, caption: str, word: str) -> torch.Tensor:
+    """The mean unit state of ``word``'s tokens inside ``caption`` (whole word; ``(D,)``): the
+    tokens that the caption up to the word's end has and the caption up to its start has not."""
+    match = re.search(r"(?<![A-Za-z])" + re.escape(word) + r"(?![A-Za-z])", caption)
+    if match is None:
+        raise GenvidError(f"prompt reading: {word!r} is not a whole word of {caption!r}")
+    before = _token_ids(text_encoder, [caption[: match.start()].rstrip()])[0][0].tolist()
+    through = _token_ids(text_encoder, [caption[: match.end()]])[0][0].tolist()
+    start = next(index for index, (old, new) in enumerate(zip(before + [None], through)) if old != new)
+    states, _ = _token_states(text_encoder, [caption])
+    return states[0, start : start + len(through) - len(before)].mean(0)
+
+
+def synthetic_word_examples() -> dict[str, dict[str, list[tuple[str, str]]]]:
+    """``{attribute: {value: [(caption, word)]}}``: every basic caption of every combination of
+    genvid.data.synthetic that names the value by its own word ("left" in "moving left", not in
+    "travels leftward")."""
+    from genvid.data.synthetic import ALL_COMBINATIONS, NUM_TEMPLATES, caption_for
+    from genvid.known_prompts import synthetic_vocabulary
+
+    names = list(synthetic_vocabulary())
+    examples: dict[str, dict[str, list]] = {name: {} for name in names}
+    for combination in ALL_COMBINATIONS:
+        for template in range(NUM_TEMPLATES):
+            caption = caption_for(*combination, template=template)
+            for name, value in zip(names, combination):
+                if re.search(r"(?<![a-z])" + value + r"(?![a-z])", caption):
+                    examples[name].setdefault(value, []).append((caption, value))
+    return examples
+
+
+def write_caption_words(folder, text_encoder, examples: dict[str, dict[str, list[tuple[str, str]]]],
+                        template: str = DEFAULT_TEMPLATE, keep_similarity: float = DEFAULT_KEEP_SIMILARITY,
+                        centred: dict[str, bool] | None = None) -> Path:
+    """Store each value's mean word state (from ``examples``, see :func:`synthetic_word_examples`)
+    and the reading's settings in a pipeline folder."""
+    from safetensors.torch import save_file
+
+    centred = dict(DEFAULT_CENTRED if centred is None else centred)
+    tensors, vocabulary = {}, {}
+    for name, values in examples.items():
+        vocabulary[name] = list(values)
+        tensors[name] = torch.stack([
+            F.normalize(torch.stack([word_state(text_encoder, caption, word) for caption, word in pairs]).mean(0), dim=0)
+            for pairs in values.values()
+        ]).contiguous()
+    path = Path(folder) / FILE_NAME
+    save_file(tensors, str(path), metadata={
+        "vocabulary": json.dumps(vocabulary), "template": template, "keep_similarity": repr(float(keep_similarity)),
+        "centred": json.dumps({name: bool(centred.get(name, False)) for name in vocabulary}),
+    })
+    return path
+
+
+class PromptReader:
+    """:meth:`read` prompts as canonical captions; built by :meth:`from_folder`."""
+
+    def __init__(self, states: dict[str, torch.Tensor], vocabulary: dict[str, list[str]], template: str,
+                 keep_similarity: float, centred: dict[str, bool], known=None):
+        self.states = {name: tensor.float() for name, tensor in states.items()}
+        self.vocabulary = vocabulary
+        self.template = template
+        self.keep_similarity = keep_similarity
+        self.centred = centred
+        #: genvid.known_prompts.KnownCaptions: what decides that a prompt is close enough to keep
+        self.known = known
+
+    @classmethod
+    def from_folder(cls, folder) -> "PromptReader | None":
+        """The reader of a pipeline folder, or None where it has no ``caption_words.safetensors``."""
+        from safetensors import safe_open
+
+        from genvid.known_prompts import KnownCaptions
+
+        path = Path(folder) / FILE_NAME
+        if not path.is_file():
+            return None
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata()
+            states = {name: handle.get_tensor(name) for name in handle.keys()}
+        return cls(states, json.loads(metadata["vocabulary"]), metadata["template"],
+                   float(metadata["keep_similarity"]), json.loads(metadata["centred"]), KnownCaptions.from_folder(folder))
+
+    def save(self, folder) -> None:
+        """Write this reader's file (and the known captions it keeps prompts by) into ``folder``."""
+        from safetensors.torch import save_file
+
+        save_file({name: tensor.contiguous() for name, tensor in self.states.items()}, str(Path(folder) / FILE_NAME),
+                  metadata={"vocabulary": json.dumps(self.vocabulary), "template": self.template,
+                            "keep_similarity": repr(float(self.keep_similarity)), "centred": json.dumps(self.centred)})
+        if self.known is not None:
+            self.known.save(folder)
+
+    def kept(self, text_encoder, prompts: list[str]) -> list[bool]:
+        """Whether each prompt is close enough to a training caption to be encoded as it is."""
+        if self.known is None:
+            return [False] * len(prompts)
+        from genvid.known_prompts import sentence_embeddings
+
+        similarity = (sentence_embeddings(text_encoder, prompts) @ self.known.embeddings.T).max(dim=1).values
+        return [bool(value >= self.keep_similarity) for value in similarity]
+
+    def attributes(self, text_encoder, prompts: list[str]) -> list[dict[str, str]]:
+        """What each prompt asks for, one value per attribute, whatever its nearness."""
+        states, own = _token_states(text_encoder, prompts)
+        readings = [{} for _ in prompts]
+        for name, values in self.vocabulary.items():
+            references = self.states[name]
+            if self.centred.get(name):
+                centre = references.mean(0)
+                scores = torch.einsum("bld,vd->blv", states - centre, F.normalize(references - centre, dim=-1))
+            else:
+                scores = torch.einsum("bld,vd->blv", states, references)
+            scores = scores.masked_fill(~own[..., None], float("-inf")).amax(dim=1)
+            for reading, index in zip(readings, scores.argmax(dim=1).tolist()):
+                reading[name] = values[index]
+        return readings
+
+    def caption(self, attributes: dict[str, str]) -> str:
+        from genvid.data.captions import fix_articles
+
+        return fix_articles(self.template.format(**attributes))
+
+    def read(self, text_encoder, prompts: list[str]) -> list[str | None]:
+        """Per prompt: the canonical caption it is read as, or None where it is kept as it is (close
+        to the training captions, or empty: the unconditional prompt)."""
+        result: list[str | None] = [None] * len(prompts)
+        todo = [index for index, prompt in enumerate(prompts) if prompt.strip()]
+        if not todo:
+            return result
+        kept = self.kept(text_encoder, [prompts[index] for index in todo])
+        todo = [index for index, keep in zip(todo, kept) if not keep]
+        if todo:
+            for index, attributes in zip(todo, self.attributes(text_encoder, [prompts[index] for index in todo])):
+                result[index] = self.caption(attributes)
+        return result
+
+
+def reading_line(prompt: str, caption: str) -> str:
+    """The one line that says what a prompt was read as."""
+    return (f'note: this prompt is not in the captions\' words; it was read as "{caption}" (its words matched '
+            f"to the captions' by the text encoder; --no-read-prompt turns this off)")
+
+
+def read_prompts(pipeline, prompts: list[str]) -> list[str]:
+    """``prompts`` with each one the pipeline's reader reads replaced by its caption (logged)."""
+    reader = getattr(pipeline, "prompt_reader", None)
+    if reader is None:
+        return prompts
+    readings = reader.read(pipeline.text_encoder, prompts)
+    for prompt, caption in zip(prompts, readings):
+        if caption is not None:
+            logger.info(reading_line(prompt, caption))
+    return [prompt if caption is None else caption for prompt, caption in zip(prompts, readings)]
