@@ -97,3 +97,14 @@ def test_generate_prints_what_the_prompt_was_read_as(tmp_path, capsys):
         printed = capsys.readouterr().out
         assert ("it was read as" in printed) == read, printed
         assert far is None or ("far from everything this model was trained on" in printed) == far, printed
+
+
+def test_a_word_past_the_text_encoders_length_is_a_clear_error():
+    from genvid.errors import GenvidError
+    from genvid.pipelines.prompt_reading import word_state
+    from genvid.text import TextEncoder
+
+    encoder = TextEncoder(max_length=5)  # [CLS] a red circle [SEP]: "left" is cut off
+    assert word_state(encoder, "a red circle moving left", "red").shape == (encoder.hidden_size,)
+    with pytest.raises(GenvidError, match="'left' in 'a red circle moving left' lies past"):
+        word_state(encoder, "a red circle moving left", "left")

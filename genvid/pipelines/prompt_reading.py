@@ -74,6 +74,9 @@ def word_state(text_encoder, caption: str, word: str) -> torch.Tensor:
         raise GenvidError(f"prompt reading: {word!r} is not a whole word of {caption!r}")
     before = _token_ids(text_encoder, [caption[: match.start()].rstrip()])[0][0].tolist()
     through = _token_ids(text_encoder, [caption[: match.end()]])[0][0].tolist()
+    if len(through) <= len(before):  # both cut at the text encoder's length: the word is not in it
+        raise GenvidError(f"prompt reading: {word!r} in {caption!r} lies past the text encoder's "
+                          f"{len(through)} tokens")
     start = next(index for index, (old, new) in enumerate(zip(before + [None], through)) if old != new)
     states, _ = _token_states(text_encoder, [caption])
     return states[0, start : start + len(through) - len(before)].mean(0)
