@@ -38,6 +38,8 @@ SKIPS = [
     (r"^python -m genvid\.eval\.audio_round_trip --codec runs/demo/", "reads the demo recipe's codec run "
      "(tests/test_sound_fine_tune.py measures the round trip of a tiny codec)"),
     (r"^genvid eval edit", "minutes of generation on CPU (tests/test_editing_eval.py measures a tiny pipeline)"),
+    (r"^genvid eval steps --evaluations 60 ", "the few-step table at the demo's size: 74 s of the suite "
+     "(tests/test_conditioned_eval.py measures the few-step rows on the shipped demo)"),
     (r"genvid\.eval\.far_prompts .*--rebuild", "rewrites the shipped demos' caption summaries (tests/test_known_prompts.py "
      "checks the shipped files)"),
 ]
