@@ -34,15 +34,8 @@ def write_known_captions(folder, text_encoder, captions: list[str], vocabulary: 
                          threshold: float) -> Path:
     """Store the summary in a pipeline folder. ``vocabulary``: what the captions can ask for
     (``{"colors": [...], "shapes": [...], "motions": [...]}``)."""
-    from safetensors.torch import save_file
-
     unique = sorted(set(captions))
-    embeddings = sentence_embeddings(text_encoder, unique).half().contiguous()
-    path = Path(folder) / FILE_NAME
-    save_file({"embeddings": embeddings}, str(path),
-              metadata={"vocabulary": json.dumps(vocabulary), "threshold": repr(float(threshold)),
-                        "num_captions": str(len(unique))})
-    return path
+    return KnownCaptions(sentence_embeddings(text_encoder, unique), vocabulary, threshold).save(folder)
 
 
 def synthetic_vocabulary() -> dict[str, list[str]]:
@@ -88,7 +81,7 @@ class KnownCaptions:
         return cls(embeddings, json.loads(metadata["vocabulary"]), float(metadata["threshold"]))
 
     def save(self, folder) -> Path:
-        """Write this summary into another pipeline folder (as :func:`write_known_captions` stores it)."""
+        """Write this summary into a pipeline folder (fp16 embeddings; what :meth:`from_folder` reads)."""
         from safetensors.torch import save_file
 
         path = Path(folder) / FILE_NAME

@@ -105,8 +105,6 @@ def write_caption_words(folder, text_encoder, examples: dict[str, dict[str, list
                         centred: dict[str, bool] | None = None) -> Path:
     """Store each value's mean word state (from ``examples``, see :func:`synthetic_word_examples`)
     and the reading's settings in a pipeline folder."""
-    from safetensors.torch import save_file
-
     centred = dict(DEFAULT_CENTRED if centred is None else centred)
     tensors, vocabulary = {}, {}
     for name, values in examples.items():
@@ -114,13 +112,9 @@ def write_caption_words(folder, text_encoder, examples: dict[str, dict[str, list
         tensors[name] = torch.stack([
             F.normalize(torch.stack([word_state(text_encoder, caption, word) for caption, word in pairs]).mean(0), dim=0)
             for pairs in values.values()
-        ]).contiguous()
-    path = Path(folder) / FILE_NAME
-    save_file(tensors, str(path), metadata={
-        "vocabulary": json.dumps(vocabulary), "template": template, "keep_similarity": repr(float(keep_similarity)),
-        "centred": json.dumps({name: bool(centred.get(name, False)) for name in vocabulary}),
-    })
-    return path
+        ])
+    centred = {name: bool(centred.get(name, False)) for name in vocabulary}
+    return PromptReader(tensors, vocabulary, template, keep_similarity, centred).save(folder)
 
 
 class PromptReader:
@@ -152,15 +146,17 @@ class PromptReader:
         return cls(states, json.loads(metadata["vocabulary"]), metadata["template"],
                    float(metadata["keep_similarity"]), json.loads(metadata["centred"]), KnownCaptions.from_folder(folder))
 
-    def save(self, folder) -> None:
+    def save(self, folder) -> Path:
         """Write this reader's file (and the known captions it keeps prompts by) into ``folder``."""
         from safetensors.torch import save_file
 
-        save_file({name: tensor.contiguous() for name, tensor in self.states.items()}, str(Path(folder) / FILE_NAME),
+        path = Path(folder) / FILE_NAME
+        save_file({name: tensor.contiguous() for name, tensor in self.states.items()}, str(path),
                   metadata={"vocabulary": json.dumps(self.vocabulary), "template": self.template,
                             "keep_similarity": repr(float(self.keep_similarity)), "centred": json.dumps(self.centred)})
         if self.known is not None:
             self.known.save(folder)
+        return path
 
     def kept(self, text_encoder, prompts: list[str]) -> list[bool]:
         """Whether each prompt is close enough to a training caption to be encoded as it is."""
