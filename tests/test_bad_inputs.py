@@ -133,6 +133,8 @@ ROWS = [
     (["train", TINY_DIT, "model.num_layers=abc"], "model.num_layers='abc' must be an integer"),
     (["train", TINY_DIT, "data.height=abc"], "data.height='abc' must be an integer"),
     (["train", TINY_DIT, "data.random_start=3"], "data.random_start=3 must be true or false"),
+    (["train", TINY_DIT, "data.height=0"], "data: num_frames, height and width must each be >= 1"),
+    (["train", TINY_DIT, "training.eval.num_frames=0"], "training.eval: num_frames, height and width must each be >= 1"),
     (["train", TINY_DIT, "task_options.tokenizer=/nonexistent"], "/nonexistent"),
     (["train", TINY_DIT, "task_options.tokenizer=someone/some-tokenizer"], "someone/some-tokenizer"),
     (["train", TINY_DIT, "oops"], "not of the form key=value"),

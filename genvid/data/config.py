@@ -7,6 +7,7 @@ from typing import Any
 
 import torch
 
+from genvid.data.clip_shape import CLIP_SHAPE_FIELDS, ClipShape
 from genvid.data.seeded import SeededDataset
 from genvid.errors import GenvidError
 
@@ -14,11 +15,11 @@ SOURCES = ("synthetic", "folder", "real_images", "mixed", "cache")
 BUCKETED_SOURCES = ("synthetic", "folder", "cache")
 DEFAULT_SYNTHETIC_SAMPLES = 10000
 #: the DataConfig fields every source's dataset class takes
-CLIP_FIELDS = ("num_frames", "height", "width", "seed")
+CLIP_FIELDS = (*CLIP_SHAPE_FIELDS, "seed")
 
 
 @dataclass
-class DataConfig:
+class DataConfig(ClipShape):
     """Where training videos come from and how they are shaped.
 
     source: "synthetic" (genvid.data.synthetic, rendered on the fly), "folder" (a manifest),
@@ -35,7 +36,8 @@ class DataConfig:
     cache: the folder ``genvid dataset encode --out`` wrote, for source="cache".
     num_samples: dataset size for "synthetic" / "real_images" / "mixed" (default 10000); for "folder"
         the first N rows (None = all).
-    num_frames, height, width: clip shape; frame_stride: source frames between sampled frames ("folder").
+    num_frames, height, width: clip shape (genvid.data.clip_shape.ClipShape, each >= 1);
+        frame_stride: source frames between sampled frames ("folder").
     seed: picks the synthetic clips and the folder clips' start frames.
     split: "train" | "heldout" | "all": the synthetic combinations and the bundled photographs
         (genvid.data.real_images.HELDOUT_IMAGES are only in "heldout").
@@ -57,9 +59,6 @@ class DataConfig:
     source: str = "synthetic"
     manifest: str | None = None
     num_samples: int | None = None
-    num_frames: int = 17
-    height: int = 64
-    width: int = 64
     frame_stride: int = 1
     seed: int = 0
     split: str = "train"

@@ -23,12 +23,15 @@ from dataclasses import dataclass
 import torch
 
 from genvid.config import ConfigError, build_dataclass
+from genvid.data.clip_shape import ClipShape
 
 KINDS = ("tokenizer", "prompts")
 
 
 @dataclass
-class EvaluationOptions:
+class EvaluationOptions(ClipShape):
+    """``num_frames``, ``height``, ``width`` (from :class:`ClipShape`): tokenizer: the held-out set's clip size."""
+
     #: "tokenizer" (reconstruction of a held-out set) or "prompts" (a generator's prompt following)
     kind: str = "tokenizer"
     #: tokenizer: "synthetic" or "real" (genvid's fixed held-out sets)
@@ -37,10 +40,6 @@ class EvaluationOptions:
     split: str = "heldout"
     #: evaluate at most this many clips (None: the whole set or split)
     max_clips: int | None = None
-    #: tokenizer: clip size of the held-out set
-    num_frames: int = 17
-    height: int = 64
-    width: int = 64
     #: prompts: sampling
     samples_per_combination: int = 1
     batch_size: int = 16
@@ -52,6 +51,7 @@ class EvaluationOptions:
     feature_model: str | None = None
 
     def __post_init__(self):
+        super().__post_init__()
         if self.kind not in KINDS:
             raise ConfigError(f"training.eval.kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.heldout not in ("synthetic", "real"):
