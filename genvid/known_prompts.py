@@ -16,6 +16,8 @@ from pathlib import Path
 
 import torch
 
+from genvid.folder_files import read_folder_file, write_folder_file
+
 FILE_NAME = "known_captions.safetensors"
 
 
@@ -70,25 +72,17 @@ class KnownCaptions:
     @classmethod
     def from_folder(cls, folder) -> "KnownCaptions | None":
         """The summary of a pipeline folder, or None where it has none."""
-        from safetensors import safe_open
-
-        path = Path(folder) / FILE_NAME
-        if not path.is_file():
+        stored = read_folder_file(folder, FILE_NAME)
+        if stored is None:
             return None
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata()
-            embeddings = handle.get_tensor("embeddings")
-        return cls(embeddings, json.loads(metadata["vocabulary"]), float(metadata["threshold"]))
+        tensors, metadata = stored
+        return cls(tensors["embeddings"], json.loads(metadata["vocabulary"]), float(metadata["threshold"]))
 
     def save(self, folder) -> Path:
         """Write this summary into a pipeline folder (fp16 embeddings; what :meth:`from_folder` reads)."""
-        from safetensors.torch import save_file
-
-        path = Path(folder) / FILE_NAME
-        save_file({"embeddings": self.embeddings.half().contiguous()}, str(path),
-                  metadata={"vocabulary": json.dumps(self.vocabulary), "threshold": repr(float(self.threshold)),
-                            "num_captions": str(self.embeddings.shape[0])})
-        return path
+        return write_folder_file(folder, FILE_NAME, {"embeddings": self.embeddings.half()},
+                                 {"vocabulary": json.dumps(self.vocabulary), "threshold": repr(float(self.threshold)),
+                                  "num_captions": str(self.embeddings.shape[0])})
 
     def similarity(self, text_encoder, prompt: str) -> float:
         """Cosine of the prompt's sentence embedding to its nearest training caption."""
