@@ -125,3 +125,28 @@ def test_training_draws_clean_prefixes_and_keyframes():
     assert (~keys).any(dim=1).all()  # a frame is always left to learn on
     assert keys[:, 1:].any() and 0.3 < keys.float().mean() < 0.6  # at any position
     assert draw_clean_frames(4, 6, DiffusionOptions(tokenizer="x"), generator) is None
+
+
+def test_phased_clips_always_continue_a_prefix_and_phase_zero_clips_keep_their_draws():
+    odds = dict(tokenizer="x", first_frame_probability=0.2, prefix_probability=0.15, keyframe_probability=0.15)
+    phased = torch.arange(2000) % 2 == 0
+
+    def draw(phases=None, **options):
+        generator = torch.Generator().manual_seed(0)
+        clean = draw_clean_frames(2000, 5, DiffusionOptions(**{**odds, **options}), generator, phases)
+        return clean, torch.rand(1, generator=generator)  # and what the step draws next
+
+    today, after = draw()
+    off, off_after = draw(phased)  # the option off: phases are ignored, the draws are today's
+    assert torch.equal(off, today) and torch.equal(off_after, after)
+    coupled, coupled_after = draw(phased, prefix_for_phased_clips=True)
+    assert torch.equal(coupled, draw(phased, prefix_for_phased_clips=True)[0])  # deterministic
+    assert torch.equal(coupled_after, after)  # no extra draws: the step's later noise stays the same
+    lengths = coupled[phased].sum(dim=1)
+    assert set(lengths.tolist()) == {1, 2}  # 1..prefix_frames_max
+    assert torch.equal(coupled[phased], torch.arange(5)[None] < lengths[:, None])  # every phased clip a prefix
+    assert torch.equal(coupled[~phased], today[~phased])  # phase 0: exactly today's draws and odds
+    assert 0.4 < (~coupled[~phased].any(dim=1)).float().mean() < 0.6  # half of them text-to-video
+    alone, _ = draw(phased, prefix_for_phased_clips=True, first_frame_probability=0.0, prefix_probability=0.0,
+                    keyframe_probability=0.0)  # nothing else drawn: phased clips still continue a prefix
+    assert alone[phased].any(dim=1).all() and not alone[~phased].any()

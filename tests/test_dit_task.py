@@ -16,10 +16,10 @@ TOKENIZER = dict(latent_channels=4, base_channels=8, channel_multipliers=[1, 2, 
 MODEL = dict(in_channels=4, hidden_size=32, num_layers=1, num_heads=2, text_hidden_size=384)
 
 
-def make_task(**options):
+def make_task(data=None, **options):
     values = dict(tokenizer_config=TOKENIZER, first_frame_probability=0.5)
     values.update(options)
-    task = DiffusionTask(MODEL, DiffusionOptions(**values), DataConfig(num_frames=5, height=16, width=16))
+    task = DiffusionTask(MODEL, DiffusionOptions(**values), data or DataConfig(num_frames=5, height=16, width=16))
     task.setup(torch.device("cpu"))
     return task
 
@@ -138,6 +138,27 @@ def test_preview_writes_mp4_and_contact_sheet(task, tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == [
         "step0000007.png", "step0000007_sample0.mp4", "step0000007_sample1.mp4"
     ]
+
+
+def test_a_clip_s_phase_couples_with_a_clean_prefix_only_when_asked(task):
+    model = task.build_model()
+    batch = synthetic_batch(["a red circle moving left", "a blue square moving up"])
+    phased_batch = {**batch, "phase": [0.25, 0.5]}
+    loss, _ = task.training_step(model, batch, 0, torch.Generator().manual_seed(0))
+    ignored, _ = task.training_step(model, phased_batch, 0, torch.Generator().manual_seed(0))
+    assert torch.equal(loss.detach(), ignored.detach())  # option off: a phase changes nothing
+    data = DataConfig(num_frames=5, height=16, width=16, phase_probability=0.5)
+    coupled = make_task(data, first_frame_probability=0.0, prefix_for_phased_clips=True)
+    _, logs = coupled.training_step(model, phased_batch, 0, torch.Generator().manual_seed(0))
+    assert logs["first_frame_given"] == 1.0  # every phased clip starts from a clean prefix
+    _, logs = coupled.training_step(model, {**batch, "phase": [0.0, 0.0]}, 0, torch.Generator().manual_seed(0))
+    assert "first_frame_given" not in logs  # phase 0 with nothing drawn: plain text-to-video
+    with pytest.raises(ConfigError, match="phase in the batch"):
+        coupled.training_step(model, batch, 0, torch.Generator().manual_seed(0))
+    with pytest.raises(ConfigError, match="data.phase_probability"):
+        DiffusionTask(MODEL, DiffusionOptions(tokenizer="x", prefix_for_phased_clips=True), DataConfig())
+    with pytest.raises(ConfigError, match="prefix_frames_max"):
+        DiffusionTask(MODEL, DiffusionOptions(tokenizer="x", prefix_for_phased_clips=True, prefix_frames_max=0), data)
 
 
 def test_bad_options_are_config_errors():

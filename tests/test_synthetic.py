@@ -224,6 +224,7 @@ def test_dataset_phases_are_deterministic_and_phase_zero_keeps_today_s_clips():
         assert torch.equal(item["video"], render_clip(item["color"], item["shape"], item["motion"], 17, 32, 32,
                                                       labels["clip_seed"], 17, labels["phase"]))
         assert torch.equal(item["video"], today[index]["video"]) == (labels["phase"] == 0)
+        assert item["phase"] == labels["phase"] and "phase" not in today[index]  # what the DiT task reads
         # what the clip shows is still its caption, across the frame's edge too
         found = analyze_clip(item["video"])
         assert (found["color"], found["shape"], found["motion"]) == (item["color"], item["shape"], item["motion"])

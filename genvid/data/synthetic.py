@@ -351,7 +351,8 @@ class SyntheticVideoDataset(SeededDataset):
     ``phase_probability``: the share of clips that start at a random point of their wrapping path
     (render_clip's ``phase``, uniform in [0, 1) from ``(seed, i)``; at ``travel_frames`` speed), so the
     object crosses the frame's edge within a clip as it does in a long one; the rest start at phase
-    0, the clips of ``phase_probability=0`` byte for byte. ``labels(i)["phase"]`` is the clip's phase.
+    0, the clips of ``phase_probability=0`` byte for byte. ``labels(i)["phase"]`` is the clip's phase,
+and so is ``item["phase"]`` when ``phase_probability`` > 0 (items of 0 have no such key).
     With ``audio_sample_rate`` set, items also carry ``"audio"``: the matching soundtrack of
     :func:`render_audio` (the clip lasting ``num_frames / fps`` seconds).
     """
@@ -421,6 +422,8 @@ class SyntheticVideoDataset(SeededDataset):
         """Item ``index`` rendered at another shape (a bucket's); same labels, same motion."""
         item = self.labels(index)
         clip_seed, phase = item.pop("clip_seed"), item.pop("phase")
+        if self.phase_probability:  # what the DiT task couples its conditioning with; unphased items stay as they were
+            item["phase"] = phase
         item["video"] = render_clip(
             item["color"], item["shape"], item["motion"], num_frames, height, width, clip_seed, self.travel_frames, phase
         )

@@ -17,6 +17,11 @@ of the loss, exactly as the first frame): with probability ``prefix_probability`
 each conditioned on the previous one's last latent frames); with probability
 ``keyframe_probability`` each latent frame is clean with odds ``keyframe_share`` (at least one stays
 noisy): the pipeline's ``keyframes=`` at any positions, first and last for interpolation.
+With ``prefix_for_phased_clips`` a clip that starts along its path (a nonzero ``phase`` of the
+synthetic set, genvid.data.synthetic) always gets a clean prefix of ``1..prefix_frames_max`` latent
+frames, and the clips at phase 0 keep the draws above: a long video's first segment is text-to-video
+from the path's start, only its continuations begin further along, so text-to-video is never taught
+to start anywhere.
 
 Audio conditioning (``audio_codec`` / ``audio_codec_config``, data with ``audio_sample_rate``): the
 frozen codec turns each clip's soundtrack into codes the model cross-attends to next to the text.
@@ -63,6 +68,8 @@ class DiffusionOptions(GeneratorOptions):
     #: share of samples whose first 1..prefix_frames_max latent frames are given clean (long video)
     prefix_probability: float = 0.0
     prefix_frames_max: int = 2
+    #: a clip with a nonzero phase (data items' ``phase``) always gets a clean prefix; phase 0 keeps the draws
+    prefix_for_phased_clips: bool = False
     #: share of samples with clean latent frames at random positions (keyframes, interpolation)
     keyframe_probability: float = 0.0
     #: odds of each latent frame being a keyframe in such a sample
@@ -143,13 +150,18 @@ def flow_matching_loss(
 
 
 def draw_clean_frames(
-    batch: int, frames: int, options: DiffusionOptions, generator: torch.Generator | None
+    batch: int, frames: int, options: DiffusionOptions, generator: torch.Generator | None,
+    phased: torch.Tensor | None = None,
 ) -> torch.Tensor | None:
     """Which latent frames of each sample are given clean, ``(batch, frames)`` bool (None: none).
 
     Each sample is at most one kind: first frame, a prefix, or keyframes (in that order of draws);
-    at least one frame is always left to learn on."""
-    if frames < 2 or not (options.first_frame_probability or options.prefix_probability or options.keyframe_probability):
+    at least one frame is always left to learn on. ``phased`` (``(batch,)`` bool, with
+    ``prefix_for_phased_clips``): those samples are prefixes whatever their kind's draw, from the same
+    draws, so the other samples get exactly the frames they would without it."""
+    coupled = options.prefix_for_phased_clips and phased is not None and bool(phased.any())
+    if frames < 2 or not (options.first_frame_probability or options.prefix_probability or options.keyframe_probability
+                          or coupled):
         return None
     device = generator.device if generator is not None else "cpu"
     kind = torch.rand(batch, generator=generator, device=device)
@@ -163,8 +175,12 @@ def draw_clean_frames(
     positions = torch.arange(frames, device=device)
     clean[:, 0] = kind < first_bound
     is_prefix = (kind >= first_bound) & (kind < prefix_bound)
+    if coupled:
+        phased = phased.to(device)
+        clean[:, 0] &= ~phased
+        is_prefix |= phased
     clean |= is_prefix[:, None] & (positions[None] < prefix_lengths[:, None])
-    is_keyframes = (kind >= prefix_bound) & (kind < keyframe_bound)
+    is_keyframes = (kind >= prefix_bound) & (kind < keyframe_bound) & ~is_prefix
     keyframes &= is_keyframes[:, None]
     all_clean = keyframes.all(dim=1)
     keyframes[all_clean, frames // 2] = False  # one frame stays noisy
@@ -213,6 +229,11 @@ class DiffusionTask(GeneratorTask):
                 raise ConfigError(f"task_options.{name} must be in [0, 1], got {getattr(options, name)}")
         if options.prefix_frames_max < 1:
             raise ConfigError(f"task_options.prefix_frames_max must be >= 1, got {options.prefix_frames_max}")
+        if options.prefix_for_phased_clips and data_config is not None and not getattr(data_config, "phase_probability", 0):
+            raise ConfigError(
+                "task_options.prefix_for_phased_clips needs clips with a phase: set data.phase_probability > 0 "
+                "(synthetic data)"
+            )
         if self.has_audio_codec and data_config is not None and not getattr(data_config, "audio_sample_rate", None):
             raise ConfigError("audio conditioning needs clips with sound: set data.audio_sample_rate")
         if options.teacher is not None and self.has_audio_codec:
@@ -329,7 +350,7 @@ class DiffusionTask(GeneratorTask):
             schedule = sampler_levels(options.distilled_steps, options.scheduler_shift)
             step_index = torch.randint(0, options.distilled_steps, (batch_size,), generator=generator, device=generator_device)
             levels, next_levels = schedule[step_index.cpu()].to(self.device), schedule[step_index.cpu() + 1].to(self.device)
-        clean_first = draw_clean_frames(batch_size, latents.shape[2], options, generator)
+        clean_first = draw_clean_frames(batch_size, latents.shape[2], options, generator, self.phased_clips(batch))
         clean_first = None if clean_first is None else clean_first.to(self.device)
         conditioning = {}
         logs = {}
@@ -359,6 +380,17 @@ class DiffusionTask(GeneratorTask):
             logs["first_frame_given"] = float(clean_first[:, 0].float().mean())
             logs["clean_frame_share"] = float(clean_first.float().mean())
         return loss, logs
+
+    def phased_clips(self, batch) -> torch.Tensor | None:
+        """``(batch,)`` bool: the clips starting along their path (``prefix_for_phased_clips``)."""
+        if not self.options.prefix_for_phased_clips:
+            return None
+        if "phase" not in batch:
+            raise ConfigError(
+                "task_options.prefix_for_phased_clips needs the clips' phase in the batch: a synthetic data set "
+                "with data.phase_probability > 0 (an encoded cache or a folder set has none)"
+            )
+        return torch.as_tensor([float(phase) for phase in batch["phase"]]) != 0
 
     def _latent_grid(self, batch=None) -> tuple[int, int, int]:
         if batch is not None and "latents" in batch:
