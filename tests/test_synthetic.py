@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from genvid.data import DataConfig, build_dataset, collate_videos
+from genvid.data.camera_motion import CameraMotionDataset
 from genvid.data.synthetic import (
     ALL_COMBINATIONS,
     COLORS,
@@ -14,6 +15,7 @@ from genvid.data.synthetic import (
     parse_caption,
     render_clip,
 )
+from genvid.errors import GenvidError
 
 
 def test_vocabulary_and_heldout_list():
@@ -57,6 +59,14 @@ def test_dataset_deterministic_and_seed_dependent():
         assert torch.equal(a[index]["video"], b[index]["video"])
         assert a[index]["caption"] == b[index]["caption"]
         assert not torch.equal(a[index]["video"], c[index]["video"])
+
+
+@pytest.mark.parametrize("dataset_class", [SyntheticVideoDataset, CameraMotionDataset])
+def test_a_clip_with_no_frames_or_pixels_is_refused_when_the_dataset_is_made(dataset_class):
+    with pytest.raises(GenvidError, match="width=0"):
+        dataset_class(num_samples=2, num_frames=5, height=16, width=0)
+    with pytest.raises(GenvidError, match="num_frames=0"):
+        dataset_class(num_samples=2, num_frames=0, height=16, width=16)
 
 
 def test_heldout_never_in_train_and_heldout_split_only_heldout():

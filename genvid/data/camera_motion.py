@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 import torch.nn.functional as F
-from genvid.data.seeded import SeededDataset
+from genvid.data.seeded import SplitClipDataset
 from genvid.errors import GenvidError
 
 
@@ -177,7 +177,7 @@ def camera_motion_clip(
     return render_camera_path(image.float(), path, num_frames, height, width)
 
 
-class CameraMotionDataset(SeededDataset):
+class CameraMotionDataset(SplitClipDataset):
     """``num_samples`` camera-motion clips of bundled photographs (genvid.data.real_images).
 
     Item ``i`` films image ``i mod len(images)`` (in a seed-dependent order) along a path drawn from
@@ -199,20 +199,15 @@ class CameraMotionDataset(SeededDataset):
     ):
         from genvid.data.real_images import bundled_images
 
-        super().__init__(num_samples, seed)
+        super().__init__(bundled_images(split), split, num_samples, num_frames, height, width, seed, order_key=104_729)
         if not 0.0 <= still_fraction <= 1.0:
             raise GenvidError(f"still_fraction must be within [0, 1], got {still_fraction}")
-        self.images = bundled_images(split)
-        self.split = split
-        self.num_frames, self.height, self.width = int(num_frames), int(height), int(width)
         self.still_fraction = float(still_fraction)
-        self._order = np.random.default_rng([self.seed, 104_729]).permutation(len(self.images))
 
     def __getitem__(self, index: int) -> dict:
         from genvid.data.real_images import load_image
 
-        self.check_index(index)
-        image = self.images[self._order[index % len(self.images)]]
+        image = self.entry(index)
         rng = np.random.default_rng([self.seed, index, 3])
         still = self.num_frames == 1 or rng.random() < self.still_fraction
         clip = camera_motion_clip(

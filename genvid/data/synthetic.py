@@ -32,7 +32,7 @@ import re
 
 import numpy as np
 import torch
-from genvid.data.seeded import SeededDataset
+from genvid.data.seeded import SplitClipDataset
 from genvid.errors import GenvidError
 
 COLORS: dict[str, tuple[int, int, int]] = {
@@ -339,7 +339,7 @@ def render_audio(
     return torch.from_numpy((wave * loudness * fade).astype(np.float32))
 
 
-class SyntheticVideoDataset(SeededDataset):
+class SyntheticVideoDataset(SplitClipDataset):
     """``num_samples`` clips drawn from the split's combinations, deterministic in ``seed``.
 
     Item ``i`` is ``{"video": (3,T,H,W) float [-1,1], "caption", "color", "shape", "motion"}``; the
@@ -373,7 +373,7 @@ and so is ``item["phase"]`` when ``phase_probability`` > 0 (items of 0 have no s
     ):
         if split not in SPLITS:
             raise GenvidError(f"unknown synthetic split {split!r}; expected one of {', '.join(SPLITS)}")
-        super().__init__(num_samples, seed)
+        super().__init__(SPLITS[split], split, num_samples, num_frames, height, width, seed, order_key=7919)
         if captions not in CAPTION_GRAMMARS:
             raise GenvidError(f"unknown caption grammar {captions!r}; expected one of {', '.join(CAPTION_GRAMMARS)}")
         if not 0.0 <= phase_probability <= 1.0:
@@ -381,18 +381,12 @@ and so is ``item["phase"]`` when ``phase_probability`` > 0 (items of 0 have no s
         self.captions = captions
         self.travel_frames = travel_frames
         self.phase_probability = float(phase_probability)
-        self.split = split
-        self.combinations = SPLITS[split]
-        self.num_frames, self.height, self.width = int(num_frames), int(height), int(width)
         self.fps = float(fps)
         self.audio_sample_rate = audio_sample_rate
-        # A seed-dependent order so that the first items of different seeds differ in content too.
-        self._order = np.random.default_rng([self.seed, 7919]).permutation(len(self.combinations))
 
     def labels(self, index: int) -> dict:
         """Caption and labels of item ``index`` without rendering it."""
-        self.check_index(index)
-        color, shape, motion = self.combinations[self._order[index % len(self.combinations)]]
+        color, shape, motion = self.entry(index)
         rng = np.random.default_rng([self.seed, index])
         template = int(rng.integers(NUM_TEMPLATES))
         clip_seed = int(rng.integers(2**62))
