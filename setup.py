@@ -8,7 +8,7 @@ setup(
     packages=find_packages(include=["genvid", "genvid.*", "tokenizer", "tokenizer.*"]) + ["genvid.configs"],
     package_dir={"genvid.configs": "configs"},
     package_data={
-        "genvid": ["demo/**/*", "pretrained/**/*"],
+        "genvid": ["demo/**/*", "pretrained/**/*", "pipelines/colour_names.tsv"],
         "genvid.configs": ["*/*.yaml"],
     },
 )

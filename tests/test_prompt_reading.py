@@ -42,6 +42,23 @@ def test_shipped_demos_read_new_words_and_keep_the_captions(diffusion):
         assert reader.read(encoder, [caption]) == [None]
 
 
+def test_colours_are_read_by_name_and_the_rest_by_the_encoder(diffusion):
+    import copy
+
+    from genvid.data.synthetic import COLORS
+
+    reader, encoder = diffusion.prompt_reader, diffusion.text_encoder
+    # the folder keeps the colours the demo draws; names are read as the nearest of those
+    assert reader.colour_values == {name: list(value) for name, value in COLORS.items()}
+    named = ["look, a carmine sphere soaring", "i see a navy cube plunging", "watch this bluish coin crawling right"]
+    assert [reading["colours"] for reading in reader.attributes(encoder, named)] == ["red", "blue", "blue"]
+    # "lagoon" is no name in the table: the token states decide, as without the table
+    unnamed = ["look, a lagoon sphere soaring", "i see an alabaster cube plunging"]
+    without_table = copy.copy(reader)
+    without_table.colour_words = None
+    assert reader.attributes(encoder, unnamed) == without_table.attributes(encoder, unnamed)
+
+
 def test_a_canonical_prompt_gives_the_same_clip(diffusion):
     prompt = caption_for(*HELDOUT_COMBINATIONS[0], 3)
     assert torch.equal(_clip(diffusion, prompt), _clip(diffusion, prompt, read_prompt=False))
@@ -80,6 +97,7 @@ def test_reader_round_trip_and_a_folder_without_one(tmp_path, diffusion):
     diffusion.prompt_reader.save(tmp_path)
     loaded = PromptReader.from_folder(tmp_path)
     assert (tmp_path / FILE_NAME).is_file() and loaded.known is not None
+    assert loaded.colour_values == diffusion.prompt_reader.colour_values and loaded.colour_values
     prompts = [*NEW_WORDS, "a red circle moving left", "a dog surfing at sunset"]
     assert loaded.read(diffusion.text_encoder, prompts) == diffusion.prompt_reader.read(diffusion.text_encoder, prompts)
 

@@ -10,15 +10,17 @@ or captions of another, and that no content word of this set is a word of a held
 
 from __future__ import annotations
 
+#: Colours: two names, then an adjective form ("-ish", "-y") or a shade; some are names a
+#: colour-name table does not know ("mandarin", "lagoon").
 COLOR_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "red": ("vermilion", "carmine"),
-    "green": ("lime", "chartreuse"),
-    "blue": ("navy", "cerulean"),
-    "yellow": ("mustard", "saffron"),
-    "purple": ("lilac", "amethyst"),
-    "orange": ("marigold", "mandarin"),
-    "white": ("alabaster", "porcelain"),
-    "cyan": ("lagoon", "glacier"),
+    "red": ("vermilion", "carmine", "brick"),
+    "green": ("lime", "chartreuse", "grassy"),
+    "blue": ("navy", "cerulean", "bluish"),
+    "yellow": ("mustard", "saffron", "buttery"),
+    "purple": ("lilac", "amethyst", "purplish"),
+    "orange": ("marigold", "mandarin", "orangish"),
+    "white": ("alabaster", "porcelain", "silvery"),
+    "cyan": ("lagoon", "glacier", "icy"),
 }
 SHAPE_SYNONYMS: dict[str, tuple[str, ...]] = {
     "circle": ("sphere", "coin"),

@@ -18,6 +18,10 @@ wording set (genvid.eval.dev_wordings, measured by genvid.eval.reading), never o
   direction from that mean (what the values differ in). Shapes and motions read best this way.
 - plain cosine to each value's state: colours (MiniLM keeps little of a colour word's hue; the
   centred rule let a few colour directions win every prompt).
+
+Colours are read from a colour-name table first (genvid.pipelines.colour_words: the XKCD survey's
+and the CSS4 names, nearest in CIELAB to the colours the model draws, stored here as
+``colour_values``); the token states decide only for a prompt with no name the table knows.
 """
 
 from __future__ import annotations
@@ -43,6 +47,8 @@ DEFAULT_KEEP_SIMILARITY = 0.8
 DEFAULT_TEMPLATE = "a {colours} {shapes} moving {motions}"
 #: Per attribute: compare centred states (True) or plain cosine (False); chosen on the development set.
 DEFAULT_CENTRED = {"colours": False, "shapes": True, "motions": True}
+#: The attribute a colour-name table reads (genvid.pipelines.colour_words).
+COLOUR_ATTRIBUTE = "colours"
 
 
 def _token_ids(text_encoder, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -100,12 +106,22 @@ def synthetic_word_examples() -> dict[str, dict[str, list[tuple[str, str]]]]:
     return examples
 
 
+def synthetic_colour_values(names) -> dict[str, list[int]]:
+    """The sRGB each of ``names`` is drawn in by genvid.data.synthetic (names it has not: left out)."""
+    from genvid.data.synthetic import COLORS
+
+    return {name: list(COLORS[name]) for name in names if name in COLORS}
+
+
 def write_caption_words(folder, text_encoder, examples: dict[str, dict[str, list[tuple[str, str]]]],
                         template: str = DEFAULT_TEMPLATE, keep_similarity: float = DEFAULT_KEEP_SIMILARITY,
-                        centred: dict[str, bool] | None = None) -> Path:
+                        centred: dict[str, bool] | None = None, colour_values: dict | None = None) -> Path:
     """Store each value's mean word state (from ``examples``, see :func:`synthetic_word_examples`)
-    and the reading's settings in a pipeline folder."""
+    and the reading's settings in a pipeline folder. ``colour_values``: the sRGB the model draws each
+    colour in (default: genvid.data.synthetic's, for the colours it has)."""
     centred = dict(DEFAULT_CENTRED if centred is None else centred)
+    if colour_values is None:
+        colour_values = synthetic_colour_values(examples.get(COLOUR_ATTRIBUTE, {}))
     tensors, vocabulary = {}, {}
     for name, values in examples.items():
         vocabulary[name] = list(values)
@@ -114,14 +130,17 @@ def write_caption_words(folder, text_encoder, examples: dict[str, dict[str, list
             for pairs in values.values()
         ])
     centred = {name: bool(centred.get(name, False)) for name in vocabulary}
-    return PromptReader(tensors, vocabulary, template, keep_similarity, centred).save(folder)
+    return PromptReader(tensors, vocabulary, template, keep_similarity, centred,
+                        colour_values=colour_values).save(folder)
 
 
 class PromptReader:
     """:meth:`read` prompts as canonical captions; built by :meth:`from_folder`."""
 
     def __init__(self, states: dict[str, torch.Tensor], vocabulary: dict[str, list[str]], template: str,
-                 keep_similarity: float, centred: dict[str, bool], known=None):
+                 keep_similarity: float, centred: dict[str, bool], known=None, colour_values: dict | None = None):
+        from genvid.pipelines.colour_words import ColourWords
+
         self.states = {name: tensor.float() for name, tensor in states.items()}
         self.vocabulary = vocabulary
         self.template = template
@@ -129,6 +148,11 @@ class PromptReader:
         self.centred = centred
         #: genvid.known_prompts.KnownCaptions: what decides that a prompt is close enough to keep
         self.known = known
+        #: the sRGB of each colour as the model draws it (a colour without one: the table's value of its name)
+        self.colour_values = dict(colour_values or {})
+        colours = vocabulary.get(COLOUR_ATTRIBUTE)
+        self.colour_words = None if colours is None else ColourWords(
+            {name: self.colour_values.get(name) for name in colours})
 
     @classmethod
     def from_folder(cls, folder) -> "PromptReader | None":
@@ -144,7 +168,8 @@ class PromptReader:
             metadata = handle.metadata()
             states = {name: handle.get_tensor(name) for name in handle.keys()}
         return cls(states, json.loads(metadata["vocabulary"]), metadata["template"],
-                   float(metadata["keep_similarity"]), json.loads(metadata["centred"]), KnownCaptions.from_folder(folder))
+                   float(metadata["keep_similarity"]), json.loads(metadata["centred"]), KnownCaptions.from_folder(folder),
+                   json.loads(metadata.get("colour_values", "{}")))
 
     def save(self, folder) -> Path:
         """Write this reader's file (and the known captions it keeps prompts by) into ``folder``."""
@@ -153,7 +178,8 @@ class PromptReader:
         path = Path(folder) / FILE_NAME
         save_file({name: tensor.contiguous() for name, tensor in self.states.items()}, str(path),
                   metadata={"vocabulary": json.dumps(self.vocabulary), "template": self.template,
-                            "keep_similarity": repr(float(self.keep_similarity)), "centred": json.dumps(self.centred)})
+                            "keep_similarity": repr(float(self.keep_similarity)), "centred": json.dumps(self.centred),
+                            "colour_values": json.dumps(self.colour_values)})
         if self.known is not None:
             self.known.save(folder)
         return path
@@ -181,6 +207,9 @@ class PromptReader:
             scores = scores.masked_fill(~own[..., None], float("-inf")).amax(dim=1)
             for reading, index in zip(readings, scores.argmax(dim=1).tolist()):
                 reading[name] = values[index]
+        if self.colour_words is not None:
+            for reading, prompt in zip(readings, prompts):
+                reading[COLOUR_ATTRIBUTE] = self.colour_words.read(prompt) or reading[COLOUR_ATTRIBUTE]
         return readings
 
     def caption(self, attributes: dict[str, str]) -> str:
