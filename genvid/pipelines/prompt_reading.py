@@ -157,29 +157,25 @@ class PromptReader:
     @classmethod
     def from_folder(cls, folder) -> "PromptReader | None":
         """The reader of a pipeline folder, or None where it has no ``caption_words.safetensors``."""
-        from safetensors import safe_open
-
+        from genvid.folder_files import read_folder_file
         from genvid.known_prompts import KnownCaptions
 
-        path = Path(folder) / FILE_NAME
-        if not path.is_file():
+        stored = read_folder_file(folder, FILE_NAME)
+        if stored is None:
             return None
-        with safe_open(str(path), framework="pt") as handle:
-            metadata = handle.metadata()
-            states = {name: handle.get_tensor(name) for name in handle.keys()}
+        states, metadata = stored
         return cls(states, json.loads(metadata["vocabulary"]), metadata["template"],
                    float(metadata["keep_similarity"]), json.loads(metadata["centred"]), KnownCaptions.from_folder(folder),
                    json.loads(metadata.get("colour_values", "{}")))
 
     def save(self, folder) -> Path:
         """Write this reader's file (and the known captions it keeps prompts by) into ``folder``."""
-        from safetensors.torch import save_file
+        from genvid.folder_files import write_folder_file
 
-        path = Path(folder) / FILE_NAME
-        save_file({name: tensor.contiguous() for name, tensor in self.states.items()}, str(path),
-                  metadata={"vocabulary": json.dumps(self.vocabulary), "template": self.template,
-                            "keep_similarity": repr(float(self.keep_similarity)), "centred": json.dumps(self.centred),
-                            "colour_values": json.dumps(self.colour_values)})
+        path = write_folder_file(folder, FILE_NAME, self.states, {
+            "vocabulary": json.dumps(self.vocabulary), "template": self.template,
+            "keep_similarity": repr(float(self.keep_similarity)), "centred": json.dumps(self.centred),
+            "colour_values": json.dumps(self.colour_values)})
         if self.known is not None:
             self.known.save(folder)
         return path
