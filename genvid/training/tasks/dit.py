@@ -229,11 +229,8 @@ class DiffusionTask(GeneratorTask):
                 raise ConfigError(f"task_options.{name} must be in [0, 1], got {getattr(options, name)}")
         if options.prefix_frames_max < 1:
             raise ConfigError(f"task_options.prefix_frames_max must be >= 1, got {options.prefix_frames_max}")
-        if options.prefix_for_phased_clips and data_config is not None and not getattr(data_config, "phase_probability", 0):
-            raise ConfigError(
-                "task_options.prefix_for_phased_clips needs clips with a phase: set data.phase_probability > 0 "
-                "(synthetic data)"
-            )
+        if options.prefix_for_phased_clips:
+            self.check_phased_data("prefix_for_phased_clips")
         if self.has_audio_codec and data_config is not None and not getattr(data_config, "audio_sample_rate", None):
             raise ConfigError("audio conditioning needs clips with sound: set data.audio_sample_rate")
         if options.teacher is not None and self.has_audio_codec:
@@ -350,7 +347,8 @@ class DiffusionTask(GeneratorTask):
             schedule = sampler_levels(options.distilled_steps, options.scheduler_shift)
             step_index = torch.randint(0, options.distilled_steps, (batch_size,), generator=generator, device=generator_device)
             levels, next_levels = schedule[step_index.cpu()].to(self.device), schedule[step_index.cpu() + 1].to(self.device)
-        clean_first = draw_clean_frames(batch_size, latents.shape[2], options, generator, self.phased_clips(batch))
+        phased = self.phased_clips(batch, "prefix_for_phased_clips") if options.prefix_for_phased_clips else None
+        clean_first = draw_clean_frames(batch_size, latents.shape[2], options, generator, phased)
         clean_first = None if clean_first is None else clean_first.to(self.device)
         conditioning = {}
         logs = {}
@@ -380,17 +378,6 @@ class DiffusionTask(GeneratorTask):
             logs["first_frame_given"] = float(clean_first[:, 0].float().mean())
             logs["clean_frame_share"] = float(clean_first.float().mean())
         return loss, logs
-
-    def phased_clips(self, batch) -> torch.Tensor | None:
-        """``(batch,)`` bool: the clips starting along their path (``prefix_for_phased_clips``)."""
-        if not self.options.prefix_for_phased_clips:
-            return None
-        if "phase" not in batch:
-            raise ConfigError(
-                "task_options.prefix_for_phased_clips needs the clips' phase in the batch: a synthetic data set "
-                "with data.phase_probability > 0 (an encoded cache or a folder set has none)"
-            )
-        return torch.as_tensor([float(phase) for phase in batch["phase"]]) != 0
 
     def _latent_grid(self, batch=None) -> tuple[int, int, int]:
         if batch is not None and "latents" in batch:

@@ -116,6 +116,22 @@ class GeneratorTask(TrainingTask):
             load_matching_weights(model, find_weights(self.options.initial_weights, "transformer"), self.options.initial_weights)
         return model
 
+    def check_phased_data(self, option: str) -> None:
+        """``task_options.<option>`` couples a clip's conditioning with its phase: refuse data without one."""
+        if self.data_config is not None and not getattr(self.data_config, "phase_probability", 0):
+            raise ConfigError(
+                f"task_options.{option} needs clips with a phase: set data.phase_probability > 0 (synthetic data)"
+            )
+
+    def phased_clips(self, batch, option: str) -> torch.Tensor:
+        """``(batch,)`` bool: the clips starting along their wrapping path (items' ``phase`` > 0)."""
+        if "phase" not in batch:
+            raise ConfigError(
+                f"task_options.{option} needs the clips' phase in the batch: a synthetic data set with "
+                "data.phase_probability > 0 (an encoded cache or a folder set has none)"
+            )
+        return torch.as_tensor([float(phase) for phase in batch["phase"]]) != 0
+
     def clip_cache_size(self) -> int:
         """How many clips' encodings the task keeps (its ``task_options`` say; 0 = none)."""
         raise NotImplementedError

@@ -13,6 +13,10 @@ come from the picture and the picture from the sound. One task per batch keeps e
 there is no padding; over steps the mixture follows the weights. Text is dropped per sample with
 probability ``text_dropout`` (its positions masked out of attention), which teaches the
 text-free stream classifier-free guidance samples with; the unconditional task drops all text.
+With ``phased_clips_continue_only`` a clip that starts along its wrapping path (a nonzero
+``phase`` of the synthetic set) is learnt from in continuation batches only (the other tasks leave
+it out of the loss): a long video's first window is text-to-video from the path's start, only its
+continuations begin further along, so text-to-video is never taught to start anywhere.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ class LanguageModelOptions(GeneratorOptions):
     preview_top_k: int | None = None
     #: keep the caption in v2a / a2v sequences (default: text dropped, sound from picture alone)
     audio_tasks_use_text: bool = False
+    #: clips with a nonzero phase (data items' ``phase``) count in continuation batches only
+    phased_clips_continue_only: bool = False
 
 
 class LanguageModelTask(GeneratorTask):
@@ -72,6 +78,11 @@ class LanguageModelTask(GeneratorTask):
         if audio_tasks and data_config is not None and not getattr(data_config, "audio_sample_rate", None):
             raise ConfigError(f"task {audio_tasks[0]!r} needs clips with sound: set data.audio_sample_rate")
         self.task_weights = torch.tensor(weights)
+        if self.options.phased_clips_continue_only:
+            self.check_phased_data("phased_clips_continue_only")
+            if not self.options.task_weights.get("continue", 0):
+                raise ConfigError("task_options.phased_clips_continue_only needs task_weights.continue > 0 "
+                                  "(phased clips are learnt from in continuation batches only)")
         self._last_sequence_length = 0
         self._model = None
 
@@ -217,7 +228,14 @@ class LanguageModelTask(GeneratorTask):
         # logits at prefix_length - 1 (<bov>) ... second to last predict the target tokens and <eos>
         logits = model(sequence.input_ids, text, text_mask, sequence.prefix_length, num_logits=targets.shape[1] + 1)
         logits = logits[:, :-1].float()
-        loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), label_smoothing=options.label_smoothing)
+        if options.phased_clips_continue_only and task.name != "continue":
+            kept = ~self.phased_clips(batch, "phased_clips_continue_only").to(self.device)
+            token_losses = F.cross_entropy(logits.transpose(1, 2), targets, reduction="none",
+                                           label_smoothing=options.label_smoothing)
+            # a batch of phased clips alone still keeps every parameter in the graph (DDP), at weight 0
+            loss = (token_losses * kept[:, None]).sum() / (kept.sum() * targets.shape[1]).clamp_min(1)
+        else:
+            loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), label_smoothing=options.label_smoothing)
         accuracy = (logits.argmax(-1) == targets).float().mean()
         logs = {"task": float(task_index), "token_accuracy": float(accuracy), "text_dropped": float(drop.float().mean())}
         return loss, logs
