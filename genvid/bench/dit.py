@@ -152,8 +152,10 @@ def _genvid_case(config, grid, text_length, batch, device, dtype):
     mask = torch.ones(batch, text_length, dtype=torch.bool, device=device)
     timestep = torch.full((batch,), 500.0, device=device)
 
+    weight = model.patch_embedding.weight  # its dtype: ModelMixin.dtype walks every module on each call
+
     def forward():
-        return model(latents.to(model.dtype), timestep, text.to(model.dtype), mask).sample
+        return model(latents.to(weight.dtype), timestep, text.to(weight.dtype), mask).sample
 
     def loss():
         return (forward().float() - latents).square().mean()
@@ -175,9 +177,11 @@ def _peer_case(config, grid, text_length, batch, device, dtype):
     text = torch.randn(batch, text_length, model.config.text_embed_dim, device=device)
     timestep = torch.full((batch,), 500, device=device, dtype=torch.long)
 
+    weight = model.patch_embed.proj.weight
+
     def forward():
         # Inputs in the weights' dtype (bf16 forward); float32 under autocast for training.
-        return model(hidden_states=latents.to(model.dtype), encoder_hidden_states=text.to(model.dtype),
+        return model(hidden_states=latents.to(weight.dtype), encoder_hidden_states=text.to(weight.dtype),
                      timestep=timestep).sample
 
     def loss():

@@ -316,10 +316,14 @@ def _loss_function(name: str, model, tokens, prefix_tokens: int, device, dtype):
                 return model(input_ids=tokens, labels=tokens).loss
         return loss
 
+    # the labels shifted, not the logits (as transformers' loss does): logits[:, :-1] would copy a
+    # (tokens x vocabulary) tensor every step; the same mean over the same predictions
+    targets = torch.nn.functional.pad(tokens[:, 1:], (0, 1), value=-100).flatten()
+
     def loss():
         with torch.autocast(**autocast):
             logits = model(tokens, prefix_length=prefix_tokens)
-        return torch.nn.functional.cross_entropy(logits[:, :-1].flatten(0, 1).float(), tokens[:, 1:].flatten())
+        return torch.nn.functional.cross_entropy(logits.flatten(0, 1).float(), targets, ignore_index=-100)
     return loss
 
 

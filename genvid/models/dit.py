@@ -57,20 +57,24 @@ from torch import nn
 
 from genvid.models.attention import attention, key_padding_mask
 from genvid.models.embeddings import TimestepEmbedding, sinusoidal_embedding
+from genvid.models.normalization import rms_norm
 from genvid.models.rope import apply_rotary, grid_indices, rotary_3d, split_3d_dims
 from tokenizer.lazy import diffusers_class_getattr
 
 
 def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
     """``x (b, n, d)`` tokens ordered ``(f s)``; ``shift``/``scale`` ``(b, f, d)`` per frame group."""
-    grouped = rearrange(x, "b (f s) d -> b f s d", f=shift.shape[1])
-    grouped = grouped * (1 + scale[:, :, None]) + shift[:, :, None]
-    return rearrange(grouped, "b f s d -> b (f s) d")
+    grouped = x.unflatten(1, (shift.shape[1], -1))
+    # one pass over the tokens (shift + x * (1 + scale)), not a product and then a sum
+    return torch.addcmul(shift[:, :, None], grouped, 1 + scale[:, :, None]).flatten(1, 2)
 
 
-def gate(x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
-    grouped = rearrange(x, "b (f s) d -> b f s d", f=value.shape[1]) * value[:, :, None]
-    return rearrange(grouped, "b f s d -> b (f s) d")
+def gated_residual(residual: torch.Tensor, x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
+    """``residual + x * value`` for ``x (b, n, d)`` ordered ``(f s)`` and a gate ``value (b, f, d)``
+    per frame group, in one pass."""
+    grouped = torch.addcmul(residual.unflatten(1, (value.shape[1], -1)), x.unflatten(1, (value.shape[1], -1)),
+                            value[:, :, None])
+    return grouped.flatten(1, 2)
 
 
 #: sinusoidal features per axis (time, height, width) of the optional absolute position embedding
@@ -85,11 +89,20 @@ def grid_position_features(frames: int, height: int, width: int, device=None) ->
     return torch.cat([sinusoidal_embedding(axis, POSITION_FEATURES, max_period=100.0) for axis in axes], dim=-1)
 
 
-@functools.lru_cache(maxsize=8)
-def _rotary_3d_kept(frames: int, height: int, width: int, head_dim: int, theta: float, device) -> tuple:
-    # Every denoising step of a clip has the same grid: its rotary tables are made once, not per
+def _tables_kept() -> bool:
+    # Every denoising step of a clip has the same grid: its position tables are made once, not per
     # step (nothing writes to them). Not under inference_mode, whose tensors autograd refuses later,
     # nor inside a compiled graph, which computes them itself.
+    return not (torch.is_inference_mode_enabled() or torch.compiler.is_compiling())
+
+
+@functools.lru_cache(maxsize=8)
+def _grid_position_features_kept(frames: int, height: int, width: int, device) -> torch.Tensor:
+    return grid_position_features(frames, height, width, device)
+
+
+@functools.lru_cache(maxsize=8)
+def _rotary_3d_kept(frames: int, height: int, width: int, head_dim: int, theta: float, device) -> tuple:
     return rotary_3d(frames, height, width, head_dim, theta, device)
 
 
@@ -104,11 +117,11 @@ def pool_text(hidden_states: torch.Tensor, mask: torch.Tensor | None) -> torch.T
 
 
 class HeadRMSNorm(nn.RMSNorm):
-    """RMSNorm whose weight follows the input's dtype: under autocast the queries arrive in bf16
-    while the weight stays float32, and mixed dtypes miss torch's fused kernel."""
+    """RMSNorm in float32 whatever the input's dtype (under autocast the queries arrive in bf16
+    while the weight stays float32), through genvid.models.normalization.rms_norm."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.rms_norm(x, self.normalized_shape, self.weight.to(x.dtype), self.eps)
+        return rms_norm(x, self.weight, self.eps)
 
 
 def _head_norm(head_dim: int, enabled: bool, eps: float) -> nn.Module:
@@ -130,12 +143,12 @@ class SelfAttention(nn.Module):
         self.key_norm = _head_norm(head_dim, qk_norm, eps)
         self.to_out = nn.Linear(hidden_size, hidden_size)
 
-    def forward(self, x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, rotary: torch.Tensor) -> torch.Tensor:
         query, key, value = rearrange(
             self.to_qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.num_heads
         )
-        query = apply_rotary(self.query_norm(query), cos, sin)
-        key = apply_rotary(self.key_norm(key), cos, sin)
+        query = apply_rotary(self.query_norm(query), rotary)
+        key = apply_rotary(self.key_norm(key), rotary)
         parallel = self.context_parallel
         out = parallel.attention(query, key, value) if parallel is not None else attention(query, key, value)
         return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
@@ -186,16 +199,17 @@ class DiTBlock(nn.Module):
             nn.init.zeros_(self.audio_attention.to_out.weight)
             nn.init.zeros_(self.audio_attention.to_out.bias)
 
-    def forward(self, x, modulation, context, context_mask, cos, sin, audio=None):
+    def forward(self, x, modulation, context, context_mask, rotary, audio=None):
         shift_attention, scale_attention, gate_attention, shift_mlp, scale_mlp, gate_mlp = (
             modulation + self.modulation.to(modulation.dtype)
         ).unbind(dim=2)
-        x = x + gate(self.self_attention(modulate(self.norm1(x), shift_attention, scale_attention), cos, sin), gate_attention)
+        attended = self.self_attention(modulate(self.norm1(x), shift_attention, scale_attention), rotary)
+        x = gated_residual(x, attended, gate_attention)
         x = x + self.cross_attention(self.norm2(x), context, context_mask)
         if audio is not None:
             audio_context, audio_mask, audio_kept = audio
             x = x + self.audio_attention(self.audio_norm(x), audio_context, audio_mask) * audio_kept
-        x = x + gate(self.mlp(modulate(self.norm3(x), shift_mlp, scale_mlp)), gate_mlp)
+        x = gated_residual(x, self.mlp(modulate(self.norm3(x), shift_mlp, scale_mlp)), gate_mlp)
         return x
 
 
@@ -415,23 +429,22 @@ class DiTNetwork(nn.Module):
         )
         audio = self._separate_audio(audio_codes, audio_mask, x) if separate_audio and audio_codes is not None else None
 
-        kept = not (torch.is_inference_mode_enabled() or torch.compiler.is_compiling())
-        rotary = _rotary_3d_kept if kept else rotary_3d
-        cos, sin = rotary(*grid, config.hidden_size // config.num_heads, config.rope_theta, x.device)
+        rotary_table = _rotary_3d_kept if _tables_kept() else rotary_3d
+        rotary = rotary_table(*grid, config.hidden_size // config.num_heads, config.rope_theta, x.device)
         parallel = self.blocks[0].self_attention.context_parallel if len(self.blocks) else None
         if parallel is not None:
             # this rank's tokens, with their positions and (per-frame timesteps) their frames' modulation
             num_tokens = x.shape[1]
             parallel.check(num_tokens, config.num_heads)
-            x, cos, sin = parallel.split(x, 1), parallel.split(cos, 0), parallel.split(sin, 0)
+            x, rotary = parallel.split(x, 1), parallel.split(rotary, 0)
             if modulation.shape[1] > 1:
                 modulation = parallel.split_frames(modulation, num_tokens)
                 time_embedding = parallel.split_frames(time_embedding, num_tokens)
         for block in self.blocks:
             if torch.is_grad_enabled() and self.gradient_checkpointing:
-                x = self._gradient_checkpointing_func(block, x, modulation, context, context_mask, cos, sin, audio)
+                x = self._gradient_checkpointing_func(block, x, modulation, context, context_mask, rotary, audio)
             else:
-                x = block(x, modulation, context, context_mask, cos, sin, audio)
+                x = block(x, modulation, context, context_mask, rotary, audio)
 
         shift, scale = self.output_modulation(F.silu(time_embedding)).chunk(2, dim=-1)
         x = self.proj_out(modulate(self.norm_out(x), shift, scale))
@@ -460,7 +473,9 @@ class DiTNetwork(nn.Module):
         )
         x = self.patch_embedding(x.to(self.patch_embedding.weight.dtype))
         if config.absolute_positions:
-            features = grid_position_features(frames, height, width, x.device)
+            features = (_grid_position_features_kept if _tables_kept() else grid_position_features)(
+                frames, height, width, x.device
+            )
             x = x + self.position_embedding(features.to(x.dtype))[None]
         return x, (frames, height, width)
 

@@ -33,7 +33,8 @@ from einops import rearrange
 from torch import nn
 
 from genvid.models.attention import attention, prefix_lm, prefix_lm_mask
-from genvid.models.rope import apply_rotary, rotary_angles, rotary_cos_sin
+from genvid.models.normalization import rms_norm
+from genvid.models.rope import apply_rotary, rotary_angles, rotary_table
 from genvid.models.sequence import TEXT, Vocabulary
 
 
@@ -44,9 +45,7 @@ class RMSNorm(nn.Module):
         self.weight = nn.Parameter(torch.ones(dim))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # statistics in float32: bf16 squares lose too much precision over 1k+ channels. One fused
-        # op, not six: decoding one token calls this 4x a layer, where per-op overhead is the cost.
-        return F.rms_norm(x.float(), (x.shape[-1],), self.weight.float(), self.eps).to(x.dtype)
+        return rms_norm(x, self.weight, self.eps)
 
 
 class SwiGLU(nn.Module):
@@ -72,12 +71,12 @@ class SelfAttention(nn.Module):
         self.norm_q = RMSNorm(head_dim, eps) if qk_norm else nn.Identity()
         self.norm_k = RMSNorm(head_dim, eps) if qk_norm else nn.Identity()
 
-    def forward(self, x, cos, sin, mask, cache=None, layer_index: int = 0):
+    def forward(self, x, rotary, mask, cache=None, layer_index: int = 0):
         query = rearrange(self.to_q(x), "b l (h d) -> b h l d", h=self.num_heads)
         key = rearrange(self.to_k(x), "b l (h d) -> b h l d", h=self.num_kv_heads)
         value = rearrange(self.to_v(x), "b l (h d) -> b h l d", h=self.num_kv_heads)
-        query = apply_rotary(self.norm_q(query), cos, sin)
-        key = apply_rotary(self.norm_k(key), cos, sin)
+        query = apply_rotary(self.norm_q(query), rotary)
+        key = apply_rotary(self.norm_k(key), rotary)
         if cache is not None:
             key, value = cache.update(layer_index, key, value)
         out = attention(query, key, value, attention_mask=mask)
@@ -93,8 +92,8 @@ class Block(nn.Module):
         self.mlp_norm = RMSNorm(hidden_size, eps)
         self.mlp = SwiGLU(hidden_size, intermediate_size)
 
-    def forward(self, x, cos, sin, mask, cache=None, layer_index: int = 0):
-        x = x + self.attention(self.attention_norm(x), cos, sin, mask, cache, layer_index)
+    def forward(self, x, rotary, mask, cache=None, layer_index: int = 0):
+        x = x + self.attention(self.attention_norm(x), rotary, mask, cache, layer_index)
         return x + self.mlp(self.mlp_norm(x))
 
 
@@ -262,7 +261,7 @@ class VideoLanguageModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
             prefix_length = torch.tensor(prefix_length, device=input_ids.device)
         prefix_length = prefix_length.to(input_ids.device).expand(batch)
 
-        cos, sin = rotary_cos_sin(rotary_angles(positions, self.head_dim, self.config.rope_theta))
+        rotary = rotary_table(rotary_angles(positions, self.head_dim, self.config.rope_theta))
         if cache is not None:
             key_states = cache.start(positions, valid)
         else:
@@ -284,9 +283,9 @@ class VideoLanguageModel(ModelMixin, ConfigMixin, PeftAdapterMixin):
         for index, layer in enumerate(self.layers):
             mask = masks["local" if layer.is_local else "global"]
             if torch.is_grad_enabled() and self.gradient_checkpointing and cache is None:
-                hidden = self._gradient_checkpointing_func(layer, hidden, cos, sin, mask)
+                hidden = self._gradient_checkpointing_func(layer, hidden, rotary, mask)
             else:
-                hidden = layer(hidden, cos, sin, mask, cache, index)
+                hidden = layer(hidden, rotary, mask, cache, index)
         if num_logits is not None:
             hidden = hidden[:, -num_logits:]
         hidden = self.norm(hidden)

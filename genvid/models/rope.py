@@ -13,10 +13,10 @@ def rotary_angles(positions: torch.Tensor, dim: int, theta: float = 10000.0) -> 
     return positions.float()[..., None] * inverse_frequency
 
 
-def rotary_cos_sin(angles: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """cos/sin of ``(..., dim // 2)`` angles, each repeated to ``(..., dim)`` (interleaved pairs)."""
-    angles = angles.repeat_interleave(2, dim=-1)
-    return angles.cos(), angles.sin()
+def rotary_table(angles: torch.Tensor) -> torch.Tensor:
+    """The rotation of each pair of channels, ``(..., dim // 2, 2)``: cos and sin of ``(..., dim // 2)``
+    angles side by side, the layout :func:`torch.view_as_complex` reads as ``cos + i sin``."""
+    return torch.stack((angles.cos(), angles.sin()), dim=-1)
 
 
 def split_3d_dims(head_dim: int) -> tuple[int, int, int]:
@@ -39,17 +39,26 @@ def grid_indices(num_frames: int, height: int, width: int, device=None) -> list[
 
 
 def rotary_3d(num_frames: int, height: int, width: int, head_dim: int, theta: float = 10000.0, device=None):
-    """cos/sin ``(num_frames * height * width, head_dim)`` for tokens flattened as ``(t h w)``."""
+    """Rotary table ``(num_frames * height * width, head_dim // 2, 2)`` (see :func:`rotary_table`)
+    for tokens flattened as ``(t h w)``."""
     dims = split_3d_dims(head_dim)
     grid = grid_indices(num_frames, height, width, device)
     angles = [rotary_angles(axis, dim, theta) for axis, dim in zip(grid, dims) if dim > 0]
-    return rotary_cos_sin(torch.cat(angles, dim=-1))
+    return rotary_table(torch.cat(angles, dim=-1))
 
 
-def apply_rotary(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
-    """Rotate ``x (..., length, dim)`` by ``cos``/``sin`` broadcastable to it; computed in float32."""
+def apply_rotary(x: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    """Rotate each channel pair ``(2i, 2i + 1)`` of ``x (..., length, dim)`` by the angles of a
+    :func:`rotary_table` broadcastable to ``(..., length, dim // 2, 2)``; computed in float32."""
     dtype = x.dtype
-    x = x.float()
-    pairs = x.unflatten(-1, (-1, 2))
-    rotated = torch.stack((-pairs[..., 1], pairs[..., 0]), dim=-1).flatten(-2)
-    return (x * cos + rotated * sin).to(dtype)
+    pairs = x.float().unflatten(-1, (-1, 2))
+    if torch.compiler.is_compiling():
+        # inductor generates no code for complex numbers: the same products in real arithmetic
+        cos, sin = table.unbind(-1)
+        real, imaginary = pairs.unbind(-1)
+        rotated = torch.stack((real * cos - imaginary * sin, imaginary * cos + real * sin), dim=-1)
+    else:
+        # one complex product instead of six elementwise passes (the rotation is most of a
+        # small model's non-matmul time): the same two products and sum per channel
+        rotated = torch.view_as_real(torch.view_as_complex(pairs) * torch.view_as_complex(table))
+    return rotated.flatten(-2).to(dtype)
