@@ -37,6 +37,9 @@ def test_bench_prints_layout_lines_and_ratios(capsys):
     for comparison, ours, theirs in ((records[5], timed[0], timed[2]), (records[6], timed[1], timed[3])):
         assert comparison["peer"] == "cogvideox" and comparison["better"] == "lower"
         assert abs(comparison["ratio"] - ours["value"] / theirs["value"]) < 1e-3 * comparison["ratio"]
+        # the CPU time beside the wall clock, its ratio read the same way
+        assert ours["cpu_s"] > 0 and theirs["cpu_s"] > 0
+        assert abs(comparison["cpu_ratio"] - ours["cpu_s"] / theirs["cpu_s"]) < 1e-3 * comparison["cpu_ratio"]
 
 
 def test_mfu_only_against_a_given_peak_on_cpu(capsys):

@@ -27,4 +27,10 @@ def test_bench_prints_layout_lines(capsys, monkeypatch):
     compared = {record["case"]: record for record in records if "peer" in record}
     assert compared["decode"]["better"] == "higher" and compared["train"]["better"] == "lower"
     assert compared["decode"]["peer"] == compared["train"]["peer"] == "hf_llama"
+    cpu = {(record["case"], record["model"]): record["cpu_s"] for record in records
+           if "peer" not in record and record["case"] in ("train", "decode_dynamic_cache")}
+    assert all(seconds > 0 for seconds in cpu.values()) and len(cpu) == 4
+    train_ratio = cpu[("train", "genvid")] / cpu[("train", "hf_llama")]
+    assert abs(compared["train"]["cpu_ratio"] - train_ratio) < 1e-3 * train_ratio
+    assert compared["decode"]["cpu_ratio"] > 0
     assert not [record for record in records if "error" in record or record["metric"] == "mfu"]  # no peak on a CPU

@@ -25,7 +25,9 @@ step is 3x the forward. MFU = FLOPs / time / the device's peak (known GPUs' dens
 ``--peak-tflops``; none on a CPU). Training steps run
 bf16 autocast + AdamW (fused on CUDA) with gradient checkpointing on both models, as the reference
 peer run did. Each figure is one JSON line in the layout of :mod:`genvid.bench.report`;
-comparison lines (genvid / CogVideoX step time) follow. On CPU the times are noisy: compare the ratios.
+comparison lines (genvid / CogVideoX step time) follow. On CPU the times are noisy: compare the ratios;
+every CPU line also carries ``cpu_s``, the process CPU time per call, and comparison lines its
+``cpu_ratio``, which a machine shared with other jobs disturbs less than the wall clock.
 """
 
 from __future__ import annotations
@@ -97,13 +99,17 @@ def _synchronize(device) -> None:
 
 
 def _measure(arms: dict[str, Callable[[], object]], device, warmup: int, repeats: int) -> dict[str, float]:
-    """Median seconds per call of each arm, the arms timed in turn; on CUDA also ``<name>_peak_gb``,
-    the peak memory of one arm's calls (measured apart: the allocator's peak is not per arm)."""
+    """Median seconds per call of each arm, the arms timed in turn; on a CPU also ``<name>_cpu_s``,
+    its median process CPU time; on CUDA ``<name>_peak_gb``, the peak memory of one arm's calls
+    (measured apart: the allocator's peak is not per arm)."""
     import torch
 
     from genvid.bench.report import time_interleaved
 
-    results = time_interleaved(arms, warmup, repeats, lambda: _synchronize(device))
+    cpu_seconds = {}
+    results = time_interleaved(arms, warmup, repeats, lambda: _synchronize(device), cpu_seconds)
+    if device.type == "cpu":
+        results.update({f"{name}_cpu_s": seconds for name, seconds in cpu_seconds.items()})
     if device.type == "cuda":
         for name, function in arms.items():
             gc.collect()
@@ -239,6 +245,11 @@ def _train_arm(case: _Case, args, device, dtype):
     return train_step
 
 
+def _cpu_field(results: dict, name: str) -> dict:
+    seconds = results.get(f"{name}_cpu_s")
+    return {} if seconds is None else {"cpu_s": significant(seconds)}
+
+
 def _time_cases(cases: list[_Case], args, device, dtype, report, shape: str, peak: float | None) -> dict:
     """Forward (then training) step times of every case, timed in turn; one line per case and kind."""
     import torch
@@ -259,18 +270,19 @@ def _time_cases(cases: list[_Case], args, device, dtype, report, shape: str, pea
         name = case.name
         extra = dict(params_m=round(case.parameters / 1e6, 1), batch=args.batch_size)
         seconds = forward[name]
-        seconds_of[name] = {"forward": seconds}
+        seconds_of[name] = {"forward": seconds, "forward_cpu": forward.get(f"{name}_cpu_s")}
         memory = forward.get(f"{name}_peak_gb")
-        report.figure("forward", name, shape, "step_time", seconds, "s", **extra,
+        report.figure("forward", name, shape, "step_time", seconds, "s", **extra, **_cpu_field(forward, name),
                       tflops=significant(case.forward_flops / seconds / 1e12, 3),
                       **({"peak_gb": round(memory, 2)} if memory is not None else {}))
         report.mfu("forward", name, shape, case.forward_flops, seconds, peak, **case.reference_mfu(1, seconds, peak))
         if train:
             seconds = train[name]
             seconds_of[name]["train"] = seconds
+            seconds_of[name]["train_cpu"] = train.get(f"{name}_cpu_s")
             memory = train.get(f"{name}_peak_gb")
             flops = 3 * case.forward_flops
-            report.figure("train", name, shape, "step_time", seconds, "s", **extra,
+            report.figure("train", name, shape, "step_time", seconds, "s", **extra, **_cpu_field(train, name),
                           tflops=significant(flops / seconds / 1e12, 3),
                           gradient_checkpointing=not args.no_gradient_checkpointing, autocast=dtype != torch.float32,
                           **({"peak_gb": round(memory, 2)} if memory is not None else {}))
@@ -331,8 +343,10 @@ def run(args) -> int:
     if "genvid" in results and "cogvideox" in results:
         for kind in ("forward", "train"):
             if kind in results["genvid"] and kind in results["cogvideox"]:
+                ours, theirs = results["genvid"].get(f"{kind}_cpu"), results["cogvideox"].get(f"{kind}_cpu")
+                cpu = {"cpu_ratio": significant(ours / theirs)} if ours and theirs else {}
                 report.compare(kind, shape, "step_time", results["genvid"][kind], "cogvideox",
-                               results["cogvideox"][kind], "s", better="lower")
+                               results["cogvideox"][kind], "s", better="lower", **cpu)
     return 0
 
 

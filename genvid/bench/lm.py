@@ -4,7 +4,9 @@ Both models get the same size (hidden, layers, heads, MLP width, vocabulary) and
 are timed in the same run on the same shapes: decoding ``--new-tokens`` tokens after a
 ``--prefix-tokens`` prefix with top-k sampling at batch 1 and 8, and a training step (forward,
 backward, AdamW) at ``--train-batch`` x ``--train-length`` tokens. One JSON line per figure.
-Same-run ratios are what compare on a shared machine; absolute figures count only on a GPU.
+Same-run ratios are what compare on a shared machine; absolute figures count only on a GPU. On a
+CPU each line also carries ``cpu_s`` (process CPU time) and comparisons ``cpu_ratio``, read like
+``ratio``: a machine shared with other jobs disturbs CPU time less than the wall clock.
 
 Presets: ``537m`` (hidden 1024, 24 layers, vocabulary 65536: the reference peer run), ``small`` (for
 CPUs, well under a minute) and ``50m`` (hidden 512, 10 layers, vocabulary 8192: 50.5M parameters, a
@@ -126,8 +128,9 @@ def _train_step(torch, forward_loss, model, device):
 
 def _timed_in_turn(arms: dict, failed, warmup: int, reps: int, device) -> dict:
     """Median seconds of each arm, timed in turn; an arm whose first call fails gets its error line
-    (``failed(name, error)``) and drops out, so it does not hide the others' figures. On CUDA also
-    ``(name, "peak_gb")``: one more call per arm, measured apart."""
+    (``failed(name, error)``) and drops out, so it does not hide the others' figures. On a CPU also
+    ``(name, "cpu_s")``, the median process CPU time; on CUDA ``(name, "peak_gb")``: one more call
+    per arm, measured apart."""
     import torch
 
     from genvid.bench.report import time_interleaved
@@ -143,8 +146,11 @@ def _timed_in_turn(arms: dict, failed, warmup: int, reps: int, device) -> dict:
         except Exception as error:
             failed(name, error)
             del arms[name]
-    results = time_interleaved(arms, max(warmup - 1, 0), reps, synchronize)
+    cpu_seconds = {}
+    results = time_interleaved(arms, max(warmup - 1, 0), reps, synchronize, cpu_seconds)
     results.update({(name, "first_call_s"): seconds for name, seconds in first_call.items()})
+    if torch.device(device).type == "cpu":
+        results.update({(name, "cpu_s"): seconds for name, seconds in cpu_seconds.items()})
     if torch.device(device).type == "cuda":
         for name, function in arms.items():
             _reset_memory(torch, device)
@@ -174,7 +180,7 @@ def run(args) -> int:
     import torch
     from diffusers.utils import logging as diffusers_logging
 
-    from genvid.bench.report import Report, peak_flops
+    from genvid.bench.report import Report, peak_flops, significant
 
     diffusers_logging.set_verbosity_error()  # ModelMixin.to(dtype) warns about fp32 modules it does not have
 
@@ -213,7 +219,7 @@ def run(args) -> int:
             report.figure("build", "hf_llama", "-", "parameters", None, "count", error=repr(error)[:300])
     parameters = {name: sum(p.numel() for p in model.parameters()) for name, model in models.items()}
 
-    decoded: dict[tuple[str, int], tuple[float, str]] = {}  # (model, batch) -> best tokens/s, its mode
+    decoded: dict[tuple[str, int], tuple] = {}  # (model, batch) -> best tokens/s, its mode, its CPU seconds
     for batch in batch_sizes:
         arms = _decode_arms(args, models, batch, shape, device, generator)
         report.progress(f"{', '.join(f'{name} {mode}' for name, mode in arms)}: decode {new_tokens} tokens at "
@@ -226,25 +232,32 @@ def run(args) -> int:
         seconds_of = _timed_in_turn(arms, failed, 1, args.reps, device)
         for (name, mode) in arms:
             extra = {"first_call_s": round(seconds_of[((name, mode), "first_call_s")], 1)} if mode.endswith("compiled") else {}
+            cpu = seconds_of.get(((name, mode), "cpu_s"))
+            if cpu is not None:
+                extra["cpu_s"] = significant(cpu)
             rate = _decode_figure(report, name, mode, batch, decode_shape, seconds_of[(name, mode)], new_tokens,
                                   seconds_of.get(((name, mode), "peak_gb")), params_m=round(parameters[name] / 1e6, 1),
                                   **extra)
-            if rate > decoded.get((name, batch), (0.0, ""))[0]:
-                decoded[(name, batch)] = (rate, mode)
+            if rate > decoded.get((name, batch), (0.0,))[0]:
+                decoded[(name, batch)] = (rate, mode, cpu)
 
     if not args.no_train:
         _time_training(args, report, models, parameters, shape, device, dtype, generator, peak)
     for batch in batch_sizes:
         if ("genvid", batch) in decoded and ("hf_llama", batch) in decoded:
-            (ours, our_mode), (theirs, their_mode) = decoded[("genvid", batch)], decoded[("hf_llama", batch)]
+            (ours, our_mode, our_cpu), (theirs, their_mode, their_cpu) = decoded[("genvid", batch)], decoded[("hf_llama", batch)]
+            # read like the ratio (higher: genvid better): the peer's CPU time over genvid's
+            cpu = {"cpu_ratio": significant(their_cpu / our_cpu)} if our_cpu and their_cpu else {}
             report.compare("decode", f"{batch}x{decode_shape}", "tokens_per_second", ours, "hf_llama", theirs,
-                           "tokens/s", better="higher", genvid_mode=our_mode, peer_mode=their_mode)
+                           "tokens/s", better="higher", genvid_mode=our_mode, peer_mode=their_mode, **cpu)
     return 0
 
 
 def _time_training(args, report, models, parameters, shape, device, dtype, generator, peak) -> None:
     """One training step (forward, loss, backward, AdamW) of every model, timed in turn."""
     import torch
+
+    from genvid.bench.report import significant
 
     low, high = NUM_SPECIAL_TOKENS, shape["vocab_size"]
     prefix_tokens = shape["prefix_tokens"]
@@ -258,16 +271,20 @@ def _time_training(args, report, models, parameters, shape, device, dtype, gener
     count = tokens.numel()
     for name in steps:
         seconds = trained[name]
+        cpu = trained.get((name, "cpu_s"))
         report.figure("train", name, train_shape, "step_time", seconds, "s", tokens_per_s=round(count / seconds, 1),
-                      params_m=round(parameters[name] / 1e6, 1), peak_gb=trained.get((name, "peak_gb")))
+                      params_m=round(parameters[name] / 1e6, 1), peak_gb=trained.get((name, "peak_gb")),
+                      **({} if cpu is None else {"cpu_s": significant(cpu)}))
         report.mfu("train", name, train_shape, 6 * parameters[name] * count, seconds, peak, flop_count="6N")
         if name != "hf_llama":
             report.mfu("train", name, train_shape,
                        3 * models[name].forward_flops(shape["train_length"]) * shape["train_batch"], seconds, peak,
                        flop_count="with_attention")
     if "genvid" in steps and "hf_llama" in steps:
+        ours, theirs = trained.get(("genvid", "cpu_s")), trained.get(("hf_llama", "cpu_s"))
+        cpu = {"cpu_ratio": significant(ours / theirs)} if ours and theirs else {}
         report.compare("train", train_shape, "step_time", trained["genvid"], "hf_llama", trained["hf_llama"], "s",
-                       better="lower")
+                       better="lower", **cpu)
 
 
 def _decode_arms(args, models: dict, batch: int, shape: dict, device, generator) -> dict:

@@ -71,22 +71,30 @@ def load_average() -> float | None:
 
 
 def time_interleaved(arms: dict[str, Callable[[], object]], warmup: int, repeats: int,
-                     synchronize: Callable[[], None] = lambda: None) -> dict[str, float]:
+                     synchronize: Callable[[], None] = lambda: None,
+                     cpu_seconds: dict[str, float] | None = None) -> dict[str, float]:
     """Median seconds per call of each arm, the arms timed in turn (A B A B ...).
 
     On a machine whose speed drifts (other jobs come and go) timing one arm after the other would
-    fold the drift into the ratio; alternating puts every arm under the same conditions."""
+    fold the drift into the ratio; alternating puts every arm under the same conditions.
+    ``cpu_seconds``, when given, receives each arm's median process CPU time per call: on a CPU
+    shared with other jobs the wall clock also counts the time the arm waited for a core, the CPU
+    time only what it ran (all its threads, spinning included)."""
     for function in arms.values():
         for _ in range(warmup):
             function()
     synchronize()
     times: dict[str, list[float]] = {name: [] for name in arms}
+    processor: dict[str, list[float]] = {name: [] for name in arms}
     for _ in range(repeats):
         for name, function in arms.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             function()
             synchronize()
             times[name].append(time.perf_counter() - start)
+            processor[name].append(time.process_time() - start_cpu)
+    if cpu_seconds is not None:
+        cpu_seconds.update({name: statistics.median(values) for name, values in processor.items()})
     return {name: statistics.median(values) for name, values in times.items()}
 
 
