@@ -3,10 +3,12 @@ is read as; a prompt in the captions' words gives exactly the clip it gave witho
 
 import logging
 
+import numpy as np
 import pytest
 import torch
 
 import genvid
+from genvid.data.captions import rich_caption
 from genvid.data.synthetic import HELDOUT_COMBINATIONS, NUM_TEMPLATES, caption_for
 from genvid.pipelines.prompt_reading import FILE_NAME, PromptReader
 
@@ -35,6 +37,9 @@ def test_shipped_demos_read_new_words_and_keep_the_captions(diffusion):
     encoder = diffusion.text_encoder
     canonical = [caption_for(*combination, template) for combination in HELDOUT_COMBINATIONS
                  for template in range(NUM_TEMPLATES)]
+    # and the rich training grammar, whose colour synonyms are all in the colour table too
+    rng = np.random.default_rng(5)
+    canonical += [rich_caption(*combination, rng) for combination in HELDOUT_COMBINATIONS for _ in range(3)]
     assert reader.read(encoder, canonical + [""]) == [None] * (len(canonical) + 1)
     for prompt, (shape, motion), caption in zip(NEW_WORDS, NEW_WORDS.values(), reader.read(encoder, list(NEW_WORDS))):
         assert caption is not None and f" {shape} moving {motion}" in caption, (prompt, caption)
@@ -57,6 +62,18 @@ def test_colours_are_read_by_name_and_the_rest_by_the_encoder(diffusion):
     without_table = copy.copy(reader)
     without_table.colour_words = None
     assert reader.attributes(encoder, unnamed) == without_table.attributes(encoder, unnamed)
+
+
+def test_caption_words_come_first_and_a_new_colour_is_read_even_near_the_captions(diffusion):
+    reader, encoder = diffusion.prompt_reader, diffusion.text_encoder
+    # near the training captions (rich grammar words "ball", "slides"), so a known colour is kept as
+    # typed; "bluish" no caption uses, so that prompt is read, its shape from the captions' "ball"
+    assert reader.read(encoder, ["a blue ball that slides right", "a bluish ball that slides right"]) == [
+        None, "a blue circle moving right"]
+    # the rich grammar's own synonyms read as the captions mean them ("mauve" is purple there,
+    # although the colour survey's mauve is nearest the demo's white)
+    assert reader.attributes(encoder, ["look, a mauve pyramid, ascending"]) == [
+        {"colours": "purple", "shapes": "triangle", "motions": "up"}]
 
 
 def test_a_canonical_prompt_gives_the_same_clip(diffusion):
@@ -98,6 +115,7 @@ def test_reader_round_trip_and_a_folder_without_one(tmp_path, diffusion):
     loaded = PromptReader.from_folder(tmp_path)
     assert (tmp_path / FILE_NAME).is_file() and loaded.known is not None
     assert loaded.colour_values == diffusion.prompt_reader.colour_values and loaded.colour_values
+    assert loaded.caption_phrases == diffusion.prompt_reader.caption_phrases and loaded.caption_phrases["shapes"]
     prompts = [*NEW_WORDS, "a red circle moving left", "a dog surfing at sunset"]
     assert loaded.read(diffusion.text_encoder, prompts) == diffusion.prompt_reader.read(diffusion.text_encoder, prompts)
 

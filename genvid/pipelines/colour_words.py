@@ -100,29 +100,37 @@ class ColourWords:
         self.names = list(palette)
         self.palette_lab = lab([self.table[name] if value is None else value for name, value in palette.items()])
 
-    def phrase(self, text: str) -> str | None:
-        """The first colour name of ``text`` in the table (the longest at its place), or None."""
+    def find(self, text: str) -> tuple[str, str] | None:
+        """``(name, words)``: the first colour name of ``text`` in the table (the longest at its place)
+        and the prompt's words that say it ("silver", "silvery"), or None."""
         words = re.findall(r"[a-z]+", text.lower().replace("'", ""))
         for start, word in enumerate(words):
             for length in range(min(LONGEST_NAME, len(words) - start), 0, -1):
                 name = " ".join(words[start : start + length])
                 if name in self.table and name not in MODIFIERS:
-                    return name
+                    return name, name
             known = [form for form in _word_forms(word) if form in self.table and form not in MODIFIERS]
             if known:
-                return known[0]
+                return known[0], word
         return None
+
+    def phrase(self, text: str) -> str | None:
+        """The first colour name of ``text`` in the table, or None."""
+        found = self.find(text)
+        return None if found is None else found[0]
 
     def nearest(self, name: str) -> str:
         """The model colour nearest (CIELAB distance) to a table name."""
         return self.names[int((lab(self.table[name]) - self.palette_lab).square().sum(dim=1).argmin())]
 
-    def read(self, text: str) -> str | None:
-        """The model colour ``text`` names, or None where it has no colour name the table knows. A
-        name of several words ending in a model colour is a kind of that colour ("light blue",
-        "sky blue": blue, although the survey's light blue lies nearer the model's cyan)."""
-        name = self.phrase(text)
-        if name is None:
-            return None
+    def colour(self, name: str) -> str:
+        """The model colour a table name names. A name of several words ending in a model colour is a
+        kind of that colour ("light blue", "sky blue": blue, although the survey's light blue lies
+        nearer the model's cyan); otherwise the nearest."""
         head = name.split()[-1]
         return head if " " in name and head in self.names else self.nearest(name)
+
+    def read(self, text: str) -> str | None:
+        """The model colour ``text`` names, or None where it has no colour name the table knows."""
+        name = self.phrase(text)
+        return None if name is None else self.colour(name)
