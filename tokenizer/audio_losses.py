@@ -28,13 +28,23 @@ def _magnitudes(waveform: torch.Tensor, fft_size: int) -> torch.Tensor:
     return spectrum.abs().clamp_min(1e-5)  # (batch, bins, frames)
 
 
-def multi_resolution_stft_loss(prediction: torch.Tensor, target: torch.Tensor, fft_sizes=(256, 512, 1024)) -> torch.Tensor:
-    """Mean over resolutions of spectral convergence + L1 of log magnitudes; waveforms (batch, samples)."""
+def multi_resolution_stft_loss(prediction: torch.Tensor, target: torch.Tensor, fft_sizes=(256, 512, 1024),
+                               log_floor: float | None = None) -> torch.Tensor:
+    """Mean over resolutions of spectral convergence + L1 of log magnitudes; waveforms (batch, samples).
+
+    ``log_floor`` None: ``log(1 + |X|)``. A number: ``log(|X| + floor * peak)`` with ``peak`` the
+    target's loudest bin (per sample and resolution), i.e. the magnitudes compared in dB down to
+    ``floor`` below the peak."""
     total = 0.0
     for fft_size in fft_sizes:
         predicted, expected = _magnitudes(prediction, fft_size), _magnitudes(target, fft_size)
         convergence = torch.linalg.norm(expected - predicted, dim=(1, 2)) / torch.linalg.norm(expected, dim=(1, 2)).clamp_min(1e-5)
-        total = total + convergence.mean() + F.l1_loss(predicted.log1p(), expected.log1p())
+        if log_floor is None:
+            log_term = F.l1_loss(predicted.log1p(), expected.log1p())
+        else:
+            floor = log_floor * expected.amax(dim=(1, 2), keepdim=True).clamp_min(1e-5)
+            log_term = F.l1_loss((predicted + floor).log(), (expected + floor).log())
+        total = total + convergence.mean() + log_term
     return total / len(fft_sizes)
 
 

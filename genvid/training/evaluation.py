@@ -10,7 +10,9 @@
 ``tokenizer``: mean PSNR / SSIM (and codebook usage) of the model's reconstructions of a fixed
 held-out set. ``prompts``: the task's pipeline draws every combination of a synthetic split; the
 analyzer's colour / shape / motion accuracy, plus CLIPSIM (``clip_model``) and FVD against renders of
-the same prompts (``feature_model``) where those local folders are given. Figures go to
+the same prompts (``feature_model``) where those local folders are given. ``audio_codec``: the
+codec's round trip of the held-out soundtracks (genvid.eval.audio_round_trip: the audio analyzer's
+accuracies, SNR and the third-harmonic ratio per shape, at every level count). Figures go to
 metrics.jsonl (one line with ``step`` and ``eval/<name>`` keys) and to the tracker (tensorboard).
 They use the EMA weights when EMA is on and ``training.export_ema`` (what would be exported).
 """
@@ -25,14 +27,16 @@ import torch
 from genvid.config import ConfigError, build_dataclass
 from genvid.data.clip_shape import ClipShape
 
-KINDS = ("tokenizer", "prompts")
+KINDS = ("tokenizer", "prompts", "audio_codec")
 
 
 @dataclass
 class EvaluationOptions(ClipShape):
-    """``num_frames``, ``height``, ``width`` (from :class:`ClipShape`): tokenizer: the held-out set's clip size."""
+    """``num_frames``, ``height``, ``width`` (from :class:`ClipShape`): tokenizer: the held-out set's
+    clip size; audio_codec: the soundtracks' length in video frames."""
 
-    #: "tokenizer" (reconstruction of a held-out set) or "prompts" (a generator's prompt following)
+    #: "tokenizer" (reconstruction of a held-out set), "prompts" (a generator's prompt following) or
+    #: "audio_codec" (the round trip of held-out soundtracks)
     kind: str = "tokenizer"
     #: tokenizer: "synthetic" or "real" (genvid's fixed held-out sets)
     heldout: str = "synthetic"
@@ -83,7 +87,8 @@ class TrainingEvaluator:
         weights = ema.applied(model) if ema is not None and use_ema else contextlib.nullcontext()
         try:
             with weights, torch.no_grad():
-                figures = self._tokenizer(model) if self.options.kind == "tokenizer" else self._prompts(task, model)
+                evaluate = {"tokenizer": self._tokenizer, "audio_codec": self._audio_codec}.get(self.options.kind)
+                figures = evaluate(model) if evaluate is not None else self._prompts(task, model)
         finally:
             model.train(was_training)
         return {f"eval/{name}": float(value) for name, value in figures.items()}
@@ -99,6 +104,18 @@ class TrainingEvaluator:
         named = heldout_clips(options.heldout, options.num_frames, options.height, options.width)[: options.max_clips]
         summary, _ = summarize(tokenizer, (clip for _, clip in named), names=[name for name, _ in named])
         return {key: value for key, value in summary.items() if key not in ("clips", "codebook_size")}
+
+    def _audio_codec(self, model) -> dict[str, float]:
+        from genvid.eval.audio_round_trip import codec_round_trip
+        from tokenizer import AudioCodec
+
+        codec = getattr(model, "codec", model)
+        if not isinstance(codec, AudioCodec):
+            raise ConfigError("training.eval.kind audio_codec needs an audio codec task")
+        report = codec_round_trip(codec, samples_per_combination=self.options.samples_per_combination,
+                                  num_frames=self.options.num_frames)
+        return {f"{name}/{key}": value for name, reading in report.items() if name.startswith("levels_")
+                for key, value in reading.items()}
 
     def _prompts(self, task, model) -> dict[str, float]:
         from genvid.eval.analyzer import evaluate_prompt_following

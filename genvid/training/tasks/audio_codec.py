@@ -51,6 +51,7 @@ class AudioCodecOptions:
     #: probability that a step uses a random number of codebooks (so fewer still decode)
     quantizer_dropout: float = 0.5
     stft_fft_sizes: tuple = (256, 512, 1024)
+    stft_log_floor: float | None = None
     mel_fft_sizes: tuple = (512, 1024)
     num_mels: int = 64
     use_discriminator: bool = False
@@ -80,7 +81,7 @@ class AudioCodecTrainingModule(nn.Module):
         terms = {
             "waveform_l1": F.l1_loss(reconstruction, target),
             "waveform_l2": F.mse_loss(reconstruction, target),
-            "stft": multi_resolution_stft_loss(reconstruction, target, tuple(options.stft_fft_sizes)),
+            "stft": multi_resolution_stft_loss(reconstruction, target, tuple(options.stft_fft_sizes), options.stft_log_floor),
             "mel": mel_loss(reconstruction, target, sample_rate, tuple(options.mel_fft_sizes), options.num_mels),
         }
         loss = (
