@@ -59,11 +59,15 @@ def test_modulate_and_gated_residual_equal_their_formulas_with_per_frame_groups(
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
-def test_rms_norm_equals_torch_rms_norm_in_float32(dtype):
+def test_rms_norm_equals_torch_rms_norm_in_float32_forward_and_backward(dtype):
     generator = torch.Generator().manual_seed(2)
     x = (torch.randn(3, 5, 64, generator=generator) * 4).to(dtype).requires_grad_(True)
     weight = torch.randn(64, generator=generator).requires_grad_(True)
+    with torch.no_grad():  # the plain steps; with gradients the written-out backward
+        torch.testing.assert_close(rms_norm(x, weight, 1e-6), F.rms_norm(x.float(), (64,), weight, 1e-6).to(dtype),
+                                   atol=1e-6, rtol=0)
     ours = rms_norm(x, weight, 1e-6)
+    assert ours.grad_fn.name().startswith("RMSNormFunction")
     reference_x, reference_weight = x.detach().clone().requires_grad_(True), weight.detach().clone().requires_grad_(True)
     reference = F.rms_norm(reference_x.float(), (64,), reference_weight, 1e-6).to(dtype)
     assert ours.dtype == dtype
@@ -72,3 +76,10 @@ def test_rms_norm_equals_torch_rms_norm_in_float32(dtype):
     reference.float().square().sum().backward()
     torch.testing.assert_close(x.grad, reference_x.grad)
     torch.testing.assert_close(weight.grad, reference_weight.grad, atol=1e-4, rtol=1e-5)
+
+
+def test_rms_norm_refuses_a_second_derivative():
+    x, weight = torch.randn(2, 8, requires_grad=True), torch.ones(8, requires_grad=True)
+    (gradient,) = torch.autograd.grad(rms_norm(x, weight, 1e-6).square().sum(), x, create_graph=True)
+    with pytest.raises(RuntimeError):
+        gradient.sum().backward()
