@@ -89,7 +89,9 @@ def test_bad_shapes_and_backend_are_clear_errors():
 
 
 @pytest.mark.parametrize("kv_heads", [4, 2])
-@pytest.mark.parametrize("prefix, padded", [(0, False), (1, False), (5, False), (12, False), (5, True), (12, True)])
+# prefix 8 of 12: a prefix longer than half the sequence takes the target-rows pass
+@pytest.mark.parametrize("prefix, padded", [(0, False), (1, False), (5, False), (8, False), (12, False), (5, True),
+                                            (8, True), (12, True)])
 def test_prefix_lm_without_dense_mask_matches_math_forward_and_backward(prefix, padded, kv_heads):
     length = 12
     tensors = [t.requires_grad_() for t in _tensors(kv_heads=kv_heads, query_length=length, key_length=length, seed=prefix)]

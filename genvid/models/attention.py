@@ -12,7 +12,8 @@ Masks: ``attention_mask`` is either boolean (True = may attend) or additive floa
 to ``(batch, heads, query_length, key_length)``, or a :class:`PrefixLM` description. A dense
 ``(length x length)`` mask costs O(L^2) memory and keeps SDPA off its fused causal kernels, so the
 LM passes :class:`PrefixLM` and SDPA runs it as one unmasked pass over the prefix plus one causal
-pass over the whole sequence; the other backends get the dense mask it stands for.
+pass over the whole sequence (or, for a prefix longer than half the sequence, a pass of the target
+rows alone under a ``targets x length`` mask); the other backends get the dense mask it stands for.
 """
 
 from __future__ import annotations
@@ -116,6 +117,18 @@ def _prefix_lm_sdpa(query, key, value, mask: PrefixLM, scale: float, grouped: bo
     if prefix >= length:
         padding = None if mask.key_valid is None else mask.key_valid[:, None, None, :]
         return sdpa(query, key, value, attn_mask=padding)
+    padding = None if mask.key_valid is None else mask.key_valid[:, None, None, :prefix]
+    if prefix > 1 and 2 * (length - prefix) < length:
+        # A long prefix (the LM's 896 of 1,024): its rows of a causal pass over the whole sequence
+        # would be computed only to be replaced by the bidirectional pass. The target rows alone
+        # against every key, under a (targets x length) mask, cost less than that causal pass.
+        rows = torch.arange(prefix, length, device=query.device)[:, None]
+        allowed = torch.arange(length, device=query.device)[None, :] <= rows
+        if mask.key_valid is not None:
+            allowed = allowed & mask.key_valid[:, None, None, :]
+        targets = sdpa(query[:, :, prefix:], key, value, attn_mask=allowed)
+        bidirectional = sdpa(query[:, :, :prefix], key[:, :, :prefix], value[:, :, :prefix], attn_mask=padding)
+        return torch.cat([bidirectional, targets], dim=2)
     if mask.key_valid is None:
         causal = sdpa(query, key, value, is_causal=True)
     else:
@@ -132,7 +145,6 @@ def _prefix_lm_sdpa(query, key, value, mask: PrefixLM, scale: float, grouped: bo
         causal = reorder(causal, order.argsort(dim=1))
     if prefix <= 1:  # a one-token prefix is already causal
         return causal
-    padding = None if mask.key_valid is None else mask.key_valid[:, None, None, :prefix]
     bidirectional = sdpa(query[:, :, :prefix], key[:, :, :prefix], value[:, :, :prefix], attn_mask=padding)
     return torch.cat([bidirectional, causal[:, :, prefix:]], dim=2)
 
