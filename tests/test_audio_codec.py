@@ -127,10 +127,9 @@ def test_optional_discriminator_trains_both_sides_without_leaking():
 
 
 def test_spectral_loss_in_decibels_weighs_a_lost_timbre_over_a_loudness_error():
-    """The demo codec flattened every tone's harmonics (sine, triangle and square all decoded near a
-    third-harmonic ratio of 0.1) under ``log(1 + |X|)`` spectra, where a tone stripped of its
-    harmonics cost about as much as the same tone 20% too quiet. Compared in dB below the clip's peak
-    (``log_floor``), losing the timbre must cost clearly more than the loudness slip."""
+    """Under ``log(1 + |X|)`` spectra a tone stripped of its harmonics costs about as much as the same
+    tone 20% too quiet; compared in dB below the clip's peak (``log_floor``), losing the timbre costs
+    clearly more than the loudness slip."""
     from genvid.data.synthetic import render_audio
     from tokenizer.audio_losses import multi_resolution_stft_loss
 
