@@ -24,8 +24,9 @@ interrupted one continues from its newest checkpoint):
    held-out wording beside the shipped pipeline; ``sound`` trains the audio codec
    (configs/audio/demo_codec.yaml), then a DiT following sound and an LM with v2a / a2v in its
    mixture (configs/{dit,lm}/demo_sound.yaml); ``long`` fine-tunes the installed demos for long
-   video (configs/{dit,lm}/demo_long.yaml: clips wrapping around the frame, starting anywhere along
-   their path), measured window by window on 129-frame clips (OUTPUT/long_report.json).
+   video (configs/dit/demo_long2.yaml, configs/lm/demo_long.yaml: clips wrapping around the frame,
+   starting anywhere along their path), measured window by window on 129-frame clips
+   (OUTPUT/long_report.json).
 4. evaluation: tokenizer PSNR/SSIM on held-out synthetic clips, prompt following of both
    pipelines (seen vs held-out combinations), CPU generate time; written to OUTPUT/report.json.
 
@@ -176,10 +177,10 @@ def sound_stage(args, output: Path, configs: Path) -> int:
 
 def fine_tune_stage(args, output: Path, kind: str, stages: dict, models, report_key: str, measure) -> int:
     """Fine-tune each of ``models`` from its shipped weights (``stages``: model -> (stage name,
-    config[, overrides of that stage alone])), then ``measure(pipeline, label) -> dict`` the
-    shipped ("MODEL shipped") and the fine-tuned pipeline ("MODEL KIND") alike into
-    OUTPUT/KIND_report.json under ``report_key`` (resumable: what an interrupted run measured is
-    kept); with --install the fine-tuned one replaces the shipped one."""
+    config)), then ``measure(pipeline, label) -> dict`` the shipped ("MODEL shipped") and the
+    fine-tuned pipeline ("MODEL KIND") alike into OUTPUT/KIND_report.json under ``report_key``
+    (resumable: what an interrupted run measured is kept); with --install the fine-tuned one
+    replaces the shipped one."""
     from genvid.commands.generate import load_pipeline
 
     report_path = output / f"{kind}_report.json"
@@ -187,8 +188,8 @@ def fine_tune_stage(args, output: Path, kind: str, stages: dict, models, report_
     report.setdefault(report_key, {})
     report.update(seed=args.seed, command=" ".join(sys.argv))
     for name in models:
-        stage, config, *stage_only = stages[name]  # stage_only: overrides of that stage alone
-        trained = run_stage(stage, config, stage_overrides(stage, output, args) + stage_only + args.overrides, output)
+        stage, config = stages[name]
+        trained = run_stage(stage, config, stage_overrides(stage, output, args) + args.overrides, output)
         summary = output / stage / "train_summary.json"
         if summary.is_file():
             report.setdefault("training", {})[stage] = json.loads(summary.read_text())
@@ -224,11 +225,10 @@ def tasks_stage(args, output: Path, configs: Path) -> int:
 
 
 def long_stage(args, output: Path, configs: Path) -> int:
-    """Long video (configs/{dit,lm}/demo_long.yaml, from the installed demo: clips wrapping around
-    the frame at any phase; the DiT then continues from that export in configs/dit/demo_long2.yaml,
-    its clips' phase coupled with a clean prefix, and that is the one measured), then, for the
-    installed and the fine-tuned pipeline, 129-frame clips of the held-out combinations read window
-    by window (genvid.eval.long_video, what ``genvid eval long --lengths`` without lengths
+    """Long video (configs/dit/demo_long2.yaml and configs/lm/demo_long.yaml, from the installed
+    demo: clips wrapping around the frame at any phase, coupled with the conditioning), then, for
+    the installed and the fine-tuned pipeline, 129-frame clips of the held-out combinations read
+    window by window (genvid.eval.long_video, what ``genvid eval long --lengths`` without lengths
     measures) and canonical prompt following of 17-frame clips on seen and held-out combinations,
     so that what the demo knew is checked too (OUTPUT/long_report.json)."""
     from genvid.data.synthetic import HELDOUT_COMBINATIONS
@@ -246,11 +246,8 @@ def long_stage(args, output: Path, configs: Path) -> int:
         print(format_table({label: reading}), flush=True)
         return {"long_video": long, "prompt_following": reading}
 
-    stages = {"ar": ("lm_long", configs / "lm" / "demo_long.yaml")}
-    if "diffusion" in args.long_models:  # round 3, then round 3b (dit_long2) from its export
-        round3 = run_stage("dit_long", configs / "dit" / "demo_long.yaml",
-                           stage_overrides("dit_long", output, args) + args.overrides, output)
-        stages["diffusion"] = ("dit_long2", configs / "dit" / "demo_long2.yaml", f"task_options.initial_weights={round3}")
+    stages = {"diffusion": ("dit_long2", configs / "dit" / "demo_long2.yaml"),
+              "ar": ("lm_long", configs / "lm" / "demo_long.yaml")}
     return fine_tune_stage(args, output, "long", stages, args.long_models, "measured", measure)
 
 
@@ -278,8 +275,7 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="with --only tasks: which shipped demos to fine-tune")
     parser.add_argument("--long-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion"],
                         help="with --only long: which installed demos to fine-tune")
-    parser.add_argument("--dit-long-steps", type=int, default=None, help="steps of the DiT long-video stage")
-    parser.add_argument("--dit-long2-steps", type=int, default=None, help="steps of the DiT long-video round 3b")
+    parser.add_argument("--dit-long2-steps", type=int, default=None, help="steps of the DiT long-video stage")
     parser.add_argument("--lm-long-steps", type=int, default=None, help="steps of the LM long-video stage")
     parser.add_argument("--sound-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion", "ar"],
                         help="with --only sound: which shipped demos to fine-tune with sound (after the codec)")
