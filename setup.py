@@ -8,7 +8,8 @@ setup(
     packages=find_packages(include=["genvid", "genvid.*", "tokenizer", "tokenizer.*"]) + ["genvid.configs"],
     package_dir={"genvid.configs": "configs"},
     package_data={
-        "genvid": ["demo/**/*", "pretrained/**/*", "pipelines/colour_names.tsv"],
+        "genvid": ["demo/**/*", "pretrained/**/*", "pipelines/colour_names.tsv", "data/captions.tsv",
+                   "eval/wordings.tsv", "eval/dev_wordings.tsv"],
         "genvid.configs": ["*/*.yaml"],
     },
 )

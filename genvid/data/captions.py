@@ -14,46 +14,16 @@ captions from this grammar and checks that none contains a held-out word or sent
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import numpy as np
 
-#: Each colour's names in training captions; the first is the canonical one.
-COLOR_WORDS: dict[str, tuple[str, ...]] = {
-    "red": ("red", "ruby", "cherry red"),
-    "green": ("green", "mint", "leaf green"),
-    "blue": ("blue", "sapphire", "sky blue"),
-    "yellow": ("yellow", "canary", "sunflower yellow"),
-    "purple": ("purple", "plum", "mauve"),
-    "orange": ("orange", "pumpkin", "apricot"),
-    "white": ("white", "pearl", "chalk white"),
-    "cyan": ("cyan", "teal", "seafoam"),
-}
-SHAPE_WORDS: dict[str, tuple[str, ...]] = {
-    "circle": ("circle", "ball", "round dot"),
-    "square": ("square", "tile", "square panel"),
-    "triangle": ("triangle", "pyramid", "three-sided shape"),
-}
-MOTION_PHRASES: dict[str, tuple[str, ...]] = {
-    "left": ("moving left", "moves to the left", "going left", "sliding to the left", "travels leftward",
-             "drifting left", "floating toward the left"),
-    "right": ("moving right", "moves to the right", "going right", "sliding to the right", "travels rightward",
-              "drifting right", "floating toward the right"),
-    "up": ("moving up", "moves upward", "going up", "sliding upward", "travels upward",
-           "drifting up", "ascending"),
-    "down": ("moving down", "moves downward", "going down", "sliding downward", "travels downward",
-             "drifting down", "descending"),
-}
-TEMPLATES: tuple[str, ...] = (
-    "{article} {color} {shape} {motion}",
-    "{color} {shape} {motion}",
-    "the {color} {shape} {motion}",
-    "{article} {color} {shape} {motion} on a dark background",
-    "a video of {article} {color} {shape} {motion}",
-    "one {color} {shape}, {motion}",
-    "{article} {color} colored {shape} {motion}",
-    "{article} small {color} {shape} {motion} across the frame",
-)
+from genvid.data.word_tables import read_word_table
 
+#: Each colour's, shape's and motion's phrases in training captions (the first colour and shape
+#: word is the canonical one) and the sentence forms: data, in captions.tsv beside this module.
+_TABLE = read_word_table(Path(__file__).with_name("captions.tsv"))
+COLOR_WORDS, SHAPE_WORDS, MOTION_PHRASES, TEMPLATES = _TABLE.colors, _TABLE.shapes, _TABLE.motions, _TABLE.templates
 
 _ARTICLE = re.compile(r"\ba(?= [aeiou])")
 

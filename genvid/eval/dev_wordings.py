@@ -10,38 +10,13 @@ or captions of another, and that no content word of this set is a word of a held
 
 from __future__ import annotations
 
-#: Colours: two names, then an adjective form ("-ish", "-y") or a shade; some are names a
-#: colour-name table does not know ("mandarin", "lagoon").
-COLOR_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "red": ("vermilion", "carmine", "brick"),
-    "green": ("lime", "chartreuse", "grassy"),
-    "blue": ("navy", "cerulean", "bluish"),
-    "yellow": ("mustard", "saffron", "buttery"),
-    "purple": ("lilac", "amethyst", "purplish"),
-    "orange": ("marigold", "mandarin", "orangish"),
-    "white": ("alabaster", "porcelain", "silvery"),
-    "cyan": ("lagoon", "glacier", "icy"),
-}
-SHAPE_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "circle": ("sphere", "coin"),
-    "square": ("cube", "four-sided shape"),
-    "triangle": ("arrowhead", "three-cornered shape"),
-}
-#: Motions: some phrases keep a training direction word in a new phrase ("crawling left"), the
-#: rest say it without one ("soaring").
-MOTION_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "left": ("crawling left", "sweeping to the left-hand side"),
-    "right": ("crawling right", "sweeping to the right-hand side"),
-    "up": ("soaring", "lifting skyward"),
-    "down": ("plunging", "dropping to the floor"),
-}
-TEMPLATES: tuple[str, ...] = (
-    "look, {article} {color} {shape} {motion}",
-    "i see {article} {color} {shape} {motion}",
-    "watch this {color} {shape} {motion}",
-    "{article} {shape} in {color}, {motion}",
-)
-TEMPLATE_MARKERS: tuple[str, ...] = ("look", "i see", "watch this", "in")
+from pathlib import Path
+
+from genvid.data.word_tables import read_word_table
+
+#: The synonyms and sentence forms of this set: data, in dev_wordings.tsv beside this module.
+COLOR_SYNONYMS, SHAPE_SYNONYMS, MOTION_SYNONYMS, TEMPLATES, TEMPLATE_MARKERS = TABLE = read_word_table(
+    Path(__file__).with_name("dev_wordings.tsv"))
 
 
 def dev_wording(color: str, shape: str, motion: str, index: int = 0) -> str:
@@ -54,5 +29,4 @@ def dev_wording(color: str, shape: str, motion: str, index: int = 0) -> str:
 
 def dev_phrases() -> list[str]:
     """Every synonym of this set (what neither a training caption nor a held-out prompt may contain)."""
-    return [word for table in (COLOR_SYNONYMS, SHAPE_SYNONYMS, MOTION_SYNONYMS) for words in table.values()
-            for word in words]
+    return TABLE.phrases()

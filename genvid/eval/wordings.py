@@ -14,40 +14,15 @@ held-out sentence form; a word added to the training grammar that collides with 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from genvid.data.captions import fix_articles
+from genvid.data.word_tables import read_word_table
 
-#: Synonyms never used by a training caption.
-COLOR_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "red": ("crimson", "scarlet"),
-    "green": ("emerald", "jade"),
-    "blue": ("azure", "cobalt"),
-    "yellow": ("golden", "lemon"),
-    "purple": ("violet", "lavender"),
-    "orange": ("tangerine", "amber"),
-    "white": ("snowy", "ivory"),
-    "cyan": ("turquoise", "aqua"),
-}
-SHAPE_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "circle": ("disc", "orb"),
-    "square": ("box", "block"),
-    "triangle": ("wedge", "triangular shape"),
-}
-MOTION_SYNONYMS: dict[str, tuple[str, ...]] = {
-    "left": ("heading west", "gliding leftwards"),
-    "right": ("heading east", "gliding rightwards"),
-    "up": ("rising", "climbing upwards"),
-    "down": ("falling", "sinking downwards"),
-}
-#: Sentence forms no training template has: the fixed words of each (its markers) never appear in
-#: a training caption. Some also put the shape before the colour.
-TEMPLATES: tuple[str, ...] = (
-    "there goes a {color} {shape}, {motion}",
-    "a {shape} that is {color} and {motion}",
-    "a {shape} painted {color}, {motion}",
-    "picture a {color} {shape} {motion}",
-)
-TEMPLATE_MARKERS: tuple[str, ...] = ("there goes", "that is", "painted", "picture a")
+#: The synonyms no training caption uses, and the sentence forms no training template has (their
+#: fixed words, the markers, appear in no training caption): data, in wordings.tsv beside this module.
+COLOR_SYNONYMS, SHAPE_SYNONYMS, MOTION_SYNONYMS, TEMPLATES, TEMPLATE_MARKERS = TABLE = read_word_table(
+    Path(__file__).with_name("wordings.tsv"))
 
 
 def heldout_wording(color: str, shape: str, motion: str, index: int = 0) -> str:
@@ -70,9 +45,7 @@ def cycled_wording(templates, colors, shapes, motions, index: int) -> str:
 
 def heldout_phrases() -> list[str]:
     """Every held-out synonym and template marker (what a training caption must never contain)."""
-    phrases = [word for table in (COLOR_SYNONYMS, SHAPE_SYNONYMS, MOTION_SYNONYMS) for words in table.values()
-               for word in words]
-    return phrases + list(TEMPLATE_MARKERS)
+    return TABLE.phrases() + list(TEMPLATE_MARKERS)
 
 
 def contained_phrases(caption: str, phrases=None) -> list[str]:
