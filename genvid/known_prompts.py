@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from genvid.folder_files import read_folder_file, write_folder_file
+from genvid.folder_files import FolderFile
 
 FILE_NAME = "known_captions.safetensors"
 
@@ -61,8 +61,11 @@ def synthetic_training_captions(captions: str = "basic", num_samples: int = 4000
 DEFAULT_THRESHOLD = 0.6
 
 
-class KnownCaptions:
-    """The loaded summary: :meth:`similarity` of a prompt to its nearest training caption."""
+class KnownCaptions(FolderFile):
+    """The loaded summary (:meth:`from_folder`; None where a folder has none): :meth:`similarity` of a
+    prompt to its nearest training caption."""
+
+    file_name = FILE_NAME
 
     def __init__(self, embeddings: torch.Tensor, vocabulary: dict[str, list[str]], threshold: float):
         self.embeddings = embeddings.float()
@@ -70,19 +73,14 @@ class KnownCaptions:
         self.threshold = threshold
 
     @classmethod
-    def from_folder(cls, folder) -> "KnownCaptions | None":
-        """The summary of a pipeline folder, or None where it has none."""
-        stored = read_folder_file(folder, FILE_NAME)
-        if stored is None:
-            return None
-        tensors, metadata = stored
+    def from_stored(cls, folder, tensors, metadata) -> "KnownCaptions":
         return cls(tensors["embeddings"], json.loads(metadata["vocabulary"]), float(metadata["threshold"]))
 
-    def save(self, folder) -> Path:
-        """Write this summary into a pipeline folder (fp16 embeddings; what :meth:`from_folder` reads)."""
-        return write_folder_file(folder, FILE_NAME, {"embeddings": self.embeddings.half()},
-                                 {"vocabulary": json.dumps(self.vocabulary), "threshold": repr(float(self.threshold)),
-                                  "num_captions": str(self.embeddings.shape[0])})
+    def stored(self):
+        """fp16 embeddings, and the vocabulary and threshold as metadata."""
+        return {"embeddings": self.embeddings.half()}, {
+            "vocabulary": json.dumps(self.vocabulary), "threshold": repr(float(self.threshold)),
+            "num_captions": str(self.embeddings.shape[0])}
 
     def similarity(self, text_encoder, prompt: str) -> float:
         """Cosine of the prompt's sentence embedding to its nearest training caption."""

@@ -40,6 +40,7 @@ import torch
 import torch.nn.functional as F
 
 from genvid.errors import GenvidError
+from genvid.folder_files import FolderFile
 
 logger = logging.getLogger(__name__)
 
@@ -161,8 +162,11 @@ def write_caption_words(folder, text_encoder, examples: dict[str, dict[str, list
                         caption_phrases=caption_phrases).save(folder)
 
 
-class PromptReader:
-    """:meth:`read` prompts as canonical captions; built by :meth:`from_folder`."""
+class PromptReader(FolderFile):
+    """:meth:`read` prompts as canonical captions; built by :meth:`from_folder` (None where a folder has
+    no ``caption_words.safetensors``)."""
+
+    file_name = FILE_NAME
 
     def __init__(self, states: dict[str, torch.Tensor], vocabulary: dict[str, list[str]], template: str,
                  keep_similarity: float, centred: dict[str, bool], known=None, colour_values: dict | None = None,
@@ -186,28 +190,23 @@ class PromptReader:
             {name: self.colour_values.get(name) for name in colours})
 
     @classmethod
-    def from_folder(cls, folder) -> "PromptReader | None":
-        """The reader of a pipeline folder, or None where it has no ``caption_words.safetensors``."""
-        from genvid.folder_files import read_folder_file
+    def from_stored(cls, folder, states, metadata) -> "PromptReader":
         from genvid.known_prompts import KnownCaptions
 
-        stored = read_folder_file(folder, FILE_NAME)
-        if stored is None:
-            return None
-        states, metadata = stored
         return cls(states, json.loads(metadata["vocabulary"]), metadata["template"],
                    float(metadata["keep_similarity"]), json.loads(metadata["centred"]), KnownCaptions.from_folder(folder),
                    json.loads(metadata.get("colour_values", "{}")), json.loads(metadata.get("caption_phrases", "{}")))
 
-    def save(self, folder) -> Path:
-        """Write this reader's file (and the known captions it keeps prompts by) into ``folder``."""
-        from genvid.folder_files import write_folder_file
-
-        path = write_folder_file(folder, FILE_NAME, self.states, {
+    def stored(self):
+        return self.states, {
             "vocabulary": json.dumps(self.vocabulary), "template": self.template,
             "keep_similarity": repr(float(self.keep_similarity)), "centred": json.dumps(self.centred),
             "colour_values": json.dumps(self.colour_values),
-            "caption_phrases": json.dumps(self.caption_phrases)})
+            "caption_phrases": json.dumps(self.caption_phrases)}
+
+    def save(self, folder) -> Path:
+        """Write this reader's file (and the known captions it keeps prompts by) into ``folder``."""
+        path = super().save(folder)
         if self.known is not None:
             self.known.save(folder)
         return path
