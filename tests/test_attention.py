@@ -89,10 +89,16 @@ def test_bad_shapes_and_backend_are_clear_errors():
 
 
 @pytest.mark.parametrize("kv_heads", [4, 2])
-# prefix 8 of 12: a prefix longer than half the sequence takes the target-rows pass
+# prefix 8 of 12: a prefix longer than half the sequence takes the target-rows pass; so does every
+# short sequence on a CPU, unless SHORT_ON_CPU is 0 (then prefix 5 takes the causal pass)
+@pytest.mark.parametrize("short_on_cpu", [512, 0])
 @pytest.mark.parametrize("prefix, padded", [(0, False), (1, False), (5, False), (8, False), (12, False), (5, True),
                                             (8, True), (12, True)])
-def test_prefix_lm_without_dense_mask_matches_math_forward_and_backward(prefix, padded, kv_heads):
+def test_prefix_lm_without_dense_mask_matches_math_forward_and_backward(monkeypatch, prefix, padded, kv_heads,
+                                                                         short_on_cpu):
+    import genvid.models.attention as attention_module
+
+    monkeypatch.setattr(attention_module, "SHORT_ON_CPU", short_on_cpu)
     length = 12
     tensors = [t.requires_grad_() for t in _tensors(kv_heads=kv_heads, query_length=length, key_length=length, seed=prefix)]
     key_valid = None

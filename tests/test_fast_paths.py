@@ -83,3 +83,67 @@ def test_rms_norm_refuses_a_second_derivative():
     (gradient,) = torch.autograd.grad(rms_norm(x, weight, 1e-6).square().sum(), x, create_graph=True)
     with pytest.raises(RuntimeError):
         gradient.sum().backward()
+
+
+def test_rms_norm_with_a_broadcast_weight_equals_one_norm_per_slice_forward_and_backward():
+    # the DiT's queries and keys normalised in one call: (b n 2 h d) with a (2, 1, d) weight
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 6, 3, 4, 16, generator=generator)[:, :, :2].requires_grad_(False)
+    x = x.clone().requires_grad_(True)
+    weights = [torch.randn(16, generator=generator).requires_grad_(True) for _ in range(2)]
+    together = rms_norm(x, torch.stack(weights)[:, None], 1e-6)
+    copies = [x.detach().clone().requires_grad_(True) for _ in range(2)]
+    reference_weights = [weight.detach().clone().requires_grad_(True) for weight in weights]
+    apart = torch.stack([F.rms_norm(copy[:, :, index], (16,), weight, 1e-6)
+                         for index, (copy, weight) in enumerate(zip(copies, reference_weights))], dim=2)
+    torch.testing.assert_close(together, apart, atol=1e-5, rtol=0)
+    upstream = torch.randn(together.shape, generator=generator)
+    (together * upstream).sum().backward()
+    (apart * upstream).sum().backward()
+    torch.testing.assert_close(x.grad, copies[0].grad + copies[1].grad, atol=1e-5, rtol=0)
+    for weight, reference in zip(weights, reference_weights):
+        torch.testing.assert_close(weight.grad, reference.grad, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("batch, frames", [(1, 1), (1, 3), (2, 1)])
+def test_norm_modulate_equals_layer_norm_then_modulate_forward_and_backward(batch, frames):
+    from torch import nn
+
+    from genvid.models.dit import norm_modulate
+
+    generator = torch.Generator().manual_seed(4)
+    norm = nn.LayerNorm(8, eps=1e-6, elementwise_affine=False)
+    x = (torch.randn(batch, 3 * 5, 8, generator=generator) * 3 + 1).requires_grad_(True)
+    shift, scale = (torch.randn(batch, frames, 8, generator=generator).requires_grad_(True) for _ in range(2))
+    ours = norm_modulate(norm, x, shift, scale)
+    inputs = [tensor.detach().clone().requires_grad_(True) for tensor in (x, shift, scale)]
+    reference = modulate(F.layer_norm(inputs[0], (8,), eps=1e-6), inputs[1], inputs[2])
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)
+    upstream = torch.randn(ours.shape, generator=generator)
+    (ours * upstream).sum().backward()
+    (reference * upstream).sum().backward()
+    for tensor, copy in zip((x, shift, scale), inputs):
+        torch.testing.assert_close(tensor.grad, copy.grad, atol=1e-5, rtol=1e-5)
+
+
+def test_dit_self_attention_equals_separate_query_and_key_norms_and_rotations():
+    from genvid.models.attention import attention
+    from genvid.models.dit import SelfAttention
+
+    generator = torch.Generator().manual_seed(5)
+    torch.manual_seed(5)
+    layer = SelfAttention(48, 3, qk_norm=True, eps=1e-6)
+    with torch.no_grad():
+        layer.query_norm.weight.normal_(generator=generator)
+        layer.key_norm.weight.normal_(generator=generator)
+    x = torch.randn(2, 24, 48, generator=generator)
+    table = rotary_3d(2, 3, 4, 16)
+    ours = layer(x, table)
+    # the former path: each of query and key normalised and rotated apart, the real rotary formula
+    query, key, value = layer.to_qkv(x).unflatten(-1, (3, 3, 16)).permute(2, 0, 3, 1, 4)
+    angles = torch.atan2(table[..., 1], table[..., 0])
+    query = rotate_reference(F.rms_norm(query, (16,), layer.query_norm.weight, 1e-6), angles)
+    key = rotate_reference(F.rms_norm(key, (16,), layer.key_norm.weight, 1e-6), angles)
+    out = attention(query, key, value, backend="math")
+    reference = layer.to_out(out.transpose(1, 2).flatten(2))
+    torch.testing.assert_close(ours, reference, atol=1e-5, rtol=0)

@@ -69,6 +69,15 @@ def modulate(x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch
     return torch.addcmul(shift[:, :, None], grouped, 1 + scale[:, :, None]).flatten(1, 2)
 
 
+def norm_modulate(norm: nn.LayerNorm, x: torch.Tensor, shift: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """``modulate(norm(x), shift, scale)`` for a LayerNorm without its own affine. One sample with
+    one modulation for all its tokens (batch-1 sampling) takes ``1 + scale`` and ``shift`` as the
+    norm's affine: one pass over the tokens instead of two."""
+    if norm.weight is None and shift.shape[0] == 1 and shift.shape[1] == 1 and x.shape[0] == 1:
+        return F.layer_norm(x, norm.normalized_shape, (1 + scale).reshape(-1), shift.reshape(-1), norm.eps)
+    return modulate(norm(x), shift, scale)
+
+
 def gated_residual(residual: torch.Tensor, x: torch.Tensor, value: torch.Tensor) -> torch.Tensor:
     """``residual + x * value`` for ``x (b, n, d)`` ordered ``(f s)`` and a gate ``value (b, f, d)``
     per frame group, in one pass."""
@@ -144,11 +153,17 @@ class SelfAttention(nn.Module):
         self.to_out = nn.Linear(hidden_size, hidden_size)
 
     def forward(self, x: torch.Tensor, rotary: torch.Tensor) -> torch.Tensor:
-        query, key, value = rearrange(
-            self.to_qkv(x), "b n (three h d) -> three b h n d", three=3, h=self.num_heads
-        )
-        query = apply_rotary(self.query_norm(query), rotary)
-        key = apply_rotary(self.key_norm(key), rotary)
+        qkv = rearrange(self.to_qkv(x), "b n (three h d) -> b n three h d", three=3, h=self.num_heads)
+        # Queries and keys are normalised and rotated together, one pass for both where there were
+        # two (each pass is a parallel region, which is what a busy CPU's threads wait on):
+        # (b n 2 h d) with a (2, 1, d) norm weight and the (n, d/2, 2) rotary table put at n.
+        query_key = qkv[:, :, :2]
+        if isinstance(self.query_norm, HeadRMSNorm):
+            weight = torch.stack((self.query_norm.weight, self.key_norm.weight))[:, None]
+            query_key = rms_norm(query_key, weight, self.query_norm.eps)
+        query_key = apply_rotary(query_key, rotary[:, None, None])
+        query, key = rearrange(query_key, "b n two h d -> two b h n d")
+        value = rearrange(qkv[:, :, 2], "b n h d -> b h n d")
         parallel = self.context_parallel
         out = parallel.attention(query, key, value) if parallel is not None else attention(query, key, value)
         return self.to_out(rearrange(out, "b h n d -> b n (h d)"))
@@ -203,13 +218,13 @@ class DiTBlock(nn.Module):
         shift_attention, scale_attention, gate_attention, shift_mlp, scale_mlp, gate_mlp = (
             modulation + self.modulation.to(modulation.dtype)
         ).unbind(dim=2)
-        attended = self.self_attention(modulate(self.norm1(x), shift_attention, scale_attention), rotary)
+        attended = self.self_attention(norm_modulate(self.norm1, x, shift_attention, scale_attention), rotary)
         x = gated_residual(x, attended, gate_attention)
         x = x + self.cross_attention(self.norm2(x), context, context_mask)
         if audio is not None:
             audio_context, audio_mask, audio_kept = audio
             x = x + self.audio_attention(self.audio_norm(x), audio_context, audio_mask) * audio_kept
-        x = gated_residual(x, self.mlp(modulate(self.norm3(x), shift_mlp, scale_mlp)), gate_mlp)
+        x = gated_residual(x, self.mlp(norm_modulate(self.norm3, x, shift_mlp, scale_mlp)), gate_mlp)
         return x
 
 
@@ -447,7 +462,7 @@ class DiTNetwork(nn.Module):
                 x = block(x, modulation, context, context_mask, rotary, audio)
 
         shift, scale = self.output_modulation(F.silu(time_embedding)).chunk(2, dim=-1)
-        x = self.proj_out(modulate(self.norm_out(x), shift, scale))
+        x = self.proj_out(norm_modulate(self.norm_out, x, shift, scale))
         if parallel is not None:
             x = parallel.gather(x, 1)
         velocity = self._unpatchify(x, grid)
