@@ -9,7 +9,7 @@ setup(
     package_dir={"genvid.configs": "configs"},
     package_data={
         "genvid": ["demo/**/*", "pretrained/**/*", "pipelines/colour_names.tsv", "data/captions.tsv",
-                   "eval/wordings.tsv", "eval/dev_wordings.tsv"],
+                   "eval/wordings.tsv", "eval/dev_wordings.tsv", "pipelines/attribute_words.tsv"],
         "genvid.configs": ["*/*.yaml"],
     },
 )

@@ -67,15 +67,16 @@ def _token_ids(text_encoder, prompts: list[str]) -> tuple[torch.Tensor, torch.Te
     return text_encoder.tokens(prompts, max_length)
 
 
-def _token_states(text_encoder, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unit-length token states ``(B, L, D)`` and a mask of the prompts' own tokens: the special
-    tokens (those the empty prompt is made of) and padding off."""
+def _token_states(text_encoder, prompts: list[str]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Unit-length token states ``(B, L, D)``, a mask of the prompts' own tokens (the special tokens,
+    those the empty prompt is made of, and padding off), the token ids ``(B, L)`` and the special ids."""
     hidden_states, mask = text_encoder.encode(prompts)
     input_ids, _ = _token_ids(text_encoder, prompts)
     if input_ids.shape != mask.shape:
         raise GenvidError("prompt reading: the tokenizer's output does not line up with the text encoder's")
-    special = torch.isin(input_ids, _token_ids(text_encoder, [""])[0])
-    return F.normalize(hidden_states.float().cpu(), dim=-1), mask.cpu() & ~special
+    special_ids = _token_ids(text_encoder, [""])[0]
+    own = mask.cpu() & ~torch.isin(input_ids, special_ids)
+    return F.normalize(hidden_states.float().cpu(), dim=-1), own, input_ids, special_ids
 
 
 def word_state(text_encoder, caption: str, word: str) -> torch.Tensor:
@@ -90,7 +91,7 @@ def word_state(text_encoder, caption: str, word: str) -> torch.Tensor:
         raise GenvidError(f"prompt reading: {word!r} in {caption!r} lies past the text encoder's "
                           f"{len(through)} tokens")
     start = next(index for index, (old, new) in enumerate(zip(before + [None], through)) if old != new)
-    states, _ = _token_states(text_encoder, [caption])
+    states = _token_states(text_encoder, [caption])[0]
     return states[0, start : start + len(through) - len(before)].mean(0)
 
 
@@ -137,6 +138,13 @@ def _first_phrase(phrases: dict[str, str], prompt: str) -> str | None:
     return min(found)[2] if found else None
 
 
+def _words_of(colour) -> frozenset[str]:
+    """The words of a colour found by ``PromptReader._named_colour`` (None: none)."""
+    from genvid.pipelines.attribute_words import prompt_words
+
+    return frozenset(prompt_words(colour[1])) if colour else frozenset()
+
+
 def write_caption_words(folder, text_encoder, examples: dict[str, dict[str, list[tuple[str, str]]]],
                         template: str = DEFAULT_TEMPLATE, keep_similarity: float = DEFAULT_KEEP_SIMILARITY,
                         centred: dict[str, bool] | None = None, colour_values: dict | None = None,
@@ -171,6 +179,7 @@ class PromptReader(FolderFile):
     def __init__(self, states: dict[str, torch.Tensor], vocabulary: dict[str, list[str]], template: str,
                  keep_similarity: float, centred: dict[str, bool], known=None, colour_values: dict | None = None,
                  caption_phrases: dict | None = None):
+        from genvid.pipelines.attribute_words import AttributeWords
         from genvid.pipelines.colour_words import ColourWords
 
         self.states = {name: tensor.float() for name, tensor in states.items()}
@@ -188,6 +197,9 @@ class PromptReader(FolderFile):
         colours = vocabulary.get(COLOUR_ATTRIBUTE)
         self.colour_words = None if colours is None else ColourWords(
             {name: self.colour_values.get(name) for name in colours})
+        #: the shape and direction words of WordNet (genvid.pipelines.attribute_words), after the captions'
+        self.attribute_words = AttributeWords({name: values for name, values in vocabulary.items()
+                                               if name != COLOUR_ATTRIBUTE})
 
     @classmethod
     def from_stored(cls, folder, states, metadata) -> "PromptReader":
@@ -219,20 +231,34 @@ class PromptReader(FolderFile):
         from genvid.known_prompts import sentence_embeddings
 
         similarity = (sentence_embeddings(text_encoder, prompts) @ self.known.embeddings.T).max(dim=1).values
-        return [bool(value >= self.keep_similarity) and not self._names_a_new_colour(prompt)
+        return [bool(value >= self.keep_similarity) and not self._names_new_words(prompt)
                 for prompt, value in zip(prompts, similarity)]
 
-    def _names_a_new_colour(self, prompt: str) -> bool:
-        phrases = self.caption_phrases.get(COLOUR_ATTRIBUTE)
-        if self.colour_words is None or not phrases:
-            return False
-        return self.colour_words.find(prompt) is not None and _first_phrase(phrases, prompt) is None
+    def _names_new_words(self, prompt: str) -> bool:
+        """Whether the prompt says an attribute in words of the tables and in none of the captions' (the
+        generator never saw "bluish" or "orb", however near the rest of the prompt is to a caption)."""
+        colour = self._named_colour(prompt)
+        skip = _words_of(colour)
+        for name in self.vocabulary:
+            phrases = self.caption_phrases.get(name)
+            if not phrases or _first_phrase(phrases, prompt) is not None:
+                continue
+            if name == COLOUR_ATTRIBUTE:
+                if colour:
+                    return True
+                continue
+            found = self.attribute_words.find(prompt, name, skip)
+            # a word the captions use in other phrases ("right" of "moving right") is no new word
+            if found and not set(found[1].split()) <= {word for phrase in phrases for word in phrase.split()}:
+                return True
+        return False
 
     def attributes(self, text_encoder, prompts: list[str]) -> list[dict[str, str]]:
         """What each prompt asks for, one value per attribute, whatever its nearness."""
-        states, own = _token_states(text_encoder, prompts)
+        states, own, input_ids, special_ids = _token_states(text_encoder, prompts)
         colours = [self._named_colour(prompt) for prompt in prompts]
-        not_colour = own & ~self._colour_tokens(text_encoder, prompts, [found and found[1] for found in colours])
+        not_colour = own & ~self._colour_tokens(text_encoder, input_ids, special_ids,
+                                                [found and found[1] for found in colours])
         readings = [{} for _ in prompts]
         for name, values in self.vocabulary.items():
             references = self.states[name]
@@ -242,13 +268,21 @@ class PromptReader(FolderFile):
             else:
                 scores = torch.einsum("bld,vd->blv", states, references)
             scores = scores.masked_fill(~(own if name == COLOUR_ATTRIBUTE else not_colour)[..., None], float("-inf"))
-            for reading, index, prompt in zip(readings, scores.amax(dim=1).argmax(dim=1).tolist(), prompts):
-                phrase = _first_phrase(self.caption_phrases.get(name, {}), prompt)
-                reading[name] = values[index] if phrase is None else self.caption_phrases[name][phrase]
-        for reading, found in zip(readings, colours):
-            if found is not None:
-                reading[COLOUR_ATTRIBUTE] = found[0]
+            for reading, index, prompt, colour in zip(readings, scores.amax(dim=1).argmax(dim=1).tolist(), prompts,
+                                                      colours):
+                named = colour and colour[0] if name == COLOUR_ATTRIBUTE else self._named(name, prompt, colour)
+                reading[name] = named or values[index]
         return readings
+
+    def _named(self, name: str, prompt: str, colour) -> str | None:
+        """The value a prompt names in the captions' words, else in WordNet's (the colour's words left
+        out: "orange" is no shape), or None: the token states decide."""
+        phrases = self.caption_phrases.get(name, {})
+        phrase = _first_phrase(phrases, prompt)
+        if phrase is not None:
+            return phrases[phrase]
+        found = self.attribute_words.find(prompt, name, _words_of(colour))
+        return None if found is None else found[0]
 
     def _named_colour(self, prompt: str) -> tuple[str, str] | None:
         """``(colour, words)``: the colour a prompt names in the captions' words, else in the table's,
@@ -262,15 +296,14 @@ class PromptReader(FolderFile):
         return (phrases[phrase] if phrase is not None else self.colour_words.colour(found[0])), words
 
     @staticmethod
-    def _colour_tokens(text_encoder, prompts: list[str], names: list) -> torch.Tensor:
-        """``(B, L)``: the tokens of each prompt's colour name (``names``: its words or None)."""
-        input_ids, _ = _token_ids(text_encoder, prompts)
-        special = _token_ids(text_encoder, [""])[0]
+    def _colour_tokens(text_encoder, input_ids: torch.Tensor, special_ids: torch.Tensor, names: list) -> torch.Tensor:
+        """``(B, L)``: which of the prompts' tokens ``input_ids`` belong to each one's colour name (``names``:
+        its words or None)."""
         mask = torch.zeros(input_ids.shape, dtype=torch.bool)
         for row, words in enumerate(names):
             if words:
                 ids = _token_ids(text_encoder, [words])[0][0]
-                mask[row] = torch.isin(input_ids[row], ids[~torch.isin(ids, special)])
+                mask[row] = torch.isin(input_ids[row], ids[~torch.isin(ids, special_ids)])
         return mask
 
     def caption(self, attributes: dict[str, str]) -> str:
