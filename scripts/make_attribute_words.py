@@ -14,19 +14,23 @@ approximating the shape of ..."). A sense belongs to a shape where it lies on th
 the taxonomy: the shape's hypernyms below the first one that another shape shares (the square's
 rectangle, parallelogram and quadrilateral; the circle's ellipse), and every hyponym of those
 ("disk", "rhombus", "wedge" under triangle). Adjectives derived from them and their similar-to
-satellites follow ("circular", "round", "spherical", "four-sided"). Then, twice, a noun or adjective
-sense whose own compound words or definition name exactly one shape's words joins that shape with
-its hyponyms ("round shape": sphere, ball, globe; "ball: round object that is hit ..."; "coin: a flat
-metal piece (usually a disc)"). The round a sense joined in is its level.
+satellites follow ("circular", "round", "spherical", "four-sided"): level 1. Then an adjective, or
+a noun of an object or a shape, whose own compound words or definition name the common words of
+exactly one shape joins it at level 2: a shape sense with its hyponyms ("round shape": sphere,
+globe), an object alone ("ball: round object that is hit ...", "box: a (usually rectangular)
+container"). A sense that joined by its definition speaks only for the lemmas it is a common sense
+of (one of their first two: "picture" is a square only in its tenth sense). A second round reached
+mostly chance words ("airplane", "photo"), so there is one; "coin" (a flat piece, usually a disc:
+"flat" is a square's word) and "arrowhead" (a pointed tip) stay unknown.
 
 Directions. Each motion starts from the senses that say it: the verbs "move upward" (rise, lift,
 go up), "travel up" (ascend), "move downward" (descend, fall, go down), "fall or descend to a lower
 place" (sink, drop); the adverbs and adjectives up, down, left, right, and their similar-to
 satellites ("skyward", "left-hand", "port"); the frame's sides (top, bottom); and the compass
 directions as on a map (north up, south down, east right, west left). Verb senses bring their
-troponyms ("soar", "climb", "plunge", "dive"). Then an adverb or adjective whose definition names
-exactly one direction's words joins it ("westward: toward the west"). A direction word with the
-suffix "-ward(s)" says the same direction ("leftwards").
+troponyms ("soar", "climb", "plunge", "dive"). Directions join by no definition: "right"
+(exactly), "left" (went away) and "up" fill too many of them (a round brought "way", "back",
+"moving"). A direction word with the suffix "-ward(s)" says the same direction ("leftwards").
 
 Every word is written in its inflected forms (verbs: -s, -ed, -ing and WordNet's irregular forms;
 nouns: the plural); a surface form takes the value of its surest claim (the lowest level, then its
@@ -63,9 +67,8 @@ MOTION_SENSES = {
 }
 #: WordNet pointer symbols.
 HYPERNYM, HYPONYM, SIMILAR, DERIVED = ("@", "@i"), ("~", "~i"), ("&",), ("+",)
-#: Rounds of joining by definition: shapes twice ("coin" -> "disc" -> "circular"), directions once (a second
-#: round reached "moving", "sliding", "there").
-SHAPE_ROUNDS, MOTION_ROUNDS = 2, 1
+#: Rounds of joining by definition (see the notes above).
+SHAPE_ROUNDS, MOTION_ROUNDS = 1, 0
 NAMING_SENSES = 2
 #: WordNet's lexicographer file noun.shape: a shape sense that joins brings its hyponyms (round shape: sphere,
 #: ball); an object that joins by its definition ("ball: round object ...") comes alone.
@@ -184,9 +187,10 @@ def definition_words(wordnet: WordNet, key) -> set[str]:
     return own | {wordnet.lemma(word) for word in text if len(word) > 2}
 
 
-def spread(wordnet: WordNet, levels: dict, candidates, grow, rounds: int) -> None:
+def spread(wordnet: WordNet, levels: dict, candidates, grow, rounds: int) -> set:
     """``rounds`` times: a candidate sense whose words name exactly one value's words joins it (and
-    what ``grow`` brings with it) at the next level."""
+    what ``grow`` brings with it) at the next level. Returns the senses that joined by their own words."""
+    defined = set()
     for level in range(2, 2 + rounds):
         words = named_words(wordnet, levels)
         taken = set().union(*levels.values())
@@ -198,12 +202,14 @@ def spread(wordnet: WordNet, levels: dict, candidates, grow, rounds: int) -> Non
             named = [value for value, known in words.items() if found & known]
             if len(named) == 1:
                 joined[named[0]] |= grow(key)
+                defined.add(key)
         for value, keys in joined.items():
             for key in keys - taken:
                 levels[value][key] = level
+    return defined
 
 
-def shape_levels(wordnet: WordNet) -> dict[str, dict]:
+def shape_levels(wordnet: WordNet) -> tuple[dict[str, dict], set]:
     starts = {value: [wordnet.sense(*sense) for sense in senses] for value, senses in SHAPE_SENSES.items()}
     chains = {value: wordnet.closure(keys, HYPERNYM) for value, keys in starts.items()}
     shared = {key for key, count in collections.Counter(key for chain in chains.values() for key in chain).items()
@@ -224,13 +230,13 @@ def shape_levels(wordnet: WordNet) -> dict[str, dict]:
     drop_conflicts(levels)
     candidates = [key for key, synset in wordnet.synsets.items()
                   if key[0] == "a" or synset.lexicographer_file in THING_FILES]
-    spread(wordnet, levels, candidates, lambda key: wordnet.closure([key], HYPONYM)
+    defined = spread(wordnet, levels, candidates, lambda key: wordnet.closure([key], HYPONYM)
            if wordnet.synsets[key].lexicographer_file == SHAPE_FILE else {key}, SHAPE_ROUNDS)
     drop_conflicts(levels)
-    return levels
+    return levels, defined
 
 
-def motion_levels(wordnet: WordNet) -> dict[str, dict]:
+def motion_levels(wordnet: WordNet) -> tuple[dict[str, dict], set]:
     levels = {}
     for value, senses in MOTION_SENSES.items():
         keys = {wordnet.sense(*sense) for sense in senses}
@@ -239,9 +245,9 @@ def motion_levels(wordnet: WordNet) -> dict[str, dict]:
         levels[value] = dict.fromkeys(own, 1)
     drop_conflicts(levels)
     candidates = [key for key in wordnet.synsets if key[0] in ("a", "r")]
-    spread(wordnet, levels, candidates, lambda key: {key}, MOTION_ROUNDS)
+    defined = spread(wordnet, levels, candidates, lambda key: {key}, MOTION_ROUNDS)
     drop_conflicts(levels)
-    return levels
+    return levels, defined
 
 
 def drop_conflicts(levels: dict) -> None:
@@ -288,6 +294,8 @@ def noun_forms(wordnet: WordNet, noun: str) -> set[str]:
 def forms_of(wordnet: WordNet, lemma: str, pos: str) -> set[str]:
     """Surface forms of a (possibly multi-word) lemma: verbs inflect their first word, nouns their last."""
     words = lemma.split("_")
+    if len(words[0 if pos == "v" else -1]) < 3:  # "ha" would give "has"; "up" is only "up"
+        return {" ".join(words)}
     if pos == "v":
         return {" ".join([form, *words[1:]]) for form in verb_forms(wordnet, words[0])}
     if pos == "n":
@@ -295,14 +303,17 @@ def forms_of(wordnet: WordNet, lemma: str, pos: str) -> set[str]:
     return {" ".join(words)}
 
 
-def table_rows(wordnet: WordNet, attribute: str, levels: dict) -> list[tuple]:
-    """One row per surface form: the value of its lemma's first sense that names one."""
+def table_rows(wordnet: WordNet, attribute: str, levels: dict, defined: set) -> list[tuple]:
+    """One row per surface form: the value of its surest claim. A sense that joined by its own
+    definition claims only for the lemmas it is a common sense of (one of their first
+    ``NAMING_SENSES``: "picture" is a square only in its tenth); one that came with a shape sense by
+    the taxonomy claims for all ("sphere", the round shape, is its lemma's fifth sense)."""
     value_of = {key: (value, level) for value, keys in levels.items() for key, level in keys.items()}
     claims = collections.defaultdict(list)  # form -> [(rank, level, value, sense)]
     for key, (value, level) in value_of.items():
         for lemma, number in wordnet.synsets[key].senses:
-            if not re.fullmatch(r"[a-z]+(?:[-_][a-z]+)*", lemma):
-                continue
+            if not re.fullmatch(r"[a-z]{2,}(?:[-_][a-z]+)*", lemma) or (key in defined and number > NAMING_SENSES):
+                continue  # one letter ("w" for west) is no word
             for form in forms_of(wordnet, lemma, key[0]):
                 claims[form].append((number, level, value, f"{lemma}.{key[0]}.{number:02d}"))
     if attribute == "motions":
@@ -339,7 +350,7 @@ def main(argv=None) -> int:
     if not (root / "data.noun").exists():
         raise SystemExit(f"no WordNet database in {root} (apt-get install wordnet-base, or pass --wordnet DIR)")
     wordnet = WordNet(root)
-    rows = table_rows(wordnet, "shapes", shape_levels(wordnet)) + table_rows(wordnet, "motions", motion_levels(wordnet))
+    rows = table_rows(wordnet, "shapes", *shape_levels(wordnet)) + table_rows(wordnet, "motions", *motion_levels(wordnet))
     rows.sort()
     Path(args.output).write_text(HEADER + "".join("\t".join(map(str, row)) + "\n" for row in rows))
     counts = collections.Counter((row[1], row[2]) for row in rows)

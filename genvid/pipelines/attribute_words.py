@@ -11,8 +11,8 @@ table of genvid.pipelines.colour_words is. Its rules were chosen on the developm
 (genvid.eval.dev_wordings) and the training grammar's own synonyms, never on the held-out set.
 
 Each form carries a level: 1 where WordNet relates it to the value directly (a hyponym of
-"triangle", a troponym of "rise"), 2 and 3 where it got there through a definition ("ball: round
-object ..."). A prompt's value is that of its surest phrase (lowest level, then first in the prompt).
+"triangle", a troponym of "rise"), 2 where it got there through a definition ("ball: round object
+..."). Words the table lacks ("arrowhead": "the pointed head of an arrow") fall back to the token states. A prompt's value is that of its surest phrase (lowest level, then first in the prompt).
 """
 
 from __future__ import annotations
