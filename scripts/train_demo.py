@@ -22,7 +22,7 @@ interrupted one continues from its newest checkpoint):
    per generator from the shipped weights (configs/{dit,lm}/demo_tasks.yaml: long video, keyframes
    and the editing tasks, prompts in the richer caption grammar), measured in canonical and
    held-out wording beside the shipped pipeline; ``sound`` trains the audio codec
-   (configs/audio/demo_codec.yaml), then a DiT following sound and an LM with v2a / a2v in its
+   (configs/audio/demo_codec_harmonic.yaml), then a DiT following sound and an LM with v2a / a2v in its
    mixture (configs/{dit,lm}/demo_sound.yaml); ``long`` fine-tunes the installed demos for long
    video (configs/dit/demo_long2.yaml, configs/lm/demo_long.yaml: clips wrapping around the frame,
    starting anywhere along their path), measured window by window on 129-frame clips
@@ -160,11 +160,14 @@ def add_audio_codec(pipeline: Path, codec: Path) -> None:
 
 
 def sound_stage(args, output: Path, configs: Path) -> int:
-    """The audio codec (configs/audio/demo_codec.yaml), then fine-tunes of the shipped demos that
-    take sound (configs/{dit,lm}/demo_sound.yaml, from genvid/demo/{diffusion,ar}, the new audio
-    weights initialised anew); with --install each goes to --install-root with the codec in it."""
-    codec = run_stage("audio_codec", configs / "audio" / "demo_codec.yaml",
-                      stage_overrides("audio_codec", output, args) + args.overrides, output)
+    """The harmonic audio codec (configs/audio/demo_codec_harmonic.yaml; the waveform codec of
+    demo_codec.yaml lost the shapes' timbre), then fine-tunes of the shipped demos that take sound
+    (configs/{dit,lm}/demo_sound.yaml, from genvid/demo/{diffusion,ar}, the new audio weights
+    initialised anew); with --install each goes to --install-root with the codec in it."""
+    overrides = stage_overrides("audio_codec_harmonic", output, args)
+    if args.audio_codec_steps:
+        overrides.append(f"training.max_steps={args.audio_codec_steps}")
+    codec = run_stage("audio_codec_harmonic", configs / "audio" / "demo_codec_harmonic.yaml", overrides + args.overrides, output)
     for name, stage in (("diffusion", "dit_sound"), ("ar", "lm_sound")):
         if name not in args.sound_models:
             continue

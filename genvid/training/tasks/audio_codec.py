@@ -7,6 +7,11 @@ dropout: with probability ``quantizer_dropout`` a uniform count in [1, num_codeb
 minimises waveform L1 and L2 + multi-resolution STFT + log-mel + commitment (+ codebook loss for
 non-EMA codebooks, + an adversarial term once the optional discriminator starts).
 
+A harmonic codec (``model.synthesis: harmonic``) also learns its fundamental against the input's own
+(tokenizer.pitch.estimate_f0, YIN): ``f0_weight`` times the error in octaves over the
+voiced frames (``f0_error``). Its oscillator's phase is free, so give it spectral losses only
+(``waveform_weight: 0``, ``waveform_l2_weight: 0``; configs/audio/demo_codec_harmonic.yaml).
+
 The model the loop trains is :class:`AudioCodecTrainingModule` (the codec and, when enabled, its
 discriminator) whose forward returns the whole loss; the export is the codec alone.
 """
@@ -23,6 +28,7 @@ from torch import nn
 from torch.func import functional_call
 
 from tokenizer.audio_codec import AudioCodec
+from tokenizer.pitch import estimate_f0
 from tokenizer.audio_losses import (
     WaveformDiscriminator,
     hinge_discriminator_loss,
@@ -58,6 +64,29 @@ class AudioCodecOptions:
     discriminator_channels: int = 16
     discriminator_start_step: int = 2000
     adversarial_weight: float = 0.1
+    #: harmonic codecs: weight of the f0 error (octaves, voiced frames) against the input's YIN f0
+    f0_weight: float = 10.0
+    #: "absolute" (a pull that stays strong near the target: the upper harmonics line up only when
+    #: f0 is right within about 1%) or "squared" (what a codec without ``pitch_input`` needs: from
+    #: a random start an absolute error left every f0 at the median of its batch on a tone proxy)
+    f0_error: str = "absolute"
+    #: harmonic codecs: render the training reconstruction with the input's YIN f0 (the predicted
+    #: f0 learns from the f0 term alone). With the predicted f0 a young codec's partials miss the
+    #: target's, the spectral loss silences the upper harmonics and their softmax never recovers
+    #: (demo pilots: third-harmonic ratio 0.000 for every shape at 600 steps)
+    f0_teacher_forcing: bool = False
+
+
+def f0_error(predicted: torch.Tensor, target: torch.Tensor, voiced: torch.Tensor, kind: str = "absolute") -> torch.Tensor:
+    """Mean absolute (``kind="squared"``: squared) error in octaves of ``predicted`` f0
+    ``(batch, frames)`` against ``target`` (tokenizer.pitch.estimate_f0 of the input) over the
+    ``voiced`` frames (zero when none is)."""
+    frames = min(predicted.shape[-1], target.shape[-1])
+    error = (predicted[..., :frames].float().log2() - target[..., :frames].log2()).abs()
+    if kind == "squared":
+        error = error.square()
+    weights = voiced[..., :frames].float()
+    return (error * weights).sum() / weights.sum().clamp_min(1.0)
 
 
 class AudioCodecTrainingModule(nn.Module):
@@ -74,10 +103,13 @@ class AudioCodecTrainingModule(nn.Module):
 
     def forward(self, waveform: torch.Tensor, num_codebooks: int | None, adversarial: bool):
         options = self.options
-        output = self.codec(waveform, num_codebooks)
-        reconstruction = output.reconstruction.float()
         target = waveform.float()
         sample_rate = self.codec.config.sample_rate
+        harmonic = self.codec.config.synthesis == "harmonic"
+        f0_target = estimate_f0(target, sample_rate, self.codec.hop_length) if harmonic else None
+        teacher = f0_target[0] if harmonic and options.f0_teacher_forcing else None
+        output = self.codec(waveform, num_codebooks, teacher_f0=teacher)
+        reconstruction = output.reconstruction.float()
         terms = {
             "waveform_l1": F.l1_loss(reconstruction, target),
             "waveform_l2": F.mse_loss(reconstruction, target),
@@ -92,6 +124,9 @@ class AudioCodecTrainingModule(nn.Module):
             + options.commitment_weight * output.commitment_loss
             + options.codebook_weight * output.codebook_loss
         )
+        if output.f0 is not None and options.f0_weight:
+            terms["f0"] = f0_error(output.f0, *f0_target, options.f0_error)
+            loss = loss + options.f0_weight * terms["f0"]
         if self.discriminator is not None and adversarial:
             detached = {name: parameter.detach() for name, parameter in self.discriminator.named_parameters()}
             generator_term = hinge_generator_loss(functional_call(self.discriminator, detached, (reconstruction,)))
@@ -112,6 +147,8 @@ class AudioCodecTask(TrainingTask):
 
     def __init__(self, model_config: dict[str, Any], options: AudioCodecOptions | None, data_config: Any):
         super().__init__(model_config, options, data_config)
+        if self.options.f0_error not in ("absolute", "squared"):
+            raise ConfigError(f"task_options.f0_error must be 'absolute' or 'squared', got {self.options.f0_error!r}")
         if not 0 <= self.options.quantizer_dropout <= 1:
             raise ConfigError(f"task_options.quantizer_dropout must be in [0, 1], got {self.options.quantizer_dropout}")
         sample_rate = self.model_config.get("sample_rate", 16000)
