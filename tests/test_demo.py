@@ -80,5 +80,7 @@ def test_diffusion_demo_follows_its_prompts_in_eight_transformer_evaluations_by_
     prompts = ["a red circle moving left", "a green square moving right", "a blue triangle moving up"]
     frames = pipeline(prompts, generator=torch.Generator().manual_seed(0), output_type="pt").frames
     assert batches == [6] * 4  # 4 steps x (conditional + unconditional) x 3 prompts: 8 evaluations a clip
-    assert pipeline.scheduler.config.shift == 3.0
+    # DPM-Solver++(2M) since session 29: held-out shape 91.7 -> 95.8% at these 8 evaluations
+    assert type(pipeline.scheduler).__name__ == "DPMSolverMultistepScheduler"
+    assert pipeline.scheduler.config.flow_shift == 3.0
     assert evaluate_prompt_following(list(frames_to_video(frames)), prompts)["all_accuracy"] == 1

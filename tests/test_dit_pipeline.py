@@ -303,10 +303,12 @@ def test_a_guidance_distilled_pipeline_runs_one_evaluation_a_step_by_default(pip
     assert count_transformer_calls(pipe, num_inference_steps=None) == [4] * 30
 
 
-def test_the_command_line_writes_the_same_video_without_diffusers_or_transformers(pipe, tmp_path):
+@pytest.mark.parametrize("sampler", ["euler", "dpm_solver"])
+def test_the_command_line_writes_the_same_video_without_diffusers_or_transformers(pipe, tmp_path, sampler):
     # genvid generate runs the sampling steps on genvid.pipelines.standalone: genvid's networks from
-    # the same folder, MiniLM through genvid.models.bert, genvid's flow-match sampler; frames equal
-    # to the bit, the same mp4 bytes, and neither diffusers nor transformers (nor scipy) imported.
+    # the same folder, MiniLM through genvid.models.bert, genvid's flow-match sampler (Euler or
+    # DPM-Solver++, as the folder's scheduler says); frames equal to the bit, the same mp4 bytes,
+    # and neither diffusers nor transformers (nor scipy) imported.
     import subprocess
     import sys
 
@@ -316,7 +318,10 @@ def test_the_command_line_writes_the_same_video_without_diffusers_or_transformer
     from genvid.pipelines.common import frames_to_video
 
     assert issubclass(GenVidDiffusionPipeline, DiffusionPipeline)  # Python users keep the diffusers class
-    GenVidDiffusionPipeline(**pipe.components, default_guidance_scale=2.5).save_pretrained(tmp_path)
+    from genvid.pipelines.flow_scheduler import diffusers_sampler
+
+    components = dict(pipe.components, scheduler=diffusers_sampler(sampler, 2.0))
+    GenVidDiffusionPipeline(**components, default_guidance_scale=2.5).save_pretrained(tmp_path)
     reference = generate(GenVidDiffusionPipeline.from_pretrained(tmp_path), guidance_scale=None, output_type="pt")
     np.save(tmp_path / "reference.npy", reference.numpy())
     write_video(tmp_path / "reference.mp4", frames_to_video(reference[0]), fps=8)

@@ -16,6 +16,7 @@ import time
 from genvid.errors import GenvidError
 from genvid.eval.analyzer import evaluate_prompt_following
 from genvid.eval.prompts_eval import generate_splits
+from genvid.pipelines.flow_scheduler import sampler_shift, with_shift
 
 
 def evaluations_per_step(pipeline, guidance_scale: float | None = None) -> int:
@@ -34,7 +35,7 @@ def few_step_rows(pipeline, evaluations=(60, 30, 8, 4), splits=("heldout",), sam
     generated clip (all threads of this process, decoding included)."""
     per_step = evaluations_per_step(pipeline, guidance_scale)
     if shift is not None:
-        pipeline.scheduler = type(pipeline.scheduler).from_config(pipeline.scheduler.config, shift=shift)
+        pipeline.scheduler = with_shift(pipeline.scheduler, shift)
     if guidance_scale is not None:
         call_options["guidance_scale"] = guidance_scale
     rows = {}
@@ -50,7 +51,7 @@ def few_step_rows(pipeline, evaluations=(60, 30, 8, 4), splits=("heldout",), sam
         row = {split: evaluate_prompt_following(clips_, labels) for split, (labels, clips_) in generated.items()}
         scheduler = getattr(pipeline, "scheduler", None)
         row.update(steps=steps, cpu_seconds_per_clip=seconds / clips,
-                   shift=scheduler.config.get("shift", 1.0) if scheduler is not None else 1.0)
+                   shift=sampler_shift(scheduler) if scheduler is not None else 1.0)
         rows[f"{budget} evaluations"] = row
     return rows
 

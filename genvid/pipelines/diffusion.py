@@ -312,7 +312,9 @@ class DiffusionSampling(GenVidPipelineMixin):
         self.scheduler.set_begin_index(skipped * self.scheduler.order)
         if len(timesteps) == 0:
             return source.clone(), timesteps
-        return self.scheduler.scale_noise(source, timesteps[:1], noise), timesteps
+        if hasattr(self.scheduler, "scale_noise"):  # diffusers' flow-matching Euler names it so
+            return self.scheduler.scale_noise(source, timesteps[:1], noise), timesteps
+        return self.scheduler.add_noise(source, noise, timesteps[:1]), timesteps
 
     def denoise(self, latents, timesteps, texts, known, audio_kwargs, callback, tensor_inputs) -> torch.Tensor:
         """The sampling loop. ``texts``: (prompt_embeds, prompt_mask, negative_prompt_embeds,

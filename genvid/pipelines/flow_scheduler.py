@@ -117,3 +117,38 @@ class FlowMatchEuler:
         level = levels[indices].flatten()
         level = level.reshape(level.shape + (1,) * (sample.ndim - 1))
         return level * noise + (1.0 - level) * sample
+
+
+def _shift_key(scheduler) -> str:
+    # FlowMatchEulerDiscreteScheduler says "shift", DPMSolverMultistepScheduler on flow levels "flow_shift"
+    return "flow_shift" if "flow_shift" in scheduler.config else "shift"
+
+
+def sampler_shift(scheduler) -> float:
+    """The static shift of a flow-matching sampler's noise levels, whichever class it is."""
+    return float(scheduler.config.get(_shift_key(scheduler), 1.0))
+
+
+def with_shift(scheduler, shift: float):
+    """A new scheduler of the same class and config but for its shift."""
+    return type(scheduler).from_config(scheduler.config, **{_shift_key(scheduler): shift})
+
+
+#: the samplers a trained DiT pipeline can be exported with (task_options.sampler)
+SAMPLERS = ("euler", "dpm_solver")
+
+
+def diffusers_sampler(name: str, shift: float):
+    """diffusers' scheduler for a sampler name: ``euler`` (FlowMatchEulerDiscreteScheduler) or
+    ``dpm_solver`` (DPMSolverMultistepScheduler: DPM-Solver++(2M) on the same shifted flow levels,
+    one evaluation a step and second order, so it loses less at 4-8 steps)."""
+    if name == "euler":
+        from diffusers import FlowMatchEulerDiscreteScheduler
+
+        return FlowMatchEulerDiscreteScheduler(shift=shift)
+    if name == "dpm_solver":
+        from diffusers import DPMSolverMultistepScheduler
+
+        return DPMSolverMultistepScheduler(use_flow_sigmas=True, prediction_type="flow_prediction", flow_shift=shift,
+                                           final_sigmas_type="zero")
+    raise ValueError(f"sampler must be one of {', '.join(SAMPLERS)}, got {name!r}")

@@ -9,7 +9,7 @@ adapter machinery (:class:`genvid.models.dit.DiTNetwork`, :class:`tokenizer.mode
 :class:`genvid.text.TextEncoderNetwork`), so :func:`load` builds those networks from the same
 ``config.json`` values (the constructor's defaults for keys a config lacks, as diffusers does) and
 the same safetensors weights, runs the packaged MiniLM through :mod:`genvid.models.bert`, samples with
-:class:`genvid.pipelines.flow_scheduler.FlowMatchEuler`, and runs the same steps
+:class:`genvid.pipelines.flow_scheduler.FlowMatchEuler` or :class:`genvid.pipelines.flow_multistep.FlowDPMSolver`, and runs the same steps
 (:class:`genvid.pipelines.diffusion.DiffusionSampling`): the video is equal to the bit
 (tests/test_dit_pipeline.py). A folder naming anything else (another pipeline, library or text
 encoder, an audio codec, weights that are not float32) is declined: :func:`load` returns None and
@@ -31,6 +31,7 @@ from tqdm.auto import tqdm
 from genvid.models.dit import DiTNetwork
 from genvid.pipelines.common import attach_prompt_reader
 from genvid.pipelines.diffusion import DiffusionSampling
+from genvid.pipelines.flow_multistep import FlowDPMSolver
 from genvid.pipelines.flow_scheduler import FlowMatchEuler
 from genvid.text import TextEncoderNetwork
 from tokenizer.model import TokenizerNetwork
@@ -222,6 +223,9 @@ def _text_encoder(folder: Path):
     return StandaloneTextEncoder(**known)
 
 
+#: diffusers scheduler class names -> the sampler reproducing them here
+SAMPLERS = {"FlowMatchEulerDiscreteScheduler": FlowMatchEuler, "DPMSolverMultistepScheduler": FlowDPMSolver}
+
 #: (library, class name) in a model_index.json -> how this base builds that component
 BUILDERS = {
     ("genvid.models.dit", "VideoDiffusionTransformer"):
@@ -232,8 +236,8 @@ BUILDERS = {
 
 
 def _component(folder: Path, library: str, class_name: str):
-    if (library, class_name) == ("diffusers", "FlowMatchEulerDiscreteScheduler"):
-        scheduler = FlowMatchEuler.from_folder(folder)
+    if library == "diffusers" and class_name in SAMPLERS:
+        scheduler = SAMPLERS[class_name].from_folder(folder)
         if scheduler is None:
             raise Declined(f"{folder}: a scheduler config the standalone sampler does not reproduce")
         return scheduler

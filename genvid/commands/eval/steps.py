@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from genvid.pipelines.flow_scheduler import SAMPLERS
+
 HELP = "few-step table of diffusion pipelines: accuracy and CPU time per clip per evaluation budget"
 
 
@@ -24,6 +26,8 @@ def add_arguments(parser) -> None:
     parser.add_argument("--guidance", type=float, default=None, help="guidance scale (default: each pipeline's)")
     parser.add_argument("--shifts", type=float, nargs="+", default=[None],
                         help="scheduler shifts to sample with, one set of rows each (default: each pipeline's own)")
+    parser.add_argument("--samplers", nargs="+", choices=SAMPLERS, default=None,
+                        help="samplers to compare, one set of rows each, at the pipeline's shift (default: its own)")
     parser.add_argument("--device", default=None)
     parser.add_argument("--output", default=None, help="write the table as JSON here")
 
@@ -33,6 +37,7 @@ def run(args) -> int:
     from genvid.commands.generate import load_pipeline
     from genvid.errors import GenvidError
     from genvid.eval.few_step import TABLE_HEADER, few_step_rows, format_rows
+    from genvid.pipelines.flow_scheduler import diffusers_sampler, sampler_shift
 
     if args.samples_per_combination < 1 or min(args.evaluations) < 1:
         raise GenvidError("--samples-per-combination and --evaluations must be >= 1")
@@ -43,13 +48,16 @@ def run(args) -> int:
     for path in args.pipeline or [None]:
         pipeline = load_pipeline("diffusion", path, device)
         pipeline.set_progress_bar_config(disable=True)
-        for shift in args.shifts:
-            name = path or "shipped demo"
-            rows = few_step_rows(pipeline, args.evaluations, args.splits, args.samples_per_combination,
-                                 args.batch_size, args.seed, args.wording, args.guidance, shift)
-            report[name if shift is None else f"{name} shift {shift:g}"] = rows
-            lines.append(format_rows(name, rows))
-            print(lines[-1], flush=True)
+        own = pipeline.scheduler
+        for sampler in args.samplers or [None]:
+            pipeline.scheduler = own if sampler is None else diffusers_sampler(sampler, sampler_shift(own))
+            for shift in args.shifts:
+                name = " ".join(part for part in (path or "shipped demo", sampler) if part)
+                rows = few_step_rows(pipeline, args.evaluations, args.splits, args.samples_per_combination,
+                                     args.batch_size, args.seed, args.wording, args.guidance, shift)
+                report[name if shift is None else f"{name} shift {shift:g}"] = rows
+                lines.append(format_rows(name, rows))
+                print(lines[-1], flush=True)
     print("\n".join(lines))
     if args.output:
         Path(args.output).write_text(json.dumps(report, indent=1))

@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from genvid.config import ConfigError, build_model
+from genvid.pipelines.flow_scheduler import SAMPLERS, diffusers_sampler
 from genvid.models.dit import VideoDiffusionTransformer, forward_flops
 from genvid.training.frozen_cache import pad_rows
 from genvid.training.tasks.generator import GeneratorOptions, GeneratorTask
@@ -81,6 +82,9 @@ class DiffusionOptions(GeneratorOptions):
     timestep_shift: float = 3.0
     #: shift of the FlowMatchEulerDiscreteScheduler written by export() and used by previews
     scheduler_shift: float = 1.0
+    #: the exported pipeline's sampler: "euler" or "dpm_solver" (second order, one evaluation a step:
+    #: genvid.pipelines.flow_scheduler.diffusers_sampler); a distilled student samples with euler
+    sampler: str = "euler"
     preview_steps: int = 20
     preview_guidance_scale: float = 5.0
     default_guidance_scale: float = 5.0
@@ -223,6 +227,10 @@ class DiffusionTask(GeneratorTask):
                 f"task_options.timestep_sampling must be one of {', '.join(TIMESTEP_SAMPLINGS)}, "
                 f"got {options.timestep_sampling!r}"
             )
+        if options.sampler not in SAMPLERS:
+            raise ConfigError(f"task_options.sampler must be one of {', '.join(SAMPLERS)}, got {options.sampler!r}")
+        if options.sampler != "euler" and options.teacher is not None:
+            raise ConfigError("task_options.sampler: a distilled student is trained on Euler steps; keep it 'euler'")
         for name in ("first_frame_probability", "prefix_probability", "keyframe_probability", "keyframe_share",
                      "audio_dropout", "audio_alone_probability"):
             if not 0 <= getattr(options, name) <= 1:
@@ -400,12 +408,10 @@ class DiffusionTask(GeneratorTask):
 
     # ------------------------------------------------------------------ outputs
     def pipeline(self, model: nn.Module):
-        from diffusers import FlowMatchEulerDiscreteScheduler
-
         from genvid.pipelines.diffusion import GenVidDiffusionPipeline
 
         self._load_helpers()
-        scheduler = FlowMatchEulerDiscreteScheduler(shift=self.options.scheduler_shift)
+        scheduler = diffusers_sampler(self.options.sampler, self.options.scheduler_shift)
         model = getattr(model, "module", model)
         distilled = self.options.teacher is not None
         return GenVidDiffusionPipeline(
