@@ -15,11 +15,10 @@ arithmetic in its precision, so the sampled latents are equal to the bit
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-
 import numpy as np
 import torch
+
+from genvid.pipelines.flow_scheduler import levels_at, saved_config
 
 CLASS_NAME = "DPMSolverMultistepScheduler"
 
@@ -67,13 +66,8 @@ class FlowDPMSolver:
 
     @classmethod
     def from_folder(cls, folder) -> "FlowDPMSolver | None":
-        path = Path(folder) / "scheduler_config.json"
-        if not path.is_file():
-            return None
-        config = json.loads(path.read_text())
-        if config.get("_class_name") != CLASS_NAME:
-            return None
-        return cls.from_config(config)
+        config = saved_config(folder, CLASS_NAME)
+        return None if config is None else cls.from_config(config)
 
     def set_timesteps(self, num_inference_steps: int, device=None) -> None:
         """``num_inference_steps`` flow levels (1 - evenly spaced signal levels, shifted; the level 0
@@ -138,12 +132,5 @@ class FlowDPMSolver:
 
     def add_noise(self, original_samples: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor) -> torch.Tensor:
         """The forward process at ``timesteps``' levels: ``(1 - level) * sample + level * noise``."""
-        levels = self.sigmas.to(device=original_samples.device, dtype=original_samples.dtype)
-        if self.begin_index is None:
-            schedule = self.timesteps.to(original_samples.device)
-            indices = [self._index_of(value, schedule) for value in timesteps.to(original_samples.device)]
-        else:
-            indices = [self.step_index if self.step_index is not None else self.begin_index] * timesteps.shape[0]
-        level = levels[indices].flatten()
-        level = level.reshape(level.shape + (1,) * (original_samples.ndim - 1))
+        level = levels_at(self, timesteps, original_samples)
         return (1 - level) * original_samples + level * noise

@@ -61,13 +61,8 @@ class FlowMatchEuler:
 
     @classmethod
     def from_folder(cls, folder) -> "FlowMatchEuler | None":
-        path = Path(folder) / "scheduler_config.json"
-        if not path.is_file():
-            return None
-        config = json.loads(path.read_text())
-        if config.get("_class_name") != "FlowMatchEulerDiscreteScheduler":
-            return None
-        return cls.from_config(config)
+        config = saved_config(folder, "FlowMatchEulerDiscreteScheduler")
+        return None if config is None else cls.from_config(config)
 
     def _shifted(self, levels):
         # the static shift: more steps at high noise for shift > 1
@@ -108,15 +103,31 @@ class FlowMatchEuler:
 
     def scale_noise(self, sample: torch.Tensor, timestep: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
         """The forward process at ``timestep``'s level: ``level * noise + (1 - level) * sample``."""
-        levels = self.sigmas.to(device=sample.device, dtype=sample.dtype)
-        if self.begin_index is None:
-            schedule = self.timesteps.to(sample.device)
-            indices = [self._index_of(value, schedule) for value in timestep.to(sample.device)]
-        else:
-            indices = [self.step_index if self.step_index is not None else self.begin_index] * timestep.shape[0]
-        level = levels[indices].flatten()
-        level = level.reshape(level.shape + (1,) * (sample.ndim - 1))
+        level = levels_at(self, timestep, sample)
         return level * noise + (1.0 - level) * sample
+
+
+def saved_config(folder, class_name: str) -> dict | None:
+    """The ``scheduler_config.json`` in ``folder`` when it names ``class_name``, else None."""
+    path = Path(folder) / "scheduler_config.json"
+    if not path.is_file():
+        return None
+    config = json.loads(path.read_text())
+    return config if config.get("_class_name") == class_name else None
+
+
+def levels_at(scheduler, timesteps: torch.Tensor, sample: torch.Tensor) -> torch.Tensor:
+    """The noise level of each of ``timesteps`` on ``scheduler``'s schedule, shaped to broadcast over
+    ``sample`` (diffusers' rule: the begin index once set, else each timestep looked up)."""
+    levels = scheduler.sigmas.to(device=sample.device, dtype=sample.dtype)
+    if scheduler.begin_index is None:
+        schedule = scheduler.timesteps.to(sample.device)
+        indices = [scheduler._index_of(value, schedule) for value in timesteps.to(sample.device)]
+    else:
+        at = scheduler.step_index if scheduler.step_index is not None else scheduler.begin_index
+        indices = [at] * timesteps.shape[0]
+    level = levels[indices].flatten()
+    return level.reshape(level.shape + (1,) * (sample.ndim - 1))
 
 
 def _shift_key(scheduler) -> str:
