@@ -38,9 +38,13 @@ import statistics
 import time
 from typing import Callable
 
+from genvid.bench import add_machine_arguments, machine, parse_size, standalone_main
 from genvid.bench.report import significant
 
 HELP = "DiT step time and MFU vs CogVideoXTransformer3DModel"
+
+#: the preset a GPU runs unless told
+GPU_PRESET = "cogvideox-2b"
 
 PRESETS = {
     "cogvideox-2b": dict(
@@ -71,11 +75,7 @@ PRESETS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                        help="model sizes and shapes (default: cogvideox-2b on GPU, small on CPU)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
-                        help="forward dtype (default: bfloat16 on GPU, float32 on CPU); training uses autocast to it")
+    add_machine_arguments(parser, PRESETS, GPU_PRESET, dtype_help="forward dtype; training uses autocast to it ")
     parser.add_argument("--latents", default=None, help="latent grid TxHxW (default: the preset's)")
     parser.add_argument("--text-length", type=int, default=None, help="text tokens (default: the preset's)")
     parser.add_argument("--batch-size", type=int, default=1)
@@ -118,18 +118,6 @@ def _measure(arms: dict[str, Callable[[], object]], device, warmup: int, repeats
             _synchronize(device)
             results[f"{name}_peak_gb"] = torch.cuda.max_memory_allocated() / 2**30
     return results
-
-
-def _parse_grid(text: str) -> tuple[int, int, int]:
-    from genvid.errors import GenvidError
-
-    try:
-        grid = tuple(int(part) for part in text.lower().split("x"))
-    except ValueError:
-        grid = ()
-    if len(grid) != 3:
-        raise GenvidError(f"--latents: {text!r} is not TxHxW")
-    return grid
 
 
 class _Case:
@@ -295,17 +283,11 @@ def run(args) -> int:
 
     from genvid.bench.report import Report, peak_flops
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device, dtype, preset_name = machine(args, GPU_PRESET)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from genvid.errors import GenvidError
-
-        raise GenvidError("--device cuda: no CUDA device is available")
-    preset_name = args.preset or ("cogvideox-2b" if device.type == "cuda" else "small")
     preset = PRESETS[preset_name]
-    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
-    grid = _parse_grid(args.latents or preset["latents"])
+    grid = parse_size(args.latents or preset["latents"], "--latents", "TxHxW")
     text_length = args.text_length or preset["text_length"]
     peer_config = dict(preset["peer"])
     # CogVideoX's position table covers exactly max_text_seq_length text tokens.
@@ -351,9 +333,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench_dit", description=HELP)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return standalone_main(__name__, argv)
 
 
 if __name__ == "__main__":
