@@ -46,6 +46,26 @@ HELP = "DiT step time and MFU vs CogVideoXTransformer3DModel"
 #: the preset a GPU runs unless told
 GPU_PRESET = "cogvideox-2b"
 
+def _matched_preset(hidden_size: int, num_layers: int, num_heads: int, latents: str, text_length: int,
+                    peer_layers: int | None = None) -> dict:
+    """A preset whose CogVideoX peer has genvid's width, heads, text width and latent grid (CogVideoX's
+    ``sample_*`` in latent units, its frames ``1 + 4 (T - 1)``); ``peer_layers`` evens out the
+    parameter count where the two blocks differ in size."""
+    frames, height, width = parse_size(latents, "latents", "TxHxW")
+    return dict(
+        genvid=dict(in_channels=16, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
+                    text_hidden_size=hidden_size),
+        peer=dict(
+            num_attention_heads=num_heads, attention_head_dim=hidden_size // num_heads,
+            num_layers=peer_layers or num_layers, text_embed_dim=hidden_size, time_embed_dim=128,
+            max_text_seq_length=text_length, sample_frames=1 + 4 * (frames - 1), sample_height=height,
+            sample_width=width,
+        ),
+        latents=latents,
+        text_length=text_length,
+    )
+
+
 PRESETS = {
     "cogvideox-2b": dict(
         genvid=dict(in_channels=16, hidden_size=1920, num_layers=28, num_heads=30, text_hidden_size=4096),
@@ -53,24 +73,8 @@ PRESETS = {
         latents="13x60x90",
         text_length=226,
     ),
-    "small": dict(
-        genvid=dict(in_channels=16, hidden_size=256, num_layers=4, num_heads=4, text_hidden_size=256),
-        peer=dict(
-            num_attention_heads=4, attention_head_dim=64, num_layers=4, text_embed_dim=256, time_embed_dim=128,
-            max_text_seq_length=32, sample_frames=17, sample_height=16, sample_width=16,
-        ),
-        latents="5x16x16",
-        text_length=32,
-    ),
-    "50m": dict(
-        genvid=dict(in_channels=16, hidden_size=512, num_layers=11, num_heads=8, text_hidden_size=512),
-        peer=dict(
-            num_attention_heads=8, attention_head_dim=64, num_layers=12, text_embed_dim=512, time_embed_dim=128,
-            max_text_seq_length=64, sample_frames=17, sample_height=28, sample_width=28,
-        ),
-        latents="5x28x28",
-        text_length=64,
-    ),
+    "small": _matched_preset(256, num_layers=4, num_heads=4, latents="5x16x16", text_length=32),
+    "50m": _matched_preset(512, num_layers=11, num_heads=8, latents="5x28x28", text_length=64, peer_layers=12),
 }
 
 
