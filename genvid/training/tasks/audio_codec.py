@@ -39,7 +39,7 @@ from tokenizer.audio_losses import (
     signal_to_noise_db,
 )
 
-from genvid.config import ConfigError, build_model
+from genvid.config import ConfigError, build_model, check_fractions
 from genvid.training.task import TrainingTask
 from genvid.training.tasks.discriminator import DiscriminatorOptions
 
@@ -149,8 +149,7 @@ class AudioCodecTask(TrainingTask):
         super().__init__(model_config, options, data_config)
         if self.options.f0_error not in ("absolute", "squared"):
             raise ConfigError(f"task_options.f0_error must be 'absolute' or 'squared', got {self.options.f0_error!r}")
-        if not 0 <= self.options.quantizer_dropout <= 1:
-            raise ConfigError(f"task_options.quantizer_dropout must be in [0, 1], got {self.options.quantizer_dropout}")
+        check_fractions(self.options, ("quantizer_dropout",))
         sample_rate = self.model_config.get("sample_rate", 16000)
         data_rate = getattr(data_config, "audio_sample_rate", None) if data_config is not None else None
         if data_config is not None and data_rate != sample_rate:
