@@ -143,6 +143,15 @@ def check_keys(values: dict[str, Any], allowed: Iterable[str], where: str) -> No
             raise ConfigError(f"unknown config key '{where}.{key}'; allowed keys: {', '.join(sorted(allowed))}")
 
 
+def check_fractions(values: Any, names: Iterable[str], where: str = "task_options") -> None:
+    """A one-line ConfigError naming the first of ``values``' attributes ``names`` (probabilities,
+    shares, dropout rates) that is outside [0, 1]."""
+    for name in names:
+        value = getattr(values, name)
+        if not 0 <= value <= 1:
+            raise ConfigError(f"{where}.{name} must be in [0, 1], got {value}")
+
+
 def constructor_keys(cls) -> list[str]:
     """Argument names of ``cls.__init__`` (for validating a ``model:`` section)."""
     parameters = inspect.signature(cls.__init__).parameters

@@ -49,6 +49,25 @@ ROOT = Path(__file__).resolve().parent.parent
 DEMO_ROOT = ROOT / "genvid" / "demo"
 
 
+#: the stages whose steps ``--<stage>-steps`` sets (training.max_steps; stage_overrides) -> what they train
+STAGE_STEPS = {
+    "tokenizer_images": "the tokenizer's single-frame stage",
+    "tokenizer": "the tokenizer's video stage",
+    "tokenizer_decoder": "the tokenizer's decoder stage",
+    "dit": "the DiT stage",
+    "dit_distill": "the guidance distillation",
+    "lm": "the first LM stage",
+    "lm_fresh": "the LM stage on new clips",
+    "dit_tasks": "the DiT round-2 stage",
+    "lm_tasks": "the LM round-2 stage",
+    "audio_codec": "the audio codec stage",
+    "dit_sound": "the DiT stage with sound",
+    "lm_sound": "the LM stage with sound",
+    "dit_long2": "the DiT long-video stage",
+    "lm_long": "the LM long-video stage",
+}
+
+
 def stage_overrides(name: str, output: Path, args) -> list[str]:
     overrides = [f"training.output_dir={output / name}", f"training.seed={args.seed}"]
     steps = getattr(args, f"{name}_steps", None)
@@ -258,28 +277,17 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output", default="runs/demo", help="folder for the runs and the report")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--tokenizer-images-steps", type=int, default=None, help="steps of the single-frame stage")
-    parser.add_argument("--tokenizer-steps", type=int, default=None, help="steps of the video stage")
-    parser.add_argument("--tokenizer-decoder-steps", type=int, default=None, help="steps of the decoder stage")
-    parser.add_argument("--dit-steps", type=int, default=None)
-    parser.add_argument("--dit-distill-steps", type=int, default=None, help="steps of the guidance distillation")
-    parser.add_argument("--lm-steps", type=int, default=None, help="steps of the first LM stage")
-    parser.add_argument("--lm-fresh-steps", type=int, default=None, help="steps of the LM stage on new clips")
-    parser.add_argument("--dit-tasks-steps", type=int, default=None, help="steps of the DiT round-2 stage")
-    parser.add_argument("--lm-tasks-steps", type=int, default=None, help="steps of the LM round-2 stage")
+    for stage, what in STAGE_STEPS.items():
+        parser.add_argument(f"--{stage.replace('_', '-')}-steps", type=int, default=None,
+                            help=f"steps of {what} (default: its config's)")
     parser.add_argument("--only", choices=("tokenizer", "dit", "distill", "lm", "eval", "tasks", "sound", "long"),
                         default=None, help="run one stage (tasks: round 2 of the shipped demos, then evaluate; "
                         "sound: the audio codec, then the DiT and LM with sound; long: long video from the "
                         "installed demos, then evaluate)")
-    parser.add_argument("--audio-codec-steps", type=int, default=None, help="steps of the audio codec stage")
-    parser.add_argument("--dit-sound-steps", type=int, default=None)
-    parser.add_argument("--lm-sound-steps", type=int, default=None)
     parser.add_argument("--tasks-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion", "ar"],
                         help="with --only tasks: which shipped demos to fine-tune")
     parser.add_argument("--long-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion"],
                         help="with --only long: which installed demos to fine-tune")
-    parser.add_argument("--dit-long2-steps", type=int, default=None, help="steps of the DiT long-video stage")
-    parser.add_argument("--lm-long-steps", type=int, default=None, help="steps of the LM long-video stage")
     parser.add_argument("--sound-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion", "ar"],
                         help="with --only sound: which shipped demos to fine-tune with sound (after the codec)")
     parser.add_argument("--install", action="store_true", help="copy the trained pipelines into --install-root")

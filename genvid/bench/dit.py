@@ -38,9 +38,33 @@ import statistics
 import time
 from typing import Callable
 
+from genvid.bench import add_machine_arguments, machine, parse_size, standalone_main
 from genvid.bench.report import significant
 
 HELP = "DiT step time and MFU vs CogVideoXTransformer3DModel"
+
+#: the preset a GPU runs unless told
+GPU_PRESET = "cogvideox-2b"
+
+def _matched_preset(hidden_size: int, num_layers: int, num_heads: int, latents: str, text_length: int,
+                    peer_layers: int | None = None) -> dict:
+    """A preset whose CogVideoX peer has genvid's width, heads, text width and latent grid (CogVideoX's
+    ``sample_*`` in latent units, its frames ``1 + 4 (T - 1)``); ``peer_layers`` evens out the
+    parameter count where the two blocks differ in size."""
+    frames, height, width = parse_size(latents, "latents", "TxHxW")
+    return dict(
+        genvid=dict(in_channels=16, hidden_size=hidden_size, num_layers=num_layers, num_heads=num_heads,
+                    text_hidden_size=hidden_size),
+        peer=dict(
+            num_attention_heads=num_heads, attention_head_dim=hidden_size // num_heads,
+            num_layers=peer_layers or num_layers, text_embed_dim=hidden_size, time_embed_dim=128,
+            max_text_seq_length=text_length, sample_frames=1 + 4 * (frames - 1), sample_height=height,
+            sample_width=width,
+        ),
+        latents=latents,
+        text_length=text_length,
+    )
+
 
 PRESETS = {
     "cogvideox-2b": dict(
@@ -49,33 +73,13 @@ PRESETS = {
         latents="13x60x90",
         text_length=226,
     ),
-    "small": dict(
-        genvid=dict(in_channels=16, hidden_size=256, num_layers=4, num_heads=4, text_hidden_size=256),
-        peer=dict(
-            num_attention_heads=4, attention_head_dim=64, num_layers=4, text_embed_dim=256, time_embed_dim=128,
-            max_text_seq_length=32, sample_frames=17, sample_height=16, sample_width=16,
-        ),
-        latents="5x16x16",
-        text_length=32,
-    ),
-    "50m": dict(
-        genvid=dict(in_channels=16, hidden_size=512, num_layers=11, num_heads=8, text_hidden_size=512),
-        peer=dict(
-            num_attention_heads=8, attention_head_dim=64, num_layers=12, text_embed_dim=512, time_embed_dim=128,
-            max_text_seq_length=64, sample_frames=17, sample_height=28, sample_width=28,
-        ),
-        latents="5x28x28",
-        text_length=64,
-    ),
+    "small": _matched_preset(256, num_layers=4, num_heads=4, latents="5x16x16", text_length=32),
+    "50m": _matched_preset(512, num_layers=11, num_heads=8, latents="5x28x28", text_length=64, peer_layers=12),
 }
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                        help="model sizes and shapes (default: cogvideox-2b on GPU, small on CPU)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
-                        help="forward dtype (default: bfloat16 on GPU, float32 on CPU); training uses autocast to it")
+    add_machine_arguments(parser, PRESETS, GPU_PRESET, dtype_help="forward dtype; training uses autocast to it ")
     parser.add_argument("--latents", default=None, help="latent grid TxHxW (default: the preset's)")
     parser.add_argument("--text-length", type=int, default=None, help="text tokens (default: the preset's)")
     parser.add_argument("--batch-size", type=int, default=1)
@@ -118,18 +122,6 @@ def _measure(arms: dict[str, Callable[[], object]], device, warmup: int, repeats
             _synchronize(device)
             results[f"{name}_peak_gb"] = torch.cuda.max_memory_allocated() / 2**30
     return results
-
-
-def _parse_grid(text: str) -> tuple[int, int, int]:
-    from genvid.errors import GenvidError
-
-    try:
-        grid = tuple(int(part) for part in text.lower().split("x"))
-    except ValueError:
-        grid = ()
-    if len(grid) != 3:
-        raise GenvidError(f"--latents: {text!r} is not TxHxW")
-    return grid
 
 
 class _Case:
@@ -295,17 +287,11 @@ def run(args) -> int:
 
     from genvid.bench.report import Report, peak_flops
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device, dtype, preset_name = machine(args, GPU_PRESET)
     if args.threads:
         torch.set_num_threads(args.threads)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from genvid.errors import GenvidError
-
-        raise GenvidError("--device cuda: no CUDA device is available")
-    preset_name = args.preset or ("cogvideox-2b" if device.type == "cuda" else "small")
     preset = PRESETS[preset_name]
-    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
-    grid = _parse_grid(args.latents or preset["latents"])
+    grid = parse_size(args.latents or preset["latents"], "--latents", "TxHxW")
     text_length = args.text_length or preset["text_length"]
     peer_config = dict(preset["peer"])
     # CogVideoX's position table covers exactly max_text_seq_length text tokens.
@@ -351,9 +337,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench_dit", description=HELP)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return standalone_main(__name__, argv)
 
 
 if __name__ == "__main__":

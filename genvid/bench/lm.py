@@ -25,7 +25,12 @@ import argparse
 import gc
 import time
 
+from genvid.bench import add_machine_arguments, machine, standalone_main
+
 HELP = "LM decode tokens/s and training step time vs LlamaForCausalLM"
+
+#: the preset a GPU runs unless told
+GPU_PRESET = "537m"
 
 PRESETS = {
     "537m": dict(hidden_size=1024, num_layers=24, num_heads=16, intermediate_size=4096, vocab_size=65536,
@@ -40,11 +45,7 @@ NUM_SPECIAL_TOKENS = 32
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                        help="model size and shapes (default: 537m on CUDA, small on CPU)")
-    parser.add_argument("--device", default=None, help="cuda or cpu (default: cuda when available)")
-    parser.add_argument("--dtype", choices=("bfloat16", "float32"), default=None,
-                        help="default bfloat16 on CUDA, float32 on CPU")
+    add_machine_arguments(parser, PRESETS, GPU_PRESET, "model size and shapes", dtypes=("bfloat16", "float32"))
     parser.add_argument("--new-tokens", type=int, default=None)
     parser.add_argument("--prefix-tokens", type=int, default=None)
     parser.add_argument("--batch-sizes", default="1,8", help="decode batch sizes, comma separated")
@@ -184,16 +185,13 @@ def run(args) -> int:
 
     diffusers_logging.set_verbosity_error()  # ModelMixin.to(dtype) warns about fp32 modules it does not have
 
-    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    on_cuda = torch.device(device).type == "cuda"
+    device, dtype, preset = machine(args, GPU_PRESET)
     if args.threads:
         torch.set_num_threads(args.threads)
-    preset = args.preset or ("537m" if on_cuda else "small")
     shape = dict(PRESETS[preset])
     for key in ("new_tokens", "prefix_tokens", "train_batch", "train_length"):
         if getattr(args, key) is not None:
             shape[key] = getattr(args, key)
-    dtype = getattr(torch, args.dtype or ("bfloat16" if on_cuda else "float32"))
     batch_sizes = [int(size) for size in str(args.batch_sizes).split(",") if size]
     report = Report("lm", device, dtype)
     peak = peak_flops(device, dtype, args.peak_tflops)
@@ -345,9 +343,7 @@ def _loss_function(name: str, model, tokens, prefix_tokens: int, device, dtype):
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return standalone_main(__name__, argv)
 
 
 if __name__ == "__main__":

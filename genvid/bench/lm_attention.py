@@ -28,6 +28,8 @@ import subprocess
 import sys
 import time
 
+from genvid.bench import standalone_main
+
 HELP = "LM training peak memory and step time: PrefixLM attention vs the dense prefix-LM mask"
 
 MODES = ("dense", "prefix_lm")
@@ -162,10 +164,8 @@ def run(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+def main(argv: list[str] | None = None) -> int:
+    return standalone_main(__name__, argv)
 
 
 if __name__ == "__main__":

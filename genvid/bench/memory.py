@@ -15,11 +15,13 @@ from __future__ import annotations
 import argparse
 import copy
 
+from genvid.bench import add_machine_arguments, machine, standalone_main
+
 HELP = "tokenizer tiling / slicing peak memory and transformer int8 / bf16 memory and speed (demo models)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+    add_machine_arguments(parser, dtypes=())
     parser.add_argument("--frames", type=int, default=17)
     parser.add_argument("--size", type=int, default=256, help="height and width of the decoded clip (pixels)")
     parser.add_argument("--tile-size", type=int, default=128)
@@ -117,7 +119,7 @@ def run(args) -> int:
     from genvid.demo import demo_path
     from genvid.pipelines.diffusion import GenVidDiffusionPipeline
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = machine(args).device
     from genvid.bench.report import Report
 
     pipeline = GenVidDiffusionPipeline.from_pretrained(demo_path("diffusion")).to(device)
@@ -130,10 +132,8 @@ def run(args) -> int:
     return 0
 
 
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=HELP)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+def main(argv: list[str] | None = None) -> int:
+    return standalone_main(__name__, argv)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ import sys
 import time
 from pathlib import Path
 
+from genvid.bench import parse_size, standalone_main
+
 HELP = "steps/s and memory per rank: 1 process, DDP, FSDP, context parallel (JSON lines)"
 
 LAYOUTS = ("single", "ddp", "fsdp", "context")
@@ -55,7 +57,7 @@ def _dit_case(latents: str, device):
     from genvid.models.dit import VideoDiffusionTransformer
 
     preset = PRESETS["small"]
-    frames, height, width = (int(part) for part in latents.split("x"))
+    frames, height, width = parse_size(latents, "--latents", "TxHxW")
     model = VideoDiffusionTransformer(**preset["genvid"]).to(device)
     generator = torch.Generator().manual_seed(0)
     channels = preset["genvid"]["in_channels"]
@@ -232,6 +234,4 @@ def run(args) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_arguments(parser)
-    sys.exit(main(parser.parse_args()))
+    sys.exit(standalone_main(__name__))

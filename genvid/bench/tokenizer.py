@@ -21,7 +21,12 @@ import threading
 import time
 from typing import Callable
 
+from genvid.bench import add_machine_arguments, machine, parse_size, standalone_main
+
 HELP = "tokenizer encode/decode frames/s and memory vs AutoencoderKLCogVideoX"
+
+#: the preset a GPU runs unless told
+GPU_PRESET = "base"
 
 #: genvid's tokenizer (a shipped config's model section) and CogVideoX's VAE at a matching size
 #: (None: diffusers' defaults, CogVideoX's own 216M VAE), with the shapes timed on CPU and GPU
@@ -39,11 +44,7 @@ COGVIDEOX_SIZES = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                        help="model sizes and shapes (default: base on GPU, small on CPU)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
-                        help="default: bfloat16 on GPU, float32 on CPU")
+    add_machine_arguments(parser, PRESETS, GPU_PRESET)
     parser.add_argument("--shapes", default=None, help="comma-separated BxCxTxHxW (default: the preset's)")
     parser.add_argument("--config", default=None,
                         help="tokenizer YAML whose model: section builds genvid's tokenizer (a path or a shipped name; default: the preset's)")
@@ -55,21 +56,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flops", action="store_true",
                         help="also count each call's FLOPs (torch.utils.flop_counter; a device-independent ratio)")
     parser.add_argument("--channels-last", action="store_true", help="run genvid's tokenizer in channels_last_3d memory")
-
-
-def _parse_shapes(text: str) -> list[tuple[int, ...]]:
-    shapes = []
-    for item in text.split(","):
-        try:
-            shape = tuple(int(part) for part in item.lower().split("x"))
-        except ValueError:
-            shape = ()
-        if len(shape) != 5:
-            from genvid.errors import GenvidError
-
-            raise GenvidError(f"--shapes: {item!r} is not BxCxTxHxW")
-        shapes.append(shape)
-    return shapes
 
 
 class _ResidentPeak:
@@ -200,16 +186,12 @@ def run(args) -> int:
 
     diffusers_logging.set_verbosity_error()  # "modules kept in float32" notices on every .to(dtype)
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        from genvid.errors import GenvidError
-
-        raise GenvidError("--device cuda given but no CUDA device is available")
+    device, dtype, preset_name = machine(args, GPU_PRESET)
     if args.threads:
         torch.set_num_threads(args.threads)
-    preset = PRESETS[args.preset or ("base" if device.type == "cuda" else "small")]
-    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
-    shapes = _parse_shapes(args.shapes or preset["gpu_shapes" if device.type == "cuda" else "cpu_shapes"])
+    preset = PRESETS[preset_name]
+    shapes_text = args.shapes or preset["gpu_shapes" if device.type == "cuda" else "cpu_shapes"]
+    shapes = [parse_size(item, "--shapes", "BxCxTxHxW") for item in shapes_text.split(",")]
     generator = torch.Generator().manual_seed(0)
     report = Report("tokenizer", device, dtype)
 
@@ -258,9 +240,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="bench_tokenizer", description=HELP)
-    add_arguments(parser)
-    return run(parser.parse_args(argv))
+    return standalone_main(__name__, argv)
 
 
 if __name__ == "__main__":

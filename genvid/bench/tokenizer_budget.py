@@ -32,7 +32,12 @@ import subprocess
 import sys
 import time
 
+from genvid.bench import add_machine_arguments, machine, standalone_main
+
 HELP = "equal wall-clock training budget: genvid's tokenizer vs AutoencoderKLCogVideoX (held-out PSNR/SSIM)"
+
+#: the preset a GPU runs unless told
+GPU_PRESET = "full"
 
 GENVID_CONFIGS = {"tiny": "tokenizer/default_gaussian", "base": "tokenizer/base_gaussian"}  # shipped configs' names
 MODELS = ("genvid", "genvid_haar", "cogvideox")
@@ -51,12 +56,9 @@ PRESETS = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", choices=sorted(PRESETS), default=None,
-                        help="budget, clip and sizes unless given (default: full on GPU, small on CPU)")
+    add_machine_arguments(parser, PRESETS, GPU_PRESET, "budget, clip and sizes unless given",
+                          dtypes=("float32", "bfloat16"), dtype_help="autocast dtype ")
     parser.add_argument("--budget-seconds", type=float, default=None, help="training wall-clock per model (full: 600)")
-    parser.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16"],
-                        help="autocast dtype (default: bfloat16 on GPU, float32 on CPU)")
     parser.add_argument("--size", default=None, choices=sorted(GENVID_CONFIGS),
                         help="model sizes (default: base on GPU, tiny on CPU)")
     parser.add_argument("--num-frames", type=int, default=None, help="frames per clip (full: 17)")
@@ -144,8 +146,7 @@ def train_one(args, name: str) -> dict:
     from genvid.data.camera_motion import heldout_real_clips
     from genvid.eval.metrics import psnr, ssim
 
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
-    dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
+    device, dtype, _ = machine(args)
     size = args.size or ("base" if device.type == "cuda" else "tiny")
     trainer = _Trainer(name, size, device, args.seed)
     optimizer = torch.optim.AdamW([p for p in trainer.module.parameters() if p.requires_grad], lr=args.learning_rate)
@@ -290,8 +291,9 @@ def run(args) -> int:
     from genvid.errors import GenvidError
 
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", torch.get_num_threads())))
-    on_cuda = (args.device or ("cuda" if torch.cuda.is_available() else "cpu")).startswith("cuda")
-    for key, value in PRESETS[args.preset or ("full" if on_cuda else "small")].items():
+    device, dtype, preset = machine(args, GPU_PRESET)
+    on_cuda = device.type == "cuda"
+    for key, value in PRESETS[preset].items():
         if getattr(args, key) is None:
             setattr(args, key, value)
     # CogVideoX's VAE encodes frames in groups of 8 after the first: it needs 1 + 8k frames
@@ -303,7 +305,6 @@ def run(args) -> int:
         with open(args.record_file, "w") as handle:
             json.dump(train_one(args, args.models[0]), handle)
         return 0
-    dtype = getattr(torch, args.dtype or ("bfloat16" if on_cuda else "float32"))
     report = Report("tokenizer_budget", "cuda" if on_cuda else "cpu", dtype, output=args.output)
     args.side_by_side = not on_cuda and not args.in_process
     clock = "wall-clock" if on_cuda else "CPU"
@@ -332,18 +333,7 @@ def run(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=HELP)
-    add_arguments(parser)
-    args = parser.parse_args(argv)
-    try:
-        return run(args)
-    except Exception as error:  # one line for a person, as the CLI does
-        from genvid.errors import GenvidError
-
-        if not isinstance(error, GenvidError):
-            raise
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    return standalone_main(__name__, argv)
 
 
 if __name__ == "__main__":

@@ -35,11 +35,10 @@ def read_audio(
     """
     import imageio_ffmpeg
 
+    from genvid.data.video_io import check_media_file
+
     path = Path(path)
-    if not path.is_file():
-        raise GenvidError(f"audio file not found: {path}")
-    if path.stat().st_size == 0:
-        raise GenvidError(f"cannot read {path}: the file is empty")
+    check_media_file(path, "audio")
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-nostdin"]
     if start_seconds > 0:
         command += ["-ss", f"{start_seconds:.6f}"]

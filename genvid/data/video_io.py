@@ -187,6 +187,15 @@ def _read_with_pillow(path: Path, stop: int | None) -> list[np.ndarray]:
     return frames
 
 
+def check_media_file(path: Path, kind: str) -> None:
+    """One-line GenvidErrors for a ``kind`` ("video", "audio") file that is missing or empty,
+    before a decoder gets to say it in many lines."""
+    if not path.is_file():
+        raise GenvidError(f"{kind} file not found: {path}")
+    if path.stat().st_size == 0:
+        raise GenvidError(f"cannot read {path}: the file is empty")
+
+
 def read_frames(
     path: str | Path,
     num_frames: int | None = None,
@@ -205,10 +214,7 @@ def read_frames(
             f"cannot read {path}: need num_frames >= 1, frame_stride >= 1, start >= 0 "
             f"(got {num_frames}, {frame_stride}, {start})"
         )
-    if not path.is_file():
-        raise GenvidError(f"video file not found: {path}")
-    if path.stat().st_size == 0:
-        raise GenvidError(f"cannot read {path}: the file is empty")
+    check_media_file(path, "video")
     suffix = path.suffix.lower()
     resized = False
     try:
@@ -260,10 +266,7 @@ def probe_video(path: str | Path) -> dict:
     """Cheap facts about a file without decoding it all: ``num_frames`` (an estimate for ffmpeg
     formats), ``fps``, ``height``, ``width``."""
     path = Path(path)
-    if not path.is_file():
-        raise GenvidError(f"video file not found: {path}")
-    if path.stat().st_size == 0:
-        raise GenvidError(f"cannot read {path}: the file is empty")
+    check_media_file(path, "video")
     suffix = path.suffix.lower()
     try:
         if suffix in IMAGE_SUFFIXES or suffix in GIF_SUFFIXES:

@@ -13,7 +13,23 @@ import torch
 from torch.utils.data import DataLoader, Sampler
 
 
-class StreamBatchSampler(Sampler[list[int]]):
+class _RankStream(Sampler):
+    """What both samplers share: an endless stream of micro-batches from ``start_micro_batch`` on,
+    each a pure function of ``seed``, of which rank ``rank`` of ``world_size`` takes its share."""
+
+    def __init__(self, seed: int, rank: int, world_size: int, start_micro_batch: int):
+        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        self.start_micro_batch = int(start_micro_batch)
+
+    def rank_start(self, draw: int, size: int) -> int:
+        """This rank's first stream position in the ``draw``-th global batch of ``size`` items a rank."""
+        return (draw * self.world_size + self.rank) * size
+
+    def __len__(self):  # an endless stream; DataLoader only needs this for len()
+        return 2**62
+
+
+class StreamBatchSampler(_RankStream):
     def __init__(
         self,
         dataset_size: int,
@@ -25,12 +41,9 @@ class StreamBatchSampler(Sampler[list[int]]):
     ):
         if dataset_size < 1:
             raise ValueError("the training dataset is empty")
+        super().__init__(seed, rank, world_size, start_micro_batch)
         self.dataset_size = dataset_size
         self.batch_size = batch_size
-        self.seed = seed
-        self.rank = rank
-        self.world_size = world_size
-        self.start_micro_batch = start_micro_batch
         self._permutations: dict[int, torch.Tensor] = {}
 
     def _permutation(self, epoch: int) -> torch.Tensor:
@@ -40,7 +53,7 @@ class StreamBatchSampler(Sampler[list[int]]):
         return self._permutations[epoch]
 
     def indices_for(self, micro_batch: int) -> list[int]:
-        start = (micro_batch * self.world_size + self.rank) * self.batch_size
+        start = self.rank_start(micro_batch, self.batch_size)
         indices = []
         for position in range(start, start + self.batch_size):
             epoch, offset = divmod(position, self.dataset_size)
@@ -52,9 +65,6 @@ class StreamBatchSampler(Sampler[list[int]]):
         while True:
             yield self.indices_for(micro_batch)
             micro_batch += 1
-
-    def __len__(self):  # an endless stream; DataLoader only needs this for len()
-        return 2**62
 
 
 def stream_loader(dataset, collate_fn, batch_size, seed, rank, world_size, start_micro_batch, num_workers) -> DataLoader:
@@ -73,7 +83,7 @@ def stream_loader(dataset, collate_fn, batch_size, seed, rank, world_size, start
     )
 
 
-class BucketBatchSampler(Sampler[list[tuple[int, int]]]):
+class BucketBatchSampler(_RankStream):
     """Batches of one bucket each, as ``[(index, bucket), ...]``; a pure function of the seed.
 
     Micro-batch ``g`` draws its bucket from ``weights`` with a uniform number fixed by
@@ -101,8 +111,7 @@ class BucketBatchSampler(Sampler[list[tuple[int, int]]]):
         self.batch_sizes = [int(size) for size in batch_sizes]
         self.bounds = np.cumsum(np.asarray(weights, dtype=np.float64))
         self.bounds /= self.bounds[-1]
-        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
-        self.start_micro_batch = int(start_micro_batch)
+        super().__init__(seed, rank, world_size, start_micro_batch)
         self._permutations: dict[int, tuple[int, torch.Tensor]] = {}
 
     def buckets_for(self, begin: int, end: int):
@@ -129,7 +138,7 @@ class BucketBatchSampler(Sampler[list[tuple[int, int]]]):
 
     def _batch(self, bucket: int, uses_before: int) -> list[tuple[int, int]]:
         size = self.batch_sizes[bucket]
-        start = (uses_before * self.world_size + self.rank) * size
+        start = self.rank_start(uses_before, size)
         return [(self._member(bucket, position), bucket) for position in range(start, start + size)]
 
     def indices_for(self, micro_batch: int) -> list[tuple[int, int]]:
@@ -148,6 +157,3 @@ class BucketBatchSampler(Sampler[list[tuple[int, int]]]):
                 yield self._batch(bucket, int(uses[bucket]))
                 uses[bucket] += 1
             micro_batch = block_end
-
-    def __len__(self):
-        return 2**62

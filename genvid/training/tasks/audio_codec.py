@@ -39,12 +39,16 @@ from tokenizer.audio_losses import (
     signal_to_noise_db,
 )
 
-from genvid.config import ConfigError, build_model
+from genvid.config import ConfigError, build_model, check_fractions
 from genvid.training.task import TrainingTask
+from genvid.training.tasks.discriminator import DiscriminatorOptions
 
 
 @dataclass
-class AudioCodecOptions:
+class AudioCodecOptions(DiscriminatorOptions):
+    """``task_options:`` of an audio codec config: the loss weights and crops, the optional waveform
+    discriminator (:class:`DiscriminatorOptions`, off by default) and the harmonic codec's f0 terms."""
+
     #: seconds of audio per sample and step (a random crop of whole codec frames); None = all
     segment_seconds: float | None = 1.0
     waveform_weight: float = 1.0
@@ -60,10 +64,6 @@ class AudioCodecOptions:
     stft_log_floor: float | None = None
     mel_fft_sizes: tuple = (512, 1024)
     num_mels: int = 64
-    use_discriminator: bool = False
-    discriminator_channels: int = 16
-    discriminator_start_step: int = 2000
-    adversarial_weight: float = 0.1
     #: harmonic codecs: weight of the f0 error (octaves, voiced frames) against the input's YIN f0
     f0_weight: float = 10.0
     #: "absolute" (a pull that stays strong near the target: the upper harmonics line up only when
@@ -149,8 +149,7 @@ class AudioCodecTask(TrainingTask):
         super().__init__(model_config, options, data_config)
         if self.options.f0_error not in ("absolute", "squared"):
             raise ConfigError(f"task_options.f0_error must be 'absolute' or 'squared', got {self.options.f0_error!r}")
-        if not 0 <= self.options.quantizer_dropout <= 1:
-            raise ConfigError(f"task_options.quantizer_dropout must be in [0, 1], got {self.options.quantizer_dropout}")
+        check_fractions(self.options, ("quantizer_dropout",))
         sample_rate = self.model_config.get("sample_rate", 16000)
         data_rate = getattr(data_config, "audio_sample_rate", None) if data_config is not None else None
         if data_config is not None and data_rate != sample_rate:
@@ -194,7 +193,7 @@ class AudioCodecTask(TrainingTask):
         num_codebooks = None
         if torch.rand((), generator=generator, device=generator_device) < self.options.quantizer_dropout:
             num_codebooks = int(torch.randint(1, codec.num_codebooks + 1, (), generator=generator, device=generator_device))
-        adversarial = self.options.use_discriminator and step >= self.options.discriminator_start_step
+        adversarial = self.options.adversarial_at(step)
         loss, logs = model(waveform, num_codebooks, adversarial)
         logs["codebooks_used"] = float(num_codebooks or codec.num_codebooks)
         return loss, logs

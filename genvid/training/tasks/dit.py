@@ -52,7 +52,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from genvid.config import ConfigError, build_model
+from genvid.config import ConfigError, build_model, check_fractions
 from genvid.pipelines.flow_scheduler import SAMPLERS, diffusers_sampler
 from genvid.models.dit import VideoDiffusionTransformer, forward_flops
 from genvid.training.frozen_cache import pad_rows
@@ -231,10 +231,8 @@ class DiffusionTask(GeneratorTask):
             raise ConfigError(f"task_options.sampler must be one of {', '.join(SAMPLERS)}, got {options.sampler!r}")
         if options.sampler != "euler" and options.teacher is not None:
             raise ConfigError("task_options.sampler: a distilled student is trained on Euler steps; keep it 'euler'")
-        for name in ("first_frame_probability", "prefix_probability", "keyframe_probability", "keyframe_share",
-                     "audio_dropout", "audio_alone_probability"):
-            if not 0 <= getattr(options, name) <= 1:
-                raise ConfigError(f"task_options.{name} must be in [0, 1], got {getattr(options, name)}")
+        check_fractions(options, ("first_frame_probability", "prefix_probability", "keyframe_probability",
+                                  "keyframe_share", "audio_dropout", "audio_alone_probability"))
         if options.prefix_frames_max < 1:
             raise ConfigError(f"task_options.prefix_frames_max must be >= 1, got {options.prefix_frames_max}")
         if options.prefix_for_phased_clips:

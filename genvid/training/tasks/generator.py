@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from genvid.config import ConfigError
+from genvid.config import ConfigError, check_fractions
 from genvid.training.cached_inputs import CachedInputs, reads_cache
 from genvid.training.frozen_cache import EncodingCache, content_keys
 from genvid.training.initial_weights import find_weights, load_matching_weights
@@ -66,8 +66,7 @@ class GeneratorTask(TrainingTask):
                 "task_options: give exactly one of 'tokenizer' (a saved folder, or pretrained:gaussian / "
                 "pretrained:fsq) or 'tokenizer_config'"
             )
-        if not 0 <= options.text_dropout <= 1:
-            raise ConfigError(f"task_options.text_dropout must be in [0, 1], got {options.text_dropout}")
+        check_fractions(options, ("text_dropout",))
         if options.audio_codec is not None and options.audio_codec_config is not None:
             raise ConfigError("task_options: give at most one of 'audio_codec' (a saved folder) or 'audio_codec_config'")
         self.has_audio_codec = options.audio_codec is not None or options.audio_codec_config is not None

@@ -22,7 +22,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from genvid.config import ConfigError, build_model
+from genvid.config import ConfigError, build_model, check_fractions
 from genvid.models.super_resolution import VideoSuperResolution, area_downsample, bicubic_upsample
 from genvid.training.task import TrainingTask
 
@@ -72,8 +72,7 @@ class SuperResolutionTask(TrainingTask):
             raise ConfigError(f"task_options.clip_frames must be >= 1 (or null for whole clips), got {options.clip_frames}")
         if options.crop_size is not None and (options.crop_size < scale or options.crop_size % scale):
             raise ConfigError(f"task_options.crop_size must be a positive multiple of model.scale_factor ({scale}), got {options.crop_size}")
-        if not 0 <= options.object_crop_fraction <= 1:
-            raise ConfigError(f"task_options.object_crop_fraction must be in [0, 1], got {options.object_crop_fraction}")
+        check_fractions(options, ("object_crop_fraction",))
         if data_config is not None and getattr(data_config, "buckets", None) is None:
             height, width = data_config.height, data_config.width
             if height % scale or width % scale:

@@ -23,6 +23,7 @@ from tokenizer import LossWeights, PatchDiscriminator3d, TokenizerTrainingModule
 from genvid.errors import GenvidError
 from genvid.training.initial_weights import WEIGHTS_NAME, load_matching_weights
 from genvid.training.task import TrainingTask
+from genvid.training.tasks.discriminator import DiscriminatorOptions
 
 logger = logging.getLogger("genvid.training")
 
@@ -60,12 +61,13 @@ TokenizerLossOptions.__module__ = __name__
 
 
 @dataclass
-class TokenizerTaskOptions(TokenizerLossOptions):
+class TokenizerTaskOptions(TokenizerLossOptions, DiscriminatorOptions):
     """``task_options:`` of a tokenizer config: the loss weights (:data:`LOSS_OPTIONS`, defaults
-    from :class:`tokenizer.LossWeights`), the discriminator and the run's own settings."""
+    from :class:`tokenizer.LossWeights`), the 3D patch discriminator (:class:`DiscriminatorOptions`,
+    on by default, joining sooner than LossWeights' default: a shipped run is ~10k steps) and the
+    run's own settings."""
 
-    #: a run's discriminator joins sooner than LossWeights' default (a shipped run is ~10k steps)
-    discriminator_start_step: int = 2000
+    discriminator_start_step: int = DiscriminatorOptions.discriminator_start_step
     use_discriminator: bool = True
     discriminator_channels: int = 32
     discriminator_layers: int = 3
