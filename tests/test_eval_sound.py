@@ -115,7 +115,9 @@ def test_a_pipeline_without_sound_is_refused_in_one_line_and_a_demo_without_it_s
     assert f"skipped {folders / 'silent'}: the shipped ar demo has no audio codec yet" in out
     assert "| diffusion | reference | heldout | true sound | audio | 1 | 100.0% | 100.0% | 100.0% | 100.0% |" in out
     assert "| ar |" not in out
-    assert sorted(TASKS) == sorted(WHAT)
+    from genvid.commands.eval.sound import TASK_NAMES
+
+    assert tuple(TASKS) == TASK_NAMES and sorted(TASKS) == sorted(WHAT)
 
 
 def test_eval_prompts_with_sound_appends_the_sound_rows(folders, tmp_path, capsys):

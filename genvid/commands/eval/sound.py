@@ -18,13 +18,15 @@ from pathlib import Path
 HELP = "sound: v2a, a2v, the audio-conditioned DiT and --with-audio, read back by the audio and video analyzers"
 
 
-def add_arguments(parser) -> None:
-    from genvid.eval.sound_eval import TASKS
+#: genvid.eval.sound_eval.TASKS' names, here so that building the parser imports no torch
+TASK_NAMES = ("v2a", "a2v", "audio", "with_audio", "reference")
 
+
+def add_arguments(parser) -> None:
     parser.add_argument("--pipeline", nargs="+", default=None, metavar="FOLDER",
                         help="pipeline folders with an audio codec (default: the shipped demos genvid/demo/ar and "
                              "genvid/demo/diffusion, a demo without one skipped with a note)")
-    parser.add_argument("--tasks", nargs="+", choices=tuple(TASKS), default=None,
+    parser.add_argument("--tasks", nargs="+", choices=TASK_NAMES, default=None,
                         help="v2a, a2v, with_audio (AR), audio (diffusion), reference (the analyzers on the true "
                              "sounds, their codec round trip and the true clips) (default: all the pipelines run)")
     parser.add_argument("--splits", nargs="+", choices=("seen", "heldout", "all"), default=["seen", "heldout"],
