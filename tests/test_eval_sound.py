@@ -95,6 +95,8 @@ def test_every_task_of_both_pipelines_and_the_same_seed_gives_the_same_figures(f
     report = json.loads(output.read_text())
     assert {model: report[model]["rows"] for model in report} == rows
     assert report["ar"]["pipeline"] == str(folders / "ar")
+    assert report["diffusion"]["settings"] == {"samples_per_combination": 1, "combinations": 2, "seed": 3, "batch_size": 2,
+                                               "num_frames": 17, "height": 16, "width": 16, "num_inference_steps": 2}
     table = capsys.readouterr().out
     assert "| ar | v2a | heldout | sound for the true clip | audio | 2 |" in table
     assert "| diffusion | audio | heldout | video for the true sound alone | video | 2 |" in table

@@ -133,59 +133,83 @@ def codec_round_trip(codec, sounds: torch.Tensor, levels: int, num_frames: int, 
     return decoded
 
 
-def _row(task: str, split: str, what: str, analyzer: str, hits) -> dict:
-    return {"task": task, "split": split, "what": what, "analyzer": analyzer, **accuracies(hits)}
+@dataclass
+class SoundRun:
+    """One task's run on one split: the pipeline, the true clips, and how to call the pipeline."""
+
+    pipeline: object
+    truth: TrueClips
+    seed: int
+    batch_size: int
+    size: dict
+    options: dict
+
+    @property
+    def sample_rate(self) -> int:
+        return self.pipeline.audio_codec.config.sample_rate
+
+    def generate(self, make, description: str) -> list:
+        """:func:`batched` over the true clips: ``make(start, end, generator)``."""
+        return batched(len(self.truth.labels), self.batch_size, self.seed, make, description)
+
+    def heard(self, waveforms) -> list:
+        return matches(sound_readings(waveforms, self.sample_rate), self.truth.labels)
+
+    def seen(self, clips) -> list:
+        return matches(video_readings(clips), self.truth.labels)
 
 
-def task_rows(pipeline, task: str, split: str, truth: TrueClips, seed: int, batch_size: int, num_frames: int,
-              height: int, width: int, **call_options) -> list[dict]:
-    """The rows of one task on one split's true clips (see the module's notes)."""
-    rate = pipeline.audio_codec.config.sample_rate
-    size = dict(num_frames=num_frames, height=height, width=width)
-    count, labels = len(truth.labels), truth.labels
+# Each task: run -> [(what is read, analyzer, per-clip hits)].
 
-    def row(what, analyzer, hits):
-        return _row(task, split, what, analyzer, hits)
+def reference_rows(run: SoundRun) -> list:
+    levels = audio_levels(run.pipeline)
+    decoded = codec_round_trip(run.pipeline.audio_codec, run.truth.sounds, levels, run.size["num_frames"], run.batch_size)
+    return [("true sound", "audio", run.heard(run.truth.sounds)),
+            (f"true sound through the codec ({levels} levels)", "audio", run.heard(decoded)),
+            ("true clip", "video", run.seen(run.truth.clips))]
 
-    if task == "reference":
-        levels = audio_levels(pipeline)
-        decoded = codec_round_trip(pipeline.audio_codec, truth.sounds, levels, num_frames, batch_size)
-        return [row("true sound", "audio", matches(sound_readings(truth.sounds, rate), labels)),
-                row(f"true sound through the codec ({levels} levels)", "audio", matches(sound_readings(decoded, rate), labels)),
-                row("true clip", "video", matches(video_readings(truth.clips), labels))]
-    if task == "v2a":
-        sounds = batched(count, batch_size, seed, lambda start, end, generator: pipeline(
-            video=truth.clips[start:end], task="v2a", generator=generator, output_type="pt", **call_options).audio, "v2a")
-        return [row("sound for the true clip", "audio", matches(sound_readings(sounds, rate), labels))]
-    if task == "a2v":
-        clips = batched(count, batch_size, seed, lambda start, end, generator: frames_to_video(pipeline(
-            audio=truth.sounds[start:end], task="a2v", generator=generator, output_type="pt", **size,
-            **call_options).frames), "a2v")
-        return [row("video for the true sound", "video", matches(video_readings(clips), labels))]
-    if task == "audio":
-        rows = []
-        for what, prompts in (("video for the true sound alone", [""] * count),
-                              ("video for the true sound and its caption", truth.prompts)):
-            clips = batched(count, batch_size, seed, lambda start, end, generator: frames_to_video(pipeline(
-                prompt=prompts[start:end], audio=truth.sounds[start:end], generator=generator, output_type="pt",
-                **size, **call_options).frames), "audio")
-            rows.append(row(what, "video", matches(video_readings(clips), labels)))
-        return rows
-    if task == "with_audio":
-        from genvid.pipelines.ar import with_soundtrack
 
-        def make(start, end, generator):
-            result = pipeline(prompt=truth.prompts[start:end], generator=generator, output_type="pt", **size, **call_options)
-            result = with_soundtrack(pipeline, result, generator, **call_options)
-            return zip(frames_to_video(result.frames), result.audio)
+def v2a_rows(run: SoundRun) -> list:
+    sounds = run.generate(lambda start, end, generator: run.pipeline(
+        video=run.truth.clips[start:end], task="v2a", generator=generator, output_type="pt", **run.options).audio, "v2a")
+    return [("sound for the true clip", "audio", run.heard(sounds))]
 
-        made = batched(count, batch_size, seed, make, "with audio")
-        picture = matches(video_readings([clip for clip, _ in made]), labels)
-        sound = matches(sound_readings([waveform for _, waveform in made], rate), labels)
-        agree = [tuple(seen and heard for seen, heard in zip(*pair)) for pair in zip(picture, sound)]
-        return [row("picture for the caption", "video", picture), row("its v2a sound", "audio", sound),
-                row("picture and sound agree", "both", agree)]
-    raise ValueError(f"unknown sound task {task!r}; expected one of {', '.join(TASKS)}")
+
+def a2v_rows(run: SoundRun) -> list:
+    clips = run.generate(lambda start, end, generator: frames_to_video(run.pipeline(
+        audio=run.truth.sounds[start:end], task="a2v", generator=generator, output_type="pt", **run.size,
+        **run.options).frames), "a2v")
+    return [("video for the true sound", "video", run.seen(clips))]
+
+
+def audio_rows(run: SoundRun) -> list:
+    rows = []
+    for what, prompts in (("video for the true sound alone", [""] * len(run.truth.labels)),
+                          ("video for the true sound and its caption", run.truth.prompts)):
+        clips = run.generate(lambda start, end, generator: frames_to_video(run.pipeline(
+            prompt=prompts[start:end], audio=run.truth.sounds[start:end], generator=generator, output_type="pt",
+            **run.size, **run.options).frames), "audio")
+        rows.append((what, "video", run.seen(clips)))
+    return rows
+
+
+def with_audio_rows(run: SoundRun) -> list:
+    from genvid.pipelines.ar import with_soundtrack
+
+    def make(start, end, generator):
+        result = run.pipeline(prompt=run.truth.prompts[start:end], generator=generator, output_type="pt", **run.size,
+                              **run.options)
+        result = with_soundtrack(run.pipeline, result, generator, **run.options)
+        return zip(frames_to_video(result.frames), result.audio)
+
+    made = run.generate(make, "with audio")
+    picture, sound = run.seen([clip for clip, _ in made]), run.heard([waveform for _, waveform in made])
+    agree = [tuple(seen and heard for seen, heard in zip(*pair)) for pair in zip(picture, sound)]
+    return [("picture for the caption", "video", picture), ("its v2a sound", "audio", sound),
+            ("picture and sound agree", "both", agree)]
+
+
+ROWS = {"v2a": v2a_rows, "a2v": a2v_rows, "audio": audio_rows, "with_audio": with_audio_rows, "reference": reference_rows}
 
 
 @torch.no_grad()
@@ -198,6 +222,7 @@ def evaluate_sound(pipeline, tasks=tuple(TASKS), splits=("seen", "heldout"), sam
     go to every pipeline call (guidance_scale, num_inference_steps, temperature, top_k, ...)."""
     audio_levels(pipeline)  # its one-line error before anything is rendered or generated
     kind = pipeline_kind(pipeline)
+    size = dict(num_frames=num_frames, height=height, width=width)
     truths = {split: true_clips(split, pipeline.audio_codec, samples_per_combination, seed, num_frames, height, width,
                                 combinations) for split in splits}
     rows = []
@@ -207,8 +232,9 @@ def evaluate_sound(pipeline, tasks=tuple(TASKS), splits=("seen", "heldout"), sam
         if TASKS[task] not in (None, kind):
             continue
         for split in splits:
-            rows.extend(task_rows(pipeline, task, split, truths[split], seed, batch_size, num_frames, height, width,
-                                  **call_options))
+            run = SoundRun(pipeline, truths[split], seed, batch_size, size, call_options)
+            rows.extend({"task": task, "split": split, "what": what, "analyzer": analyzer, **accuracies(hits)}
+                        for what, analyzer, hits in ROWS[task](run))
     return rows
 
 

@@ -64,9 +64,12 @@ def run(args) -> int:
     for name, kind, folder in pipelines:
         pipeline = load_pipeline(kind, str(folder), device)
         pipeline.set_progress_bar_config(disable=True)
+        options = call_options(args, kind)
         rows = evaluate_sound(pipeline, tasks, args.splits, args.samples_per_combination, args.seed, args.num_frames,
-                              args.height, args.width, args.batch_size, args.combinations, **call_options(args, kind))
-        reports[name] = {"pipeline": str(folder), "rows": rows}
+                              args.height, args.width, args.batch_size, args.combinations, **options)
+        settings = {name: getattr(args, name) for name in ("samples_per_combination", "combinations", "seed", "batch_size",
+                                                           "num_frames", "height", "width")}
+        reports[name] = {"pipeline": str(folder), "settings": {**settings, **options}, "rows": rows}
     print(format_table({name: report["rows"] for name, report in reports.items()}))
     if args.output:
         Path(args.output).write_text(json.dumps(reports, indent=1))
