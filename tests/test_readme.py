@@ -37,6 +37,8 @@ SKIPS = [
     (r"^genvid eval long", "minutes of generation on CPU (tests/test_long_video_eval.py runs it on a tiny pipeline folder)"),
     (r"^python -m genvid\.eval\.audio_round_trip --codec runs/demo/", "reads the demo recipe's codec run "
      "(tests/test_sound_fine_tune.py measures the round trip of a tiny codec)"),
+    (r"^genvid eval sound", "the shipped demos have no audio codec until the sound stage is installed "
+     "(tests/test_eval_sound.py runs it on tiny pipelines with one)"),
     (r"^genvid eval edit", "minutes of generation on CPU (tests/test_editing_eval.py measures a tiny pipeline)"),
     (r"^genvid eval steps --evaluations 60 ", "the few-step table at the demo's size: 74 s of the suite "
      "(tests/test_conditioned_eval.py measures the few-step rows on the shipped demo)"),

@@ -217,6 +217,12 @@ def has_component(folder: Path, component: str, option: str = "--pipeline") -> b
     return isinstance(entry, list) and any(item is not None for item in entry)
 
 
+def has_sound(folder: Path, option: str = "--pipeline") -> bool:
+    """Whether the pipeline has an audio codec and a transformer trained with its codes."""
+    return has_component(folder, "audio_codec", option) and bool(
+        component_config(folder, "transformer", option).get("num_audio_codebooks", 0))
+
+
 def component_config(folder: Path, component: str, option: str = "--pipeline") -> dict:
     """The config.json of one pipeline component (empty when the folder has none)."""
     path = folder / component / "config.json"

@@ -110,6 +110,8 @@ def run(args) -> int:
     read_prompt = pipeline.reads_prompts(args.read_prompt)
     result = pipeline(prompt=args.prompt, generator=generator, output_type="pt", read_prompt=read_prompt, **options)
     if args.with_audio:
+        from genvid.pipelines.ar import with_soundtrack
+
         result = with_soundtrack(pipeline, result, generator)
     if args.upscaler_folder is not None:
         from genvid.commands import upscaling
@@ -130,14 +132,6 @@ def run(args) -> int:
         if caption is not None:
             print(reading_line(args.prompt, caption))
     return 0
-
-
-def with_soundtrack(pipeline, result, generator):
-    """``result`` with a soundtrack for its clip: the AR pipeline's v2a on the frames it made."""
-    from genvid.pipelines.common import frames_to_video
-
-    sound = pipeline(task="v2a", video=frames_to_video(result.frames[0]), generator=generator, output_type="pt").audio
-    return type(result)(frames=result.frames, audio=sound)
 
 
 def check_with_audio(args, suffix: str) -> None:

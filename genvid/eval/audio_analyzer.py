@@ -4,7 +4,7 @@ The synthetic tone names colour by pitch (a C-major scale from C4), shape by wav
 triangle: triangle wave with weak odd harmonics, square: a soft square wave with strong ones) and
 motion by the change over time (up / down: the pitch glides a fifth up / down; left / right: the
 loudness fades out / in). This analyzer measures, per STFT frame, the fundamental (the strongest
-peak between 200 and 900 Hz), the third harmonic relative to it, and the loudness, then decides:
+peak between ``PITCH_BAND`` Hz), the third harmonic relative to it, and the loudness, then decides:
 
 * colour: the scale note nearest (in log frequency) the fundamental of the first tenth of the clip,
   where a glide has not moved yet;
@@ -30,6 +30,10 @@ from genvid.data.synthetic import _COLOR_PITCH_HZ, COLORS, MOTIONS, SHAPES
 SINE_MAX = 0.06
 TRIANGLE_MAX = 0.2
 _GLIDE_OCTAVES = math.log2(1.5)
+# Where the fundamental is looked for: the scale's lowest note gliding down a fifth ends at 174 Hz
+# (red, 261.6 / 1.5) and its highest gliding up at 785 Hz (cyan). A band starting above 174 Hz
+# found a falling red tone's third harmonic at the end instead, and read it as rising.
+PITCH_BAND = (150.0, 900.0)
 
 
 @dataclass
@@ -82,7 +86,7 @@ def analyze_audio(waveform, sample_rate: int = 16000) -> AudioReading:
     voiced = rms >= 0.1 * rms.max()
     pitches, ratios = np.zeros(len(rms)), np.zeros(len(rms))
     for index, row in enumerate(spectrum):
-        pitch, amplitude = _peak(row, frequencies, 200.0, 900.0)
+        pitch, amplitude = _peak(row, frequencies, *PITCH_BAND)
         pitches[index] = pitch
         _, third = _peak(row, frequencies, 3 * pitch * 0.97, 3 * pitch * 1.03)
         ratios[index] = third / max(amplitude, 1e-12)

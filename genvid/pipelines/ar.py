@@ -36,6 +36,7 @@ from genvid.pipelines.common import (
     GenVidPipelineMixin,
     as_video_tensor,
     check_prompt_inputs,
+    frames_to_video,
     image_to_tensor,
     postprocess_video,
 )
@@ -384,3 +385,13 @@ class GenVidARPipeline(GenVidPipelineMixin, LoraLoaderMixin, MemoryMixin, Diffus
 
 
 GenVidARPipeline.__call__.__doc__ = CALL_DOCUMENTATION + EXAMPLE
+
+
+def with_soundtrack(pipeline: GenVidARPipeline, result, generator=None, **options):
+    """``result`` (a ``output_type="pt"`` output of ``pipeline``) with a soundtrack for each of its
+    clips: the pipeline's v2a on the frames it made, sampled with ``generator`` where the clips'
+    sampling left it (what ``genvid generate --with-audio`` writes, and ``genvid eval sound``
+    measures). ``options``: v2a's sampling options (temperature, top_k, ...)."""
+    sound = pipeline(task="v2a", video=frames_to_video(result.frames), generator=generator, output_type="pt",
+                     **options).audio
+    return type(result)(frames=result.frames, audio=sound)

@@ -5,7 +5,8 @@ with genvid.eval.analyzer and prints per-attribute accuracy for the combinations
 and the held-out ones; --wording heldout adds rows for prompts in words the captions never use.
 With --clip-model it also reports CLIPSIM of the clips against their
 prompts; with --feature-model, FVD between the generated clips and the synthetic set's own
-renders of the same combinations. --report writes an HTML page: the table, those metrics, and one
+renders of the same combinations. --sound appends the rows of ``genvid eval sound`` (the audio
+tasks of a pipeline with an audio codec) for the same splits. --report writes an HTML page: the table, those metrics, and one
 animated clip per prompt with what the analyzer read from it.
 """
 
@@ -40,6 +41,9 @@ def add_arguments(parser) -> None:
     parser.add_argument("--read-prompt", action=argparse.BooleanOptionalAction, default=None,
                         help="prompt reading (genvid.pipelines.prompt_reading) on or off (default: the pipeline's "
                              "read_prompts)")
+    parser.add_argument("--sound", action="store_true",
+                        help="also the rows of genvid eval sound (v2a, a2v, the audio-conditioned DiT, --with-audio, "
+                             "the analyzers' reference) for the same splits, for a pipeline with an audio codec")
     parser.add_argument("--samples-per-combination", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--seed", type=int, default=0)
@@ -89,6 +93,8 @@ def run(args) -> int:
         generations[model] = generated
         for split, values in metrics[model].items():
             reports[model][split].update(values)
+        if args.sound:
+            reports[model].update(sound_rows(pipeline, folder, args, options))
     print(format_table(reports))
     for model, splits in metrics.items():
         for split, values in splits.items():
@@ -99,6 +105,21 @@ def run(args) -> int:
     if args.report:
         print(f"report: {write_report(args.report, reports, generations)}")
     return 0
+
+
+def sound_rows(pipeline, folder, args, options: dict) -> dict:
+    """--sound: genvid eval sound's rows for ``args.splits`` (none, with a note, for a pipeline
+    without an audio codec), named for this table (genvid.eval.sound_eval.row_name)."""
+    from genvid.commands.checks import has_sound
+    from genvid.eval.sound_eval import evaluate_sound, prompts_rows
+
+    if not has_sound(folder):
+        print(f"--sound: skipped {folder}: it has no audio codec")
+        return {}
+    pipeline.set_progress_bar_config(disable=True)
+    rows = evaluate_sound(pipeline, splits=args.splits, samples_per_combination=args.samples_per_combination,
+                          seed=args.seed, batch_size=args.batch_size, **options)
+    return prompts_rows(rows)
 
 
 def checked_models(args) -> list:
