@@ -127,7 +127,7 @@ def _train_step(torch, forward_loss, model, device):
     return step
 
 
-def _timed_in_turn(arms: dict, failed, warmup: int, reps: int, device) -> dict:
+def _timed_in_turn(arms: dict, failed, warmup: int, reps: int, device, progress=lambda message: None) -> dict:
     """Median seconds of each arm, timed in turn; an arm whose first call fails gets its error line
     (``failed(name, error)``) and drops out, so it does not hide the others' figures. On a CPU also
     ``(name, "cpu_s")``, the median process CPU time; on CUDA ``(name, "peak_gb")``: one more call
@@ -144,6 +144,8 @@ def _timed_in_turn(arms: dict, failed, warmup: int, reps: int, device) -> dict:
             function()
             synchronize()
             first_call[name] = time.perf_counter() - start
+            # on stderr at once, so a run cut short by a time limit still shows each arm's speed
+            progress(f"{' '.join(name) if isinstance(name, tuple) else name}: first call {first_call[name]:.2f} s")
         except Exception as error:
             failed(name, error)
             del arms[name]
@@ -227,7 +229,7 @@ def run(args) -> int:
             report.figure(f"decode_{arm[1]}", arm[0], f"{batch}x{decode_shape}", "tokens_per_second", None,
                           "tokens/s", error=repr(error)[:300])
 
-        seconds_of = _timed_in_turn(arms, failed, 1, args.reps, device)
+        seconds_of = _timed_in_turn(arms, failed, 1, args.reps, device, report.progress)
         for (name, mode) in arms:
             extra = {"first_call_s": round(seconds_of[((name, mode), "first_call_s")], 1)} if mode.endswith("compiled") else {}
             cpu = seconds_of.get(((name, mode), "cpu_s"))
@@ -265,7 +267,8 @@ def _time_training(args, report, models, parameters, shape, device, dtype, gener
              for name, model in models.items()}
     report.progress(f"{', '.join(steps)}: training step {train_shape}, in turn ({max(args.reps, 3)} timed each)")
     trained = _timed_in_turn(steps, lambda name, error: report.figure(
-        "train", name, train_shape, "step_time", None, "s", error=repr(error)[:300]), 2, max(args.reps, 3), device)
+        "train", name, train_shape, "step_time", None, "s", error=repr(error)[:300]), 2, max(args.reps, 3), device,
+        report.progress)
     count = tokens.numel()
     for name in steps:
         seconds = trained[name]
