@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from genvid.cli import main
+from helpers import TINY_SOUND_TOKENIZER, save_tiny_audio_codec
 from genvid.eval.sound_eval import TASKS, evaluate_sound
 
 SIZE = dict(num_frames=17, height=16, width=16)  # 17 frames: the audio analyzer reads every true tone
@@ -24,19 +25,13 @@ WHAT = {
 @pytest.fixture(scope="module")
 def folders(tmp_path_factory):
     """Exported pipelines: an AR and a diffusion one with a 2-level audio codec, and an AR one without."""
-    from tokenizer import AudioCodec
-
     from genvid.data.config import DataConfig
     from genvid.training.tasks.dit import DiffusionOptions, DiffusionTask
     from genvid.training.tasks.lm import LanguageModelOptions, LanguageModelTask
 
     root = tmp_path_factory.mktemp("sound_pipelines")
-    torch.manual_seed(0)
-    codec = root / "audio_codec"
-    AudioCodec(base_channels=4, channel_multipliers=[1, 2, 2, 2], latent_dim=8, num_codebooks=2, codebook_size=8,
-               dilations=[1]).save_pretrained(codec)
-    tokenizer = dict(bottleneck="fsq", fsq_levels=[4, 4], base_channels=8, channel_multipliers=[1, 2, 2, 2],
-                     num_res_blocks=1, num_mid_blocks=1, cell_skip=False)
+    codec = save_tiny_audio_codec(root / "audio_codec")
+    tokenizer = TINY_SOUND_TOKENIZER
     data = DataConfig(num_frames=17, height=16, width=16, audio_sample_rate=16000)
     common = dict(tokenizer_config=tokenizer, text_max_length=8)
     # 17x64x64 (genvid eval prompts' size): 8 text + 320 video + 170 audio tokens

@@ -11,6 +11,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from genvid.errors import GenvidError
+from helpers import TINY_SOUND_TOKENIZER, save_tiny_audio_codec
 from genvid.models.dit import VideoDiffusionTransformer
 from genvid.models.lm import VideoLanguageModel
 from genvid.models.sequence import TEXT
@@ -128,12 +129,8 @@ def test_the_sound_stage_installs_fine_tunes_with_their_codec_and_every_sound_pa
     from genvid.training.tasks.dit import DiffusionOptions, DiffusionTask
     from genvid.training.tasks.lm import LanguageModelOptions, LanguageModelTask
 
-    torch.manual_seed(0)
-    codec_folder = tmp_path / "audio_codec"
-    AudioCodec(base_channels=4, channel_multipliers=[1, 2, 2, 2], latent_dim=8, num_codebooks=2, codebook_size=8,
-               dilations=[1]).save_pretrained(codec_folder)
-    tokenizer = dict(bottleneck="fsq", fsq_levels=[4, 4], base_channels=8, channel_multipliers=[1, 2, 2, 2],
-                     num_res_blocks=1, num_mid_blocks=1, cell_skip=False)
+    codec_folder = save_tiny_audio_codec(tmp_path / "audio_codec")
+    tokenizer = TINY_SOUND_TOKENIZER
     data = DataConfig(num_frames=5, height=16, width=16, audio_sample_rate=16000)
     common = dict(tokenizer_config=tokenizer, text_max_length=8)
     kinds = {
