@@ -63,6 +63,7 @@ STAGE_STEPS = {
     "audio_codec": "the audio codec stage",
     "dit_sound": "the DiT stage with sound",
     "lm_sound": "the LM stage with sound",
+    "lm_sound2": "the LM's second stage with sound",
     "dit_long2": "the DiT long-video stage",
     "lm_long": "the LM long-video stage",
 }
@@ -178,20 +179,32 @@ def add_audio_codec(pipeline: Path, codec: Path) -> None:
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
+#: the sound fine-tunes of each shipped demo, in order (each later stage starts from the one before)
+SOUND_STAGES = {
+    "diffusion": [("dit_sound", "dit/demo_sound.yaml")],
+    "ar": [("lm_sound", "lm/demo_sound.yaml"), ("lm_sound2", "lm/demo_sound2.yaml")],
+}
+
+
 def sound_stage(args, output: Path, configs: Path) -> int:
     """The harmonic audio codec (configs/audio/demo_codec_harmonic.yaml; the waveform codec of
     demo_codec.yaml lost the shapes' timbre), then fine-tunes of the shipped demos that take sound
     (configs/{dit,lm}/demo_sound.yaml, from genvid/demo/{diffusion,ar}, the new audio weights
-    initialised anew); with --install each goes to --install-root with the codec in it."""
+    initialised anew; the LM then goes on with configs/lm/demo_sound2.yaml: SOUND_STAGES); with
+    --install each goes to --install-root with the codec in it."""
     overrides = stage_overrides("audio_codec_harmonic", output, args)
     if args.audio_codec_steps:
         overrides.append(f"training.max_steps={args.audio_codec_steps}")
     codec = run_stage("audio_codec_harmonic", configs / "audio" / "demo_codec_harmonic.yaml", overrides + args.overrides, output)
-    for name, stage in (("diffusion", "dit_sound"), ("ar", "lm_sound")):
+    for name, stages in SOUND_STAGES.items():
         if name not in args.sound_models:
             continue
-        overrides = stage_overrides(stage, output, args) + [f"task_options.audio_codec={codec}"]
-        trained = run_stage(stage, configs / stage.split("_")[0] / "demo_sound.yaml", overrides + args.overrides, output)
+        trained = None
+        for stage, config in stages:
+            overrides = stage_overrides(stage, output, args) + [f"task_options.audio_codec={codec}"]
+            if trained is not None:  # a later stage goes on from the one before
+                overrides.append(f"task_options.initial_weights={trained}")
+            trained = run_stage(stage, configs / config, overrides + args.overrides, output)
         if args.install:
             install(trained, name, args.install_root, audio_codec=codec)
     return 0

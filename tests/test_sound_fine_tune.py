@@ -255,3 +255,24 @@ def test_sound_alone_drops_the_text_and_keeps_the_sound():
         assert {key: logs[key] for key in expected} == expected and ("sound_alone" in logs) == bool(alone)
     with pytest.raises(Exception, match=r"audio_alone_probability must be in \[0, 1\]"):
         DiffusionTask({}, DiffusionOptions(tokenizer_config=tokenizer, audio_alone_probability=1.5), data)
+
+
+def test_the_sound_recipe_runs_the_codec_then_each_demo_s_stages_in_order_each_from_the_one_before(tmp_path, monkeypatch):
+    recipe = load_train_demo()
+    calls = []
+
+    def run_stage(name, config, overrides, output):
+        calls.append((name, config.relative_to(recipe.ROOT / "configs").as_posix(), overrides))
+        return output / name / "final"
+
+    monkeypatch.setattr(recipe, "run_stage", run_stage)
+    assert recipe.main(["--output", str(tmp_path), "--only", "sound", "--lm-sound2-steps", "7"]) == 0
+    assert [(name, config) for name, config, _ in calls] == [
+        ("audio_codec_harmonic", "audio/demo_codec_harmonic.yaml"), ("dit_sound", "dit/demo_sound.yaml"),
+        ("lm_sound", "lm/demo_sound.yaml"), ("lm_sound2", "lm/demo_sound2.yaml")]
+    codec = f"task_options.audio_codec={tmp_path / 'audio_codec_harmonic' / 'final'}"
+    assert all(codec in overrides for _, _, overrides in calls[1:])
+    lm_sound2 = calls[3][2]
+    assert f"task_options.initial_weights={tmp_path / 'lm_sound' / 'final'}" in lm_sound2
+    assert "training.max_steps=7" in lm_sound2
+    assert not any(item.startswith("task_options.initial_weights") for item in calls[1][2] + calls[2][2])
