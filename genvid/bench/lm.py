@@ -61,6 +61,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads (default: torch's)")
     parser.add_argument("--skip-peer", action="store_true", help="time genvid only")
     parser.add_argument("--no-train", action="store_true", help="decode only")
+    parser.add_argument("--no-decode", action="store_true", help="training step only")
     parser.add_argument("--reps", type=int, default=2)
 
 
@@ -194,7 +195,7 @@ def run(args) -> int:
     for key in ("new_tokens", "prefix_tokens", "train_batch", "train_length"):
         if getattr(args, key) is not None:
             shape[key] = getattr(args, key)
-    batch_sizes = [int(size) for size in str(args.batch_sizes).split(",") if size]
+    batch_sizes = [] if args.no_decode else [int(size) for size in str(args.batch_sizes).split(",") if size]
     report = Report("lm", device, dtype)
     peak = peak_flops(device, dtype, args.peak_tflops)
 
