@@ -163,20 +163,30 @@ def install(source: Path, name: str, root: Path = DEMO_ROOT, audio_codec: Path |
     print(f"[demo] installed {source} -> {target}", flush=True)
 
 
-def add_audio_codec(pipeline: Path, codec: Path) -> None:
-    """Put the saved AudioCodec ``codec`` into the pipeline folder as its ``audio_codec``."""
+def copy_audio_codec(codec: Path, target: Path) -> None:
+    """Copy the saved AudioCodec folder ``codec`` to ``target``, replacing what is there."""
     if not (codec / "config.json").is_file():
         raise SystemExit(f"[demo] no trained audio codec at {codec} (config.json missing)")
+    if target.exists():
+        shutil.rmtree(target)
+    shutil.copytree(codec, target, ignore=shutil.ignore_patterns("*.tmp"))
+
+
+def add_audio_codec(pipeline: Path, codec: Path) -> None:
+    """Put the saved AudioCodec ``codec`` into the pipeline folder as its ``audio_codec``."""
     index_path = pipeline / "model_index.json"
     index = json.loads(index_path.read_text())
     if "audio_codec" not in index:
         raise SystemExit(f"[demo] {pipeline} is a pipeline without an audio_codec component")
-    target = pipeline / "audio_codec"
-    if target.exists():
-        shutil.rmtree(target)
-    shutil.copytree(codec, target, ignore=shutil.ignore_patterns("*.tmp"))
+    copy_audio_codec(codec, pipeline / "audio_codec")
     index["audio_codec"] = ["tokenizer.audio_codec", "AudioCodec"]
     index_path.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+def install_audio_codec(codec: Path, root: Path = DEMO_ROOT) -> None:
+    """Copy a trained AudioCodec folder to ROOT/audio_codec, the codec the sound stages start from."""
+    copy_audio_codec(codec, Path(root) / "audio_codec")
+    print(f"[demo] installed {codec} -> {Path(root) / 'audio_codec'}", flush=True)
 
 
 #: the sound fine-tunes of each shipped demo, in order (each later stage starts from the one before)
@@ -188,14 +198,23 @@ SOUND_STAGES = {
 
 def sound_stage(args, output: Path, configs: Path) -> int:
     """The harmonic audio codec (configs/audio/demo_codec_harmonic.yaml; the waveform codec of
-    demo_codec.yaml lost the shapes' timbre), then fine-tunes of the shipped demos that take sound
+    demo_codec.yaml lost the shapes' timbre): the shipped one (genvid/demo/audio_codec) unless
+    --retrain-codec or none is shipped, then fine-tunes of the shipped demos that take sound
     (configs/{dit,lm}/demo_sound.yaml, from genvid/demo/{diffusion,ar}, the new audio weights
     initialised anew; the LM then goes on with configs/lm/demo_sound2.yaml: SOUND_STAGES); with
-    --install each goes to --install-root with the codec in it."""
-    overrides = stage_overrides("audio_codec_harmonic", output, args)
-    if args.audio_codec_steps:
-        overrides.append(f"training.max_steps={args.audio_codec_steps}")
-    codec = run_stage("audio_codec_harmonic", configs / "audio" / "demo_codec_harmonic.yaml", overrides + args.overrides, output)
+    --install each goes to --install-root with the codec in it (and a retrained codec to
+    --install-root/audio_codec)."""
+    codec = DEMO_ROOT / "audio_codec"
+    if args.retrain_codec or not (codec / "config.json").is_file():
+        overrides = stage_overrides("audio_codec_harmonic", output, args)
+        if args.audio_codec_steps:
+            overrides.append(f"training.max_steps={args.audio_codec_steps}")
+        codec = run_stage("audio_codec_harmonic", configs / "audio" / "demo_codec_harmonic.yaml",
+                          overrides + args.overrides, output)
+        if args.install:
+            install_audio_codec(codec, args.install_root)
+    else:
+        print(f"[demo] audio codec: the shipped one, {codec} (--retrain-codec trains it anew)", flush=True)
     for name, stages in SOUND_STAGES.items():
         if name not in args.sound_models:
             continue
@@ -303,6 +322,8 @@ def parse_arguments(argv: list[str] | None) -> argparse.Namespace:
                         help="with --only long: which installed demos to fine-tune")
     parser.add_argument("--sound-models", nargs="+", choices=("diffusion", "ar"), default=["diffusion", "ar"],
                         help="with --only sound: which shipped demos to fine-tune with sound (after the codec)")
+    parser.add_argument("--retrain-codec", action="store_true",
+                        help="with --only sound: train the audio codec anew instead of using genvid/demo/audio_codec")
     parser.add_argument("--install", action="store_true", help="copy the trained pipelines into --install-root")
     parser.add_argument("--install-root", type=Path, default=DEMO_ROOT,
                         help="where --install puts the pipelines (default genvid/demo/; another folder for a trial copy)")

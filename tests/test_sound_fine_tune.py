@@ -266,7 +266,7 @@ def test_the_sound_recipe_runs_the_codec_then_each_demo_s_stages_in_order_each_f
         return output / name / "final"
 
     monkeypatch.setattr(recipe, "run_stage", run_stage)
-    assert recipe.main(["--output", str(tmp_path), "--only", "sound", "--lm-sound2-steps", "7"]) == 0
+    assert recipe.main(["--output", str(tmp_path), "--only", "sound", "--lm-sound2-steps", "7", "--retrain-codec"]) == 0
     assert [(name, config) for name, config, _ in calls] == [
         ("audio_codec_harmonic", "audio/demo_codec_harmonic.yaml"), ("dit_sound", "dit/demo_sound.yaml"),
         ("lm_sound", "lm/demo_sound.yaml"), ("lm_sound2", "lm/demo_sound2.yaml")]
@@ -276,3 +276,33 @@ def test_the_sound_recipe_runs_the_codec_then_each_demo_s_stages_in_order_each_f
     assert f"task_options.initial_weights={tmp_path / 'lm_sound' / 'final'}" in lm_sound2
     assert "training.max_steps=7" in lm_sound2
     assert not any(item.startswith("task_options.initial_weights") for item in calls[1][2] + calls[2][2])
+
+
+def test_the_sound_recipe_starts_from_the_shipped_codec_unless_told_to_retrain_it(tmp_path, monkeypatch):
+    recipe = load_train_demo()
+    calls = []
+
+    def run_stage(name, config, overrides, output):
+        calls.append((name, overrides))
+        return output / name / "final"
+
+    monkeypatch.setattr(recipe, "run_stage", run_stage)
+    shipped = tmp_path / "demo"
+    monkeypatch.setattr(recipe, "DEMO_ROOT", shipped)
+    # none shipped: the codec is trained first, as with --retrain-codec
+    assert recipe.main(["--output", str(tmp_path / "runs"), "--only", "sound", "--sound-models", "ar"]) == 0
+    assert [name for name, _ in calls] == ["audio_codec_harmonic", "lm_sound", "lm_sound2"]
+    calls.clear()
+    save_tiny_audio_codec(shipped / "audio_codec")
+    assert recipe.main(["--output", str(tmp_path / "runs"), "--only", "sound", "--sound-models", "ar"]) == 0
+    assert [name for name, _ in calls] == ["lm_sound", "lm_sound2"]
+    assert all(f"task_options.audio_codec={shipped / 'audio_codec'}" in overrides for _, overrides in calls)
+    # a retrained codec replaces the installed one (what the next sound stages then start from)
+    trained = save_tiny_audio_codec(tmp_path / "trained_codec")
+    recipe.install_audio_codec(trained, tmp_path / "install")
+    installed = tmp_path / "install" / "audio_codec"
+    assert sorted(path.name for path in installed.iterdir()) == sorted(path.name for path in trained.iterdir())
+    assert (installed / "diffusion_pytorch_model.safetensors").read_bytes() == (
+        trained / "diffusion_pytorch_model.safetensors").read_bytes()
+    with pytest.raises(SystemExit, match="no trained audio codec"):
+        recipe.install_audio_codec(tmp_path / "nowhere", tmp_path / "install")

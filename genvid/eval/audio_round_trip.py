@@ -4,7 +4,7 @@ and read colour, shape and motion back with the audio analyzer (genvid.eval.audi
 The analyzer's reading of the true tone is the ceiling; a generator that writes the codec's codes
 (v2a) or reads them (a2v, the DiT's sound) can tell no more than the round trip keeps.
 
-    python -m genvid.eval.audio_round_trip --codec runs/demo/audio_codec_harmonic/final --json out.json
+    python -m genvid.eval.audio_round_trip --codec genvid/demo/audio_codec --json out.json
 """
 
 from __future__ import annotations
