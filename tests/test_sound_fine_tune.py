@@ -244,11 +244,16 @@ def test_sound_alone_drops_the_text_and_keeps_the_sound():
                  dilations=[1])
     tokenizer = dict(latent_channels=4, base_channels=8, channel_multipliers=[1, 2, 2], num_res_blocks=1, num_mid_blocks=1)
     batch = collate_videos([build_dataset(data)[index] for index in range(4)])
-    for alone, expected in ((1.0, {"sound_alone": 1.0, "audio_dropped": 0.0, "text_dropped": 1.0}),
-                            (0.0, {"audio_dropped": 0.0, "text_dropped": 0.0})):
+    # every sample asks for its first frame clean: a sound-alone sample gets none (a prompt-less
+    # audio= call has none to give, and with one the sound would be redundant)
+    for alone, expected in ((1.0, {"sound_alone": 1.0, "audio_dropped": 0.0, "text_dropped": 1.0,
+                                   "first_frame_given": 0.0, "clean_frame_share": 0.0}),
+                            (0.0, {"audio_dropped": 0.0, "text_dropped": 0.0, "first_frame_given": 1.0,
+                                   "clean_frame_share": 0.5})):
         task = DiffusionTask(dict(in_channels=4, hidden_size=32, num_layers=1, num_heads=2, text_hidden_size=384),
                              DiffusionOptions(tokenizer_config=tokenizer, audio_codec_config=codec, text_dropout=0.0,
-                                              audio_dropout=0.0, audio_alone_probability=alone), data)
+                                              audio_dropout=0.0, audio_alone_probability=alone,
+                                              first_frame_probability=1.0), data)
         model = task.build_model()
         task.setup(torch.device("cpu"))
         _, logs = task.training_step(model, batch, 0, torch.Generator().manual_seed(0))
