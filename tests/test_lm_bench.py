@@ -34,3 +34,18 @@ def test_bench_prints_layout_lines(capsys, monkeypatch):
     assert abs(compared["train"]["cpu_ratio"] - train_ratio) < 1e-3 * train_ratio
     assert compared["decode"]["cpu_ratio"] > 0
     assert not [record for record in records if "error" in record or record["metric"] == "mfu"]  # no peak on a CPU
+
+
+def test_no_decode_times_the_training_step_alone(capsys, monkeypatch):
+    toy = dict(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, vocab_size=128,
+               new_tokens=3, prefix_tokens=4, train_batch=1, train_length=8)
+    monkeypatch.setitem(bench.PRESETS, "toy", toy)
+    threads = torch.get_num_threads()
+    try:
+        code = bench.main(["--device", "cpu", "--preset", "toy", "--reps", "1", "--threads", "1", "--no-decode"])
+    finally:
+        torch.set_num_threads(threads)
+    assert code == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+    cases = {record["case"] for record in records}
+    assert "train" in cases and not any(case.startswith("decode") for case in cases), cases
