@@ -73,6 +73,7 @@ def test_demo_audio_codec_keeps_what_the_audio_analyzer_reads_of_heldout_soundtr
     # (3 clips per combination, 100% each); the waveform codec before it kept shape in 25%.
     from tokenizer import AudioCodec
 
+    from genvid.errors import GenvidError
     from genvid.eval.audio_round_trip import codec_round_trip
 
     codec = AudioCodec.from_pretrained(genvid.demo_path("audio_codec")).eval()
@@ -80,8 +81,6 @@ def test_demo_audio_codec_keeps_what_the_audio_analyzer_reads_of_heldout_soundtr
     report = codec_round_trip(codec, samples_per_combination=1, levels=[2])
     assert report["ground_truth"]["all"] == 1.0, report
     assert report["levels_2"]["all"] == 1.0, report["levels_2"]
-    from genvid.errors import GenvidError
-
     with pytest.raises(GenvidError, match="unknown demo 'audio'"):
         genvid.demo_path("audio")
 

@@ -14,6 +14,8 @@ DEMO_ROOT = Path(__file__).parent  # the data folders sit beside this module
 DEMO_NAMES = ("diffusion", "ar", "upscale")
 #: the saved AudioCodec of the synthetic set's soundtracks (not a pipeline: a config.json folder)
 AUDIO_CODEC = "audio_codec"
+#: what demo_path finds
+DEMO_FOLDERS = DEMO_NAMES + (AUDIO_CODEC,)
 
 
 def demo_path(name: str = "diffusion") -> str:
@@ -21,8 +23,8 @@ def demo_path(name: str = "diffusion") -> str:
     (GenVidARPipeline) or ``"upscale"`` (GenVidUpscalePipeline, 2x super-resolution). Load it with ``GenVidDiffusionPipeline.from_pretrained(demo_path("diffusion"))``;
     nothing is downloaded. ``"audio_codec"``: the demo's AudioCodec folder
     (``tokenizer.AudioCodec.from_pretrained(demo_path("audio_codec"))``)."""
-    if name not in DEMO_NAMES + (AUDIO_CODEC,):
-        raise GenvidError(f"unknown demo {name!r}; choose one of {', '.join(DEMO_NAMES + (AUDIO_CODEC,))}")
+    if name not in DEMO_FOLDERS:
+        raise GenvidError(f"unknown demo {name!r}; choose one of {', '.join(DEMO_FOLDERS)}")
     path = DEMO_ROOT / name
     marker = "config.json" if name == AUDIO_CODEC else "model_index.json"
     if not (path / marker).is_file():

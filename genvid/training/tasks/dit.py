@@ -356,7 +356,7 @@ class DiffusionTask(GeneratorTask):
         phased = self.phased_clips(batch, "prefix_for_phased_clips") if options.prefix_for_phased_clips else None
         clean_first = draw_clean_frames(batch_size, latents.shape[2], options, generator, phased)
         clean_first = None if clean_first is None else clean_first.to(self.device)
-        if clean_first is not None and bool(alone.any()):
+        if clean_first is not None:
             # a prompt-less audio= call gives no frame either: a sound-alone sample with a clean
             # frame would learn the picture from that frame, and the sound would go unheard
             clean_first = clean_first & ~alone.to(self.device)[:, None]
